@@ -1,0 +1,92 @@
+package gce
+
+import (
+	"context"
+
+	"github.com/neg-controller/neg-controller/pkg/neg"
+)
+
+// NEG types the controller creates.
+const (
+	TypeGCEVMIPPort         = "GCE_VM_IP_PORT"
+	TypeNonGCPPrivateIPPort = "NON_GCP_PRIVATE_IP_PORT"
+)
+
+// NEG is the part of a zonal network endpoint group the controller reads.
+type NEG struct {
+	// ID is the numeric GCE id as a decimal string.
+	ID          string
+	Name        string
+	Zone        string // zone name, not URL
+	SelfLink    string // as returned by GCE (https://www.googleapis.com/compute/v1/projects/...)
+	Description string
+	Type        string // networkEndpointType
+	Network     string // URL as returned
+	Subnetwork  string // URL as returned, may be empty
+	Size        int64
+}
+
+// NEGSpec is what CreateNEG inserts.
+type NEGSpec struct {
+	Name        string
+	Type        string // defaults to TypeGCEVMIPPort
+	Description string
+	Network     string // full or partial URL; empty = default network
+	Subnetwork  string // full or partial URL; may be empty
+}
+
+// EndpointHealth is one endpoint of a NEG listing with the health entries GCE reported for it
+// (only filled when the listing asked for health).
+type EndpointHealth struct {
+	Endpoint neg.Endpoint
+	Healths  []Health
+}
+
+// Health is one health entry of an endpoint, as seen by one backend service.
+type Health struct {
+	// BackendService is the URL of the backend service reporting this state (empty if the
+	// entry came from something else, e.g. a forwarding rule).
+	BackendService string
+	// HealthCheck is the URL of the health check, when reported.
+	HealthCheck string
+	// State is HEALTHY, UNHEALTHY, DRAINING, TIMEOUT or UNKNOWN.
+	State string
+}
+
+// Cloud is the only door between Kubernetes logic and Compute Engine. Every method takes a
+// context (deadline and cancellation), waits for the GCE operation it starts, and returns
+// errors that Classify understands: synchronous API errors and failed operations alike come
+// back as *googleapi.Error. Implementations are safe for concurrent use.
+type Cloud interface {
+	// Project returns the project the cloud acts in.
+	Project() string
+
+	// ListZones returns the names of the zones of the configured region, sorted.
+	ListZones(ctx context.Context) ([]string, error)
+
+	// GetNEG returns one zonal NEG, or an error for which IsNotFound is true.
+	GetNEG(ctx context.Context, zone, name string) (*NEG, error)
+
+	// CreateNEG inserts a zonal NEG and waits for the operation. It does not adopt: if a NEG of
+	// that name exists the error is classified AlreadyExists. It returns the NEG as read back.
+	CreateNEG(ctx context.Context, zone string, spec NEGSpec) (*NEG, error)
+
+	// DeleteNEG deletes a zonal NEG and waits. A NEG that does not exist is success (nil).
+	// A NEG still referenced by a backend service yields an error for which IsInUse is true.
+	DeleteNEG(ctx context.Context, zone, name string) error
+
+	// ListNEGs lists the NEGs of every zone of the project (aggregatedList, all pages).
+	ListNEGs(ctx context.Context) ([]NEG, error)
+
+	// ListNetworkEndpoints lists every endpoint of a NEG (all pages). With withHealth the
+	// listing asks GCE for health (healthStatus SHOW, slower); otherwise SKIP.
+	ListNetworkEndpoints(ctx context.Context, zone, name string, withHealth bool) ([]EndpointHealth, error)
+
+	// AttachNetworkEndpoints attaches eps (at most the batch size, 500) in one call with a fresh
+	// requestId that is reused if the adapter retries the same call, and waits for the
+	// operation.
+	AttachNetworkEndpoints(ctx context.Context, zone, name string, eps []neg.Endpoint) error
+
+	// DetachNetworkEndpoints detaches eps, like AttachNetworkEndpoints.
+	DetachNetworkEndpoints(ctx context.Context, zone, name string, eps []neg.Endpoint) error
+}

@@ -1,0 +1,93 @@
+package neg
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Endpoint is one network endpoint of a zonal GCE_VM_IP_PORT NEG: a pod IP and port on the VM
+// instance that hosts the pod. The three fields together are its identity, as in GCE.
+type Endpoint struct {
+	// Instance is the GCE instance name (not URL) that hosts the IP.
+	Instance string
+	// IP is the pod's IPv4 address.
+	IP string
+	// Port is the pod's (target) port.
+	Port int64
+}
+
+// String renders the endpoint as instance/ip:port, for logs and messages.
+func (e Endpoint) String() string { return fmt.Sprintf("%s/%s:%d", e.Instance, e.IP, e.Port) }
+
+// Less orders endpoints by IP, then port, then instance, so plans and listings are deterministic.
+func (e Endpoint) Less(o Endpoint) bool {
+	if e.IP != o.IP {
+		return e.IP < o.IP
+	}
+	if e.Port != o.Port {
+		return e.Port < o.Port
+	}
+	return e.Instance < o.Instance
+}
+
+// EndpointSet is a set of endpoints. The zero value (nil) is an empty, read-only set.
+type EndpointSet map[Endpoint]struct{}
+
+// NewEndpointSet returns a set holding eps.
+func NewEndpointSet(eps ...Endpoint) EndpointSet {
+	s := make(EndpointSet, len(eps))
+	for _, e := range eps {
+		s[e] = struct{}{}
+	}
+	return s
+}
+
+// Insert adds eps to the set.
+func (s EndpointSet) Insert(eps ...Endpoint) {
+	for _, e := range eps {
+		s[e] = struct{}{}
+	}
+}
+
+// Has reports whether e is in the set.
+func (s EndpointSet) Has(e Endpoint) bool { _, ok := s[e]; return ok }
+
+// Len returns the number of endpoints in the set.
+func (s EndpointSet) Len() int { return len(s) }
+
+// Sorted returns the endpoints in a deterministic order (see Endpoint.Less).
+func (s EndpointSet) Sorted() []Endpoint {
+	out := make([]Endpoint, 0, len(s))
+	for e := range s {
+		out = append(out, e)
+	}
+	SortEndpoints(out)
+	return out
+}
+
+// Equal reports whether both sets hold the same endpoints.
+func (s EndpointSet) Equal(o EndpointSet) bool {
+	if len(s) != len(o) {
+		return false
+	}
+	for e := range s {
+		if !o.Has(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// SortEndpoints sorts eps in place in the order of Endpoint.Less.
+func SortEndpoints(eps []Endpoint) {
+	sort.Slice(eps, func(i, j int) bool { return eps[i].Less(eps[j]) })
+}
+
+// Ref names one zonal NEG.
+type Ref struct {
+	Zone string
+	Name string
+}
+
+// String renders the reference as zone/name.
+func (r Ref) String() string { return r.Zone + "/" + r.Name }
