@@ -1,0 +1,49 @@
+# neg-controller — run `make help` for the targets.
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := $(CURDIR)/bin
+STATICCHECK_VERSION ?= v0.8.2
+E2E_TIMEOUT ?= 40m
+RACE ?= -race
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build neg-controller and fakegce into ./bin.
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+.PHONY: fmt
+fmt: ## Format all Go code.
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: lint
+lint: ## gofmt check, go vet and staticcheck.
+	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/... ./hack/...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+.PHONY: test-unit
+test-unit: ## Unit and controller tests (with the race detector).
+	$(GO) test $(RACE) -count=1 ./...
+
+.PHONY: k8s-bins
+k8s-bins: ## Build (once, cached) etcd, kube-apiserver, kube-controller-manager and kubectl.
+	@hack/k8s/build.sh >/dev/null
+
+.PHONY: e2e
+e2e: build k8s-bins ## End-to-end tests against a real local control plane and the fakegce binary.
+	NEG_BIN_DIR=$(BIN) $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -p 1 ./hack/... ./e2e/...
+
+.PHONY: test
+test: lint test-unit e2e ## Everything CI runs: lint, unit tests with -race, e2e.
+
+.PHONY: run
+run: build k8s-bins ## Start a local control plane, fakegce, the pod simulator, neg-controller and a sample app.
+	$(GO) run ./hack/run
+
+.PHONY: clean
+clean: ## Remove build output (the cached Kubernetes build stays in ~/.cache/neg-controller).
+	rm -rf $(BIN) .run
