@@ -1,0 +1,250 @@
+package gce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	compute "google.golang.org/api/compute/v1"
+	"k8s.io/klog/v2"
+
+	"github.com/neg-controller/neg-controller/pkg/neg"
+)
+
+// pageSize is maxResults for list calls (the API maximum).
+const pageSize = 500
+
+// MaxEndpointsPerCall is the most endpoints one attach/detach call may carry (the de-facto GCE
+// limit; the emulator enforces it).
+const MaxEndpointsPerCall = 500
+
+// GetNEG returns one zonal NEG, or an error for which IsNotFound is true.
+func (c *Compute) GetNEG(ctx context.Context, zone, name string) (*NEG, error) {
+	var n *compute.NetworkEndpointGroup
+	err := c.callRetry(ctx, GroupGetNEG, "networkEndpointGroups.get", func(ctx context.Context) error {
+		var err error
+		n, err = c.svc.NetworkEndpointGroups.Get(c.cfg.Project, zone, name).Context(ctx).Do()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("getting NEG %s/%s: %w", zone, name, err)
+	}
+	out := fromAPI(n)
+	return &out, nil
+}
+
+// CreateNEG inserts a zonal NEG, waits for the operation and reads it back. An existing NEG of
+// that name yields an error classified AlreadyExists. Bare network / subnetwork names in spec
+// are expanded with NetworkURL / SubnetworkURL (the subnetwork in Config.Region).
+func (c *Compute) CreateNEG(ctx context.Context, zone string, spec NEGSpec) (*NEG, error) {
+	typ := spec.Type
+	if typ == "" {
+		typ = TypeGCEVMIPPort
+	}
+	body := &compute.NetworkEndpointGroup{
+		Name:                spec.Name,
+		Description:         spec.Description,
+		NetworkEndpointType: typ,
+		Network:             NetworkURL(c.cfg.Project, spec.Network),
+		Subnetwork:          SubnetworkURL(c.cfg.Project, c.region(zone), spec.Subnetwork),
+	}
+	_, err := c.mutate(ctx, GroupInsertNEG, "networkEndpointGroups.insert", func(ctx context.Context, id string) (*compute.Operation, error) {
+		return c.svc.NetworkEndpointGroups.Insert(c.cfg.Project, zone, body).RequestId(id).Context(ctx).Do()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating NEG %s/%s: %w", zone, spec.Name, err)
+	}
+	return c.GetNEG(ctx, zone, spec.Name)
+}
+
+// region returns Config.Region, or the region part of a zone name ("us-central1-a" →
+// "us-central1") when no region is configured.
+func (c *Compute) region(zone string) string {
+	if c.cfg.Region != "" {
+		return c.cfg.Region
+	}
+	if i := strings.LastIndex(zone, "-"); i > 0 {
+		return zone[:i]
+	}
+	return zone
+}
+
+// DeleteNEG deletes a zonal NEG and waits. A missing NEG — 404 on the call or a failed
+// operation reporting 404 — is success. If the operation is lost while waiting, the NEG is read
+// back: gone = success. A NEG still referenced by a backend service yields an error classified
+// InUse (synchronously or from the operation).
+func (c *Compute) DeleteNEG(ctx context.Context, zone, name string) error {
+	_, err := c.mutate(ctx, GroupDeleteNEG, "networkEndpointGroups.delete", func(ctx context.Context, id string) (*compute.Operation, error) {
+		return c.svc.NetworkEndpointGroups.Delete(c.cfg.Project, zone, name).RequestId(id).Context(ctx).Do()
+	})
+	var lost *OperationLostError
+	if errors.As(err, &lost) {
+		if _, gerr := c.GetNEG(ctx, zone, name); IsNotFound(gerr) {
+			err = nil
+		}
+	}
+	if err == nil || IsNotFound(err) {
+		return nil
+	}
+	return fmt.Errorf("deleting NEG %s/%s: %w", zone, name, err)
+}
+
+// ListNEGs lists the zonal NEGs of every zone of the project (aggregatedList, all pages).
+// Regional and global NEGs and warning-only scopes are skipped; unreachable scopes are logged
+// (their NEGs are missing from the result).
+func (c *Compute) ListNEGs(ctx context.Context) ([]NEG, error) {
+	var out []NEG
+	token := ""
+	for {
+		var page *compute.NetworkEndpointGroupAggregatedList
+		err := c.callRetry(ctx, GroupListNEGs, "networkEndpointGroups.aggregatedList", func(ctx context.Context) error {
+			var err error
+			page, err = c.svc.NetworkEndpointGroups.AggregatedList(c.cfg.Project).
+				MaxResults(pageSize).PageToken(token).Context(ctx).Do()
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing NEGs of project %s: %w", c.cfg.Project, err)
+		}
+		for scope, list := range page.Items {
+			if !strings.HasPrefix(scope, "zones/") {
+				continue
+			}
+			for _, n := range list.NetworkEndpointGroups {
+				out = append(out, fromAPI(n))
+			}
+		}
+		if len(page.Unreachables) > 0 {
+			klog.FromContext(ctx).Info("NEG listing skipped unreachable scopes", "unreachables", page.Unreachables)
+		}
+		if token = page.NextPageToken; token == "" {
+			break
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Zone != out[j].Zone {
+			return out[i].Zone < out[j].Zone
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// ListNetworkEndpoints lists every endpoint of a NEG, page by page (each page is one call
+// charged to GroupListEndpoints). withHealth asks for healthStatus SHOW, else SKIP.
+func (c *Compute) ListNetworkEndpoints(ctx context.Context, zone, name string, withHealth bool) ([]EndpointHealth, error) {
+	req := &compute.NetworkEndpointGroupsListEndpointsRequest{HealthStatus: "SKIP"}
+	if withHealth {
+		req.HealthStatus = "SHOW"
+	}
+	var out []EndpointHealth
+	token := ""
+	for {
+		var page *compute.NetworkEndpointGroupsListNetworkEndpoints
+		err := c.callRetry(ctx, GroupListEndpoints, "networkEndpointGroups.listNetworkEndpoints", func(ctx context.Context) error {
+			var err error
+			page, err = c.svc.NetworkEndpointGroups.ListNetworkEndpoints(c.cfg.Project, zone, name, req).
+				MaxResults(pageSize).PageToken(token).Context(ctx).Do()
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("listing endpoints of NEG %s/%s: %w", zone, name, err)
+		}
+		for _, item := range page.Items {
+			if item == nil || item.NetworkEndpoint == nil {
+				continue
+			}
+			out = append(out, endpointFromAPI(item))
+		}
+		if token = page.NextPageToken; token == "" {
+			break
+		}
+	}
+	return out, nil
+}
+
+// AttachNetworkEndpoints attaches eps (at most MaxEndpointsPerCall) in one call and waits for
+// the operation. The requestId is fresh per call and reused on the adapter's own retries.
+func (c *Compute) AttachNetworkEndpoints(ctx context.Context, zone, name string, eps []neg.Endpoint) error {
+	if err := checkBatch(eps); err != nil {
+		return fmt.Errorf("attaching to NEG %s/%s: %w", zone, name, err)
+	}
+	req := &compute.NetworkEndpointGroupsAttachEndpointsRequest{NetworkEndpoints: endpointsToAPI(eps)}
+	_, err := c.mutate(ctx, GroupAttach, "networkEndpointGroups.attachNetworkEndpoints", func(ctx context.Context, id string) (*compute.Operation, error) {
+		return c.svc.NetworkEndpointGroups.AttachNetworkEndpoints(c.cfg.Project, zone, name, req).RequestId(id).Context(ctx).Do()
+	})
+	if err != nil {
+		return fmt.Errorf("attaching %d endpoints to NEG %s/%s: %w", len(eps), zone, name, err)
+	}
+	return nil
+}
+
+// DetachNetworkEndpoints detaches eps, like AttachNetworkEndpoints.
+func (c *Compute) DetachNetworkEndpoints(ctx context.Context, zone, name string, eps []neg.Endpoint) error {
+	if err := checkBatch(eps); err != nil {
+		return fmt.Errorf("detaching from NEG %s/%s: %w", zone, name, err)
+	}
+	req := &compute.NetworkEndpointGroupsDetachEndpointsRequest{NetworkEndpoints: endpointsToAPI(eps)}
+	_, err := c.mutate(ctx, GroupDetach, "networkEndpointGroups.detachNetworkEndpoints", func(ctx context.Context, id string) (*compute.Operation, error) {
+		return c.svc.NetworkEndpointGroups.DetachNetworkEndpoints(c.cfg.Project, zone, name, req).RequestId(id).Context(ctx).Do()
+	})
+	if err != nil {
+		return fmt.Errorf("detaching %d endpoints from NEG %s/%s: %w", len(eps), zone, name, err)
+	}
+	return nil
+}
+
+// ErrBatchSize is returned (wrapped) for an empty or oversized attach/detach batch; it is
+// classified Permanent and no call is made.
+var ErrBatchSize = errors.New("batch size out of range")
+
+func checkBatch(eps []neg.Endpoint) error {
+	if len(eps) == 0 || len(eps) > MaxEndpointsPerCall {
+		return fmt.Errorf("%w: %d endpoints (want 1..%d)", ErrBatchSize, len(eps), MaxEndpointsPerCall)
+	}
+	return nil
+}
+
+func endpointsToAPI(eps []neg.Endpoint) []*compute.NetworkEndpoint {
+	out := make([]*compute.NetworkEndpoint, 0, len(eps))
+	for _, e := range eps {
+		out = append(out, &compute.NetworkEndpoint{Instance: e.Instance, IpAddress: e.IP, Port: e.Port})
+	}
+	return out
+}
+
+func endpointFromAPI(item *compute.NetworkEndpointWithHealthStatus) EndpointHealth {
+	ne := item.NetworkEndpoint
+	eh := EndpointHealth{Endpoint: neg.Endpoint{Instance: LastSegment(ne.Instance), IP: ne.IpAddress, Port: ne.Port}}
+	for _, h := range item.Healths {
+		if h == nil {
+			continue
+		}
+		var hh Health
+		if h.BackendService != nil {
+			hh.BackendService = h.BackendService.BackendService
+		}
+		if h.HealthCheck != nil {
+			hh.HealthCheck = h.HealthCheck.HealthCheck
+		}
+		hh.State = h.HealthState
+		eh.Healths = append(eh.Healths, hh)
+	}
+	return eh
+}
+
+func fromAPI(n *compute.NetworkEndpointGroup) NEG {
+	return NEG{
+		ID:          fmt.Sprint(n.Id),
+		Name:        n.Name,
+		Zone:        LastSegment(n.Zone),
+		SelfLink:    n.SelfLink,
+		Description: n.Description,
+		Type:        n.NetworkEndpointType,
+		Network:     n.Network,
+		Subnetwork:  n.Subnetwork,
+		Size:        n.Size,
+	}
+}

@@ -1,0 +1,197 @@
+package gce
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"k8s.io/utils/clock"
+)
+
+// RateLimit is a token bucket: QPS tokens per second, at most Burst at once.
+type RateLimit struct {
+	QPS   float64
+	Burst int
+}
+
+// Method groups: each GCE call is charged to exactly one of these buckets (Config.RateLimits).
+const (
+	GroupZones         = "zones"         // zones.list
+	GroupGetNEG        = "getNEG"        // networkEndpointGroups.get
+	GroupInsertNEG     = "insertNEG"     // networkEndpointGroups.insert
+	GroupDeleteNEG     = "deleteNEG"     // networkEndpointGroups.delete
+	GroupListNEGs      = "listNEGs"      // networkEndpointGroups.aggregatedList (per page)
+	GroupListEndpoints = "listEndpoints" // networkEndpointGroups.listNetworkEndpoints (per page)
+	GroupAttach        = "attach"        // networkEndpointGroups.attachNetworkEndpoints
+	GroupDetach        = "detach"        // networkEndpointGroups.detachNetworkEndpoints
+	GroupOperations    = "operations"    // {zone,region,global}Operations.get
+	GroupWait          = "wait"          // {zone,region,global}Operations.wait (long poll)
+)
+
+// DefaultRateLimits are the per-group budgets used for groups absent from Config.RateLimits.
+// The NEG numbers follow kubernetes/ingress-gce's deployment (glbc-neg.yaml): attach/detach
+// 15 qps burst 30, listNetworkEndpoints 30/45, NEG get 10/15, operations.get 5/10. Operation
+// waits have their own, higher budget (20/40): each wait is a long poll that returns when the
+// operation is done (or after up to ~2 minutes), so they replace many gets, and one wait per
+// mutation must not be throttled below the mutation rate (attach + detach = 30 qps would
+// otherwise queue behind a 5 qps bucket).
+var DefaultRateLimits = map[string]RateLimit{
+	GroupZones:         {QPS: 5, Burst: 10},
+	GroupGetNEG:        {QPS: 10, Burst: 15},
+	GroupInsertNEG:     {QPS: 5, Burst: 10},
+	GroupDeleteNEG:     {QPS: 5, Burst: 10},
+	GroupListNEGs:      {QPS: 5, Burst: 10},
+	GroupListEndpoints: {QPS: 30, Burst: 45},
+	GroupAttach:        {QPS: 15, Burst: 30},
+	GroupDetach:        {QPS: 15, Burst: 30},
+	GroupOperations:    {QPS: 5, Burst: 10},
+	GroupWait:          {QPS: 20, Burst: 40},
+}
+
+// AIMD parameters of the adaptive limiter.
+const (
+	// minAdaptiveQPS is the floor of the slow-down (or the configured rate, if lower).
+	minAdaptiveQPS = 0.5
+	// recoverSteps is how many successes bring a halved rate back up by half of the
+	// configured rate: each success adds configured/(2*recoverSteps).
+	recoverSteps = 10
+	// decreaseCooldown keeps one burst of concurrent 429s from halving the rate many times:
+	// after a halving, further rate-limited results within this time are ignored.
+	decreaseCooldown = time.Second
+)
+
+// adaptiveLimiter is a token bucket whose rate shrinks multiplicatively when GCE answers
+// RateLimited and grows back additively on successes (AIMD), never above the configured rate
+// and never below minAdaptiveQPS. All timing goes through clk, so tests can use a fake clock.
+type adaptiveLimiter struct {
+	clk       clock.Clock
+	base      float64 // configured qps
+	baseBurst int
+	floor     float64
+
+	mu           sync.Mutex
+	cur          float64
+	lastDecrease time.Time
+	lim          *rate.Limiter
+}
+
+func newAdaptiveLimiter(rl RateLimit, clk clock.Clock) *adaptiveLimiter {
+	if rl.Burst < 1 {
+		rl.Burst = 1
+	}
+	floor := minAdaptiveQPS
+	if rl.QPS > 0 && rl.QPS < floor {
+		floor = rl.QPS
+	}
+	l := &adaptiveLimiter{clk: clk, base: rl.QPS, baseBurst: rl.Burst, floor: floor, cur: rl.QPS}
+	limit := rate.Limit(rl.QPS)
+	if rl.QPS <= 0 {
+		limit = rate.Inf // QPS 0 disables the bucket
+	}
+	l.lim = rate.NewLimiter(limit, rl.Burst)
+	return l
+}
+
+// Wait blocks until a token is available or ctx is done. It returns how long it waited.
+func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	now := l.clk.Now()
+	l.mu.Lock()
+	r := l.lim.ReserveN(now, 1)
+	l.mu.Unlock()
+	if !r.OK() {
+		return 0, fmt.Errorf("rate limiter cannot grant a token")
+	}
+	delay := r.DelayFrom(now)
+	if delay <= 0 {
+		return 0, nil
+	}
+	if dl, ok := ctx.Deadline(); ok && dl.Sub(now) < delay {
+		r.CancelAt(now)
+		return 0, fmt.Errorf("rate limiter wait of %v would exceed the deadline: %w", delay, context.DeadlineExceeded)
+	}
+	t := l.clk.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return delay, nil
+	case <-ctx.Done():
+		r.CancelAt(l.clk.Now())
+		return l.clk.Since(now), ctx.Err()
+	}
+}
+
+// Observe feeds the class of a finished call into the AIMD loop: RateLimited halves the rate
+// (at most once per decreaseCooldown), Success raises it by base/(2*recoverSteps). Other
+// classes leave it alone.
+func (l *adaptiveLimiter) Observe(c Class) {
+	if l.base <= 0 {
+		return
+	}
+	now := l.clk.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch c {
+	case RateLimited:
+		if !l.lastDecrease.IsZero() && now.Sub(l.lastDecrease) < decreaseCooldown {
+			return
+		}
+		l.lastDecrease = now
+		l.set(now, math.Max(l.floor, l.cur/2))
+	case Success:
+		if l.cur < l.base {
+			l.set(now, math.Min(l.base, l.cur+l.base/(2*recoverSteps)))
+		}
+	}
+}
+
+// set changes the current rate and scales the burst with it. Callers hold mu.
+func (l *adaptiveLimiter) set(now time.Time, qps float64) {
+	l.cur = qps
+	burst := int(math.Ceil(float64(l.baseBurst) * qps / l.base))
+	if burst < 1 {
+		burst = 1
+	}
+	l.lim.SetLimitAt(now, rate.Limit(qps))
+	l.lim.SetBurstAt(now, burst)
+}
+
+// QPS returns the current effective rate (the configured rate when not slowed down; +Inf when
+// the bucket is disabled).
+func (l *adaptiveLimiter) QPS() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.base <= 0 {
+		return math.Inf(1)
+	}
+	return l.cur
+}
+
+// semaphore caps concurrent GCE calls; acquire is context-aware.
+type semaphore chan struct{}
+
+func newSemaphore(n int) semaphore { return make(semaphore, n) }
+
+func (s semaphore) acquire(ctx context.Context) error {
+	select {
+	case s <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case s <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s semaphore) release() { <-s }
+
+// inUse returns how many slots are taken.
+func (s semaphore) inUse() int { return len(s) }
