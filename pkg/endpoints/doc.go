@@ -1,0 +1,18 @@
+// Package endpoints turns a Service's EndpointSlices into the endpoints each zonal NEG of one
+// Service port should hold (kubernetes/ingress-gce pkg/neg/types EndpointsDataFromEndpointSlices
+// and pkg/neg/syncers toZoneNetworkEndpointMap, in GKE's normal mode, with design-lesson 11 applied).
+//
+// Invariants:
+//   - Never fails: an endpoint that cannot be placed is skipped and counted in Result.Skipped by
+//     SkipReason; every other endpoint of the NEG is still returned. (GKE's normal mode fails the
+//     whole NEG sync instead.)
+//   - Terminating endpoints (conditions.terminating == true) are dropped and not counted as
+//     skipped; not-ready endpoints are kept (so health checks can pass and readiness gates flip).
+//   - Only the first address of an endpoint is used, and only in IPv4 slices (the EndpointSlice
+//     controller writes exactly one address per endpoint).
+//   - The same (instance, IP, port) from several slices is one endpoint; its pod is the one first
+//     in namespace/name order, and it is ready if any copy is ready.
+//   - Result.ByZone has a (possibly empty) set for every zone in negZones and no other zone, so a
+//     zone with a NEG but no pods yields an empty desired set.
+//   - Pure function, no globals; inputs are not modified.
+package endpoints

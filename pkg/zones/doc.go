@@ -1,0 +1,15 @@
+// Package zones maps Kubernetes Nodes to GCE zones and instances and decides which nodes are
+// candidates for L7 load balancing, following GKE's NEG controller
+// (kubernetes/ingress-gce pkg/utils/zonegetter, CandidateNodesFilter).
+//
+// Invariants:
+//   - A Node's zone and instance come from spec.providerID (gce://project/zone/instance) when it is
+//     valid; otherwise the zone comes from the topology.kubernetes.io/zone label (then the
+//     deprecated failure-domain.beta.kubernetes.io/zone label) and the instance is the node name.
+//     GKE uses providerID only; the label fallback lets non-GCE-provisioned nodes still be placed.
+//   - A Node is a candidate only when it has a zone, is Ready, carries none of the exclusion
+//     labels or the cluster-autoscaler deletion taint; otherwise Reason says why (first failing
+//     check in the order of the Reason constants). spec.unschedulable is not consulted, as in GKE.
+//   - CandidateZones is sorted and duplicate-free. NEGs follow candidate zones, not pods.
+//   - Pure functions, no globals; inputs are not modified.
+package zones
