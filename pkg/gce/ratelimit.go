@@ -111,7 +111,8 @@ func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
 	if delay <= 0 {
 		return 0, nil
 	}
-	if dl, ok := ctx.Deadline(); ok && dl.Sub(now) < delay {
+	// Context deadlines are wall-clock times, whatever clock drives the bucket.
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
 		r.CancelAt(now)
 		return 0, fmt.Errorf("rate limiter wait of %v would exceed the deadline: %w", delay, context.DeadlineExceeded)
 	}
