@@ -2,4 +2,51 @@
 // its implementation over google.golang.org/api/compute/v1 (operations waited for, requestIds,
 // per-method rate limits, a global cap on in-flight calls) and the classification of GCE errors
 // into retry classes. It knows nothing about Kubernetes.
+//
+// # The adapter
+//
+// New(ctx, Config) returns *Compute, which implements Cloud. Every HTTP call it makes
+//
+//   - waits for the token bucket of its method group (Config.RateLimits, DefaultRateLimits);
+//     each call — each page of a listing, each operation wait — is charged to exactly one group;
+//   - then for one of Config.MaxInFlight slots (waits included), context-aware;
+//   - runs under Config.CallTimeout (Config.WaitCallTimeout for operations.wait);
+//   - is reported to Config.Observer (ObserveRequest) and fed back into its bucket.
+//
+// The buckets adapt (AIMD): a RateLimited result halves the group's rate (at most once a second,
+// never below 0.5 qps) and each success adds back 1/20 of the configured rate.
+// Compute.RateLimiterState exposes the current rates.
+//
+// Mutations (insert, delete, attach, detach) carry a fresh UUID v4 requestId. If the mutating call
+// fails with a transport error, a 5xx or a 429, the adapter retries it (Config.MaxCallAttempts,
+// jittered exponential backoff from Config.RetryBaseDelay) with the same requestId, so that GCE
+// de-duplicates a request it already received. Reads are retried the same way. The adapter then
+// waits for the operation with the scope's operations.wait (long poll; polls of one operation are
+// at least Config.OperationPollInterval apart; failed polls are retried with backoff). A failed
+// operation is returned as *googleapi.Error built from httpErrorStatusCode, httpErrorMessage and
+// the operation's error codes, so synchronous and asynchronous failures classify alike. An
+// operation that vanishes while waited for yields *OperationLostError (class Server).
+//
+// # Errors
+//
+// Errors from Cloud wrap (%w) a *googleapi.Error, a context error or a transport error. Classify
+// maps them to a Class and Retry maps a Class to a RetryPolicy:
+//
+//	Class          Matches                                                  Policy
+//	NotFound       404, reason notFound / RESOURCE_NOT_FOUND                NoRetry (success on delete/detach)
+//	AlreadyExists  409, reason alreadyExists                                NoRetry (GET, check ownership)
+//	RateLimited    429; reason rateLimitExceeded / userRateLimitExceeded    RetryWithBackoff
+//	QuotaExceeded  reason quotaExceeded, operation code QUOTA_EXCEEDED      RetryLater
+//	InUse          reason resourceInUseByAnotherResource, "being used by"   RetryLater
+//	NotReady       reason resourceNotReady                                  RetryWithBackoff
+//	Conflict       412, reason conditionNotMet                              RetryWithBackoff (re-GET first)
+//	Invalid        400, reasons invalid / badRequest                        NoRetry (split the batch)
+//	Server         >=500, transport errors, call deadline, lost operation   RetryWithBackoff
+//	Permanent      everything else (401, 403 forbidden, unknown errors)     NoRetry
+//	Canceled       the caller's context was canceled                        NoRetry
+//
+// Reasons are matched case- and underscore-insensitively, so operation error codes
+// (UPPER_SNAKE) and synchronous reasons (lowerCamel) classify alike; a rate-limit reason wins
+// over any HTTP code. RetryLater means "the request is fine, something else must change":
+// retry on a slow period (minutes) rather than a tight backoff.
 package gce
