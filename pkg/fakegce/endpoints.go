@@ -1,0 +1,464 @@
+package fakegce
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"time"
+
+	compute "google.golang.org/api/compute/v1"
+
+	"github.com/neg-controller/neg-controller/pkg/neg"
+)
+
+// endpointIndex keeps a NEG's endpoints sorted (neg.Endpoint.Less order) for paging, lazily:
+// mutations only record additions and count removals; the next listing merges the sorted
+// additions into the sorted slice and drops what is gone, in O(n + k log k). A page is then a
+// binary search for the page token's key plus the page itself.
+type endpointIndex struct {
+	sorted  []neg.Endpoint
+	added   []neg.Endpoint
+	removed int
+}
+
+func (x *endpointIndex) dirty() bool { return len(x.added) > 0 || x.removed > 0 }
+
+// rebuild merges pending changes; live is the NEG's endpoint map, the source of truth.
+func (x *endpointIndex) rebuild(live map[neg.Endpoint]*epRecord) {
+	if !x.dirty() {
+		return
+	}
+	neg.SortEndpoints(x.added)
+	out := make([]neg.Endpoint, 0, len(live))
+	emit := func(e neg.Endpoint) {
+		if _, ok := live[e]; ok && (len(out) == 0 || out[len(out)-1] != e) {
+			out = append(out, e)
+		}
+	}
+	i, j := 0, 0
+	for i < len(x.sorted) && j < len(x.added) {
+		if x.added[j].Less(x.sorted[i]) {
+			emit(x.added[j])
+			j++
+		} else {
+			emit(x.sorted[i])
+			i++
+		}
+	}
+	for ; i < len(x.sorted); i++ {
+		emit(x.sorted[i])
+	}
+	for ; j < len(x.added); j++ {
+		emit(x.added[j])
+	}
+	x.sorted, x.added, x.removed = out, nil, 0
+}
+
+// after returns the position of the first endpoint strictly after e.
+func (x *endpointIndex) after(e neg.Endpoint) int {
+	return sort.Search(len(x.sorted), func(i int) bool { return e.Less(x.sorted[i]) })
+}
+
+func (n *negState) add(e neg.Endpoint, rec *epRecord) {
+	if _, ok := n.eps[e]; ok {
+		return
+	}
+	n.eps[e] = rec
+	n.idx.added = append(n.idx.added, e)
+}
+
+func (n *negState) remove(e neg.Endpoint) {
+	if _, ok := n.eps[e]; !ok {
+		return
+	}
+	delete(n.eps, e)
+	delete(n.overrides, e)
+	n.idx.removed++
+}
+
+// removeInstance drops every endpoint of the instance.
+func (n *negState) removeInstance(name string) {
+	for e := range n.eps {
+		if e.Instance == name {
+			n.remove(e)
+		}
+	}
+}
+
+type endpointsBody struct {
+	NetworkEndpoints []*compute.NetworkEndpoint `json:"networkEndpoints"`
+}
+
+// resolved is a validated endpoint of an attach/detach call.
+type resolved struct {
+	key         neg.Endpoint
+	annotations map[string]string
+}
+
+// resolveEndpoints validates the endpoints of an attach (or, leniently, detach) call against the
+// NEG's type, zone and network, and returns their keys without duplicates. Instance references
+// may be names or full/partial URLs; the key holds the name. Called with s.mu held.
+func (s *Server) resolveEndpoints(k negKey, n *negState, in []*compute.NetworkEndpoint, attach bool) ([]resolved, *apiError) {
+	out := make([]resolved, 0, len(in))
+	seen := make(map[neg.Endpoint]bool, len(in))
+	for i, e := range in {
+		if e == nil {
+			return nil, errInvalidField(fmt.Sprintf("resource.networkEndpoints[%d]", i), "null", "Network endpoint must not be null.")
+		}
+		key, err := s.resolveEndpoint(k, n, i, e, attach)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, resolved{key: key, annotations: e.Annotations})
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) resolveEndpoint(k negKey, n *negState, i int, e *compute.NetworkEndpoint, attach bool) (neg.Endpoint, *apiError) {
+	field := fmt.Sprintf("resource.networkEndpoints[%d]", i)
+	typ := n.obj.NetworkEndpointType
+	var key neg.Endpoint
+	var ip netip.Addr
+	if e.IpAddress != "" {
+		var err error
+		if ip, err = netip.ParseAddr(e.IpAddress); err != nil || !ip.Is4() {
+			return key, errInvalidField(field+".ipAddress", e.IpAddress, "Must be an IPv4 address.")
+		}
+	}
+	if typ == typeNonGCPIPPort {
+		switch {
+		case e.Instance != "":
+			return key, errInvalidField(field+".instance", e.Instance, "Instance must not be set for NON_GCP_PRIVATE_IP_PORT network endpoints.")
+		case !ip.IsValid():
+			return key, errInvalidField(field+".ipAddress", "", "IP address must be specified for NON_GCP_PRIVATE_IP_PORT network endpoints.")
+		}
+	} else {
+		name, nicIP, err := s.resolveInstance(k, n, field, e, ip, attach)
+		if err != nil {
+			return key, err
+		}
+		key.Instance = name
+		if !ip.IsValid() {
+			ip = nicIP
+		}
+	}
+	key.IP = ip.String()
+	port := e.Port
+	if port == 0 {
+		port = n.obj.DefaultPort
+	}
+	switch {
+	case typ == typeVMIP && e.Port != 0:
+		return key, errInvalidField(field+".port", e.Port, "Port must not be set for GCE_VM_IP network endpoints.")
+	case typ != typeVMIP && port == 0:
+		return key, errInvalidField(field+".port", "", "Port must be specified when the network endpoint group has no default port.")
+	case port < 0 || port > 65535:
+		return key, errInvalidField(field+".port", port, "Must be between 1 and 65535.")
+	}
+	key.Port = port
+	return key, nil
+}
+
+// resolveInstance checks a GCE_VM_IP[_PORT] endpoint's instance: it must exist in the NEG's
+// zone, have an interface in the NEG's network (and subnetwork, if the NEG names one) and own
+// ip (primary IP or alias range). It returns the instance name and the interface's primary IP.
+// For detach only the reference is resolved (the VM may be gone). The messages of the
+// zone/instance cases are [unverified against real GCE]; the IP case follows a real one.
+func (s *Server) resolveInstance(k negKey, n *negState, field string, e *compute.NetworkEndpoint, ip netip.Addr, attach bool) (string, netip.Addr, *apiError) {
+	if e.Instance == "" {
+		return "", ip, errInvalidField(field+".instance", "", "Instance must be specified for "+n.obj.NetworkEndpointType+" network endpoints.")
+	}
+	zone, name, ok := s.parseInstanceRef(e.Instance, k.zone)
+	if !ok {
+		return "", ip, errInvalidField(field+".instance", e.Instance, "Must be an instance name or URL.")
+	}
+	if zone != k.zone {
+		return "", ip, errInvalidField(field+".instance", e.Instance, fmt.Sprintf(
+			"Instance %s is in zone %s but the network endpoint group %s is in zone %s.", name, zone, k.name, k.zone))
+	}
+	inst := s.st.instances[instKey{zone, name}]
+	if inst == nil {
+		if !attach && ip.IsValid() {
+			return name, ip, nil
+		}
+		for ik := range s.st.instances {
+			if ik.name == name {
+				return "", ip, errInvalidField(field+".instance", e.Instance, fmt.Sprintf(
+					"Instance %s is in zone %s but the network endpoint group %s is in zone %s.", name, ik.zone, k.name, k.zone))
+			}
+		}
+		return "", ip, errInvalidField(field+".instance", e.Instance, fmt.Sprintf(
+			"The resource '%s' was not found.", s.rel("zones", zone, "instances", name)))
+	}
+	nc, ok := inst.nicIn(n.network)
+	if ok && n.subnet.name != "" && nc.subnet != n.subnet {
+		ok = false
+	}
+	switch {
+	case !attach && ip.IsValid():
+		return name, ip, nil
+	case ok && (!ip.IsValid() || nc.owns(ip)):
+		return name, nc.ip, nil
+	}
+	shown := ""
+	if ip.IsValid() {
+		shown = ip.String()
+	}
+	netName := n.network
+	if n.subnet.name != "" {
+		netName = n.subnet.name
+	}
+	return "", ip, errInvalidField("resource.ipAddress", shown, fmt.Sprintf(
+		"Specified IP address %s doesn't belong to the (sub)network %s or to the instance %s.", shown, netName, name))
+}
+
+// attachEndpoints validates the whole batch synchronously (400 invalid for a bad endpoint, for
+// more than MaxEndpointsPerCall endpoints, or when the NEG would exceed MaxEndpointsPerNEG —
+// the emulator's documented choice for the capacity limit), then attaches it when the
+// operation completes. If concurrent operations fill the NEG meanwhile, the operation fails
+// with INVALID_FIELD_VALUE and attaches nothing.
+func (s *Server) attachEndpoints(c *call) (any, *apiError) {
+	return s.changeEndpoints(c, true)
+}
+
+// detachEndpoints is attachEndpoints' mirror; absent endpoints are ignored unless
+// StrictEndpointOps.
+func (s *Server) detachEndpoints(c *call) (any, *apiError) {
+	return s.changeEndpoints(c, false)
+}
+
+func (s *Server) changeEndpoints(c *call, attach bool) (any, *apiError) {
+	k := pathNEG(c.r)
+	var body endpointsBody
+	if err := decodeBody(c.r, &body); err != nil {
+		return nil, err
+	}
+	if n := len(body.NetworkEndpoints); n > s.cfg.MaxEndpointsPerCall {
+		return nil, errInvalidField("resource.networkEndpoints", fmt.Sprintf("%d endpoints", n), fmt.Sprintf(
+			"At most %d network endpoints can be attached or detached in one call.", s.cfg.MaxEndpointsPerCall))
+	}
+	s.mu.RLock()
+	n := s.st.negs[k]
+	if n == nil {
+		s.mu.RUnlock()
+		return nil, errNotFound(s.negRel(k))
+	}
+	eps, err := s.resolveEndpoints(k, n, body.NetworkEndpoints, attach)
+	if err == nil {
+		err = s.checkEndpointChange(k, n, eps, attach)
+	}
+	self, id := n.obj.SelfLink, n.obj.Id
+	s.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	opType := "detachNetworkEndpoints" // operationType spelling is [unverified against real GCE]
+	if attach {
+		opType = "attachNetworkEndpoints"
+	}
+	return s.startOp(c, opSpec{opType: opType, zone: k.zone, target: self, targetID: id, apply: func(now time.Time) *apiError {
+		n := s.st.negs[k]
+		if n == nil || n.obj.Id != id {
+			return errNotFound(s.negRel(k))
+		}
+		if err := s.checkEndpointChange(k, n, eps, attach); err != nil {
+			return err
+		}
+		for _, e := range eps {
+			if attach {
+				n.add(e.key, &epRecord{attachedAt: now, annotations: e.annotations})
+			} else {
+				n.remove(e.key)
+			}
+		}
+		return nil
+	}})
+}
+
+// checkEndpointChange enforces strict mode and the NEG's capacity. Called with s.mu held.
+func (s *Server) checkEndpointChange(k negKey, n *negState, eps []resolved, attach bool) *apiError {
+	fresh := 0
+	for _, e := range eps {
+		_, present := n.eps[e.key]
+		switch {
+		case s.cfg.StrictEndpointOps && attach && present:
+			return errInvalidField("resource.networkEndpoints", e.key.String(), fmt.Sprintf(
+				"The network endpoint is already attached to network endpoint group %s (fakegce strict mode; real GCE [unverified]).", k.name))
+		case s.cfg.StrictEndpointOps && !attach && !present:
+			return errInvalidField("resource.networkEndpoints", e.key.String(), fmt.Sprintf(
+				"The network endpoint is not attached to network endpoint group %s (fakegce strict mode; real GCE [unverified]).", k.name))
+		case !present:
+			fresh++
+		}
+	}
+	if attach && len(n.eps)+fresh > s.cfg.MaxEndpointsPerNEG {
+		return errInvalidField("resource.networkEndpoints", fmt.Sprintf("%d endpoints", fresh), fmt.Sprintf(
+			"Exceeded the maximum number of network endpoints (%d) in network endpoint group %s, which has %d.",
+			s.cfg.MaxEndpointsPerNEG, k.name, len(n.eps)))
+	}
+	return nil
+}
+
+// Wire shapes of listNetworkEndpoints (same JSON as compute.NetworkEndpointWithHealthStatus,
+// without its per-object MarshalJSON cost).
+type (
+	wireEndpointList struct {
+		Kind          string         `json:"kind"`
+		ID            string         `json:"id,omitempty"`
+		Items         []wireEndpoint `json:"items,omitempty"`
+		NextPageToken string         `json:"nextPageToken,omitempty"`
+	}
+	wireEndpoint struct {
+		NetworkEndpoint wireNE       `json:"networkEndpoint"`
+		Healths         []wireHealth `json:"healths,omitempty"`
+	}
+	wireNE struct {
+		Instance    string            `json:"instance,omitempty"`
+		IPAddress   string            `json:"ipAddress,omitempty"`
+		Port        int64             `json:"port,omitempty"`
+		Annotations map[string]string `json:"annotations,omitempty"`
+	}
+	wireHealth struct {
+		BackendService wireBSRef `json:"backendService"`
+		HealthCheck    wireHCRef `json:"healthCheck"`
+		HealthState    string    `json:"healthState"`
+	}
+	wireBSRef struct {
+		BackendService string `json:"backendService"`
+	}
+	wireHCRef struct {
+		HealthCheck string `json:"healthCheck"`
+	}
+)
+
+// listEndpoints pages the NEG's endpoints in neg.Endpoint.Less order; with healthStatus SHOW
+// each endpoint carries one health entry per health-checked backend service using the NEG.
+func (s *Server) listEndpoints(c *call) (any, *apiError) {
+	k := pathNEG(c.r)
+	p, err := parseList(c.r)
+	if err != nil {
+		return nil, err
+	}
+	var body compute.NetworkEndpointGroupsListEndpointsRequest
+	if c.r.ContentLength != 0 {
+		if err := decodeBody(c.r, &body); err != nil {
+			return nil, err
+		}
+	}
+	show := false
+	switch body.HealthStatus {
+	case "SHOW":
+		show = true
+	case "", "SKIP":
+	default:
+		return nil, errInvalidField("healthStatus", body.HealthStatus, "Must be SHOW or SKIP.")
+	}
+	var after *neg.Endpoint
+	if p.token != "" {
+		e, err := parseEndpointToken(p.token)
+		if err != nil {
+			return nil, err
+		}
+		after = &e
+	}
+	out := &wireEndpointList{Kind: "compute#networkEndpointGroupsListNetworkEndpoints", ID: s.negRel(k)}
+	found := s.withIndexedNEG(k, func(n *negState) {
+		start := 0
+		if after != nil {
+			start = n.idx.after(*after)
+		}
+		end := min(start+p.max, len(n.idx.sorted))
+		page := n.idx.sorted[start:end]
+		if end < len(n.idx.sorted) {
+			out.NextPageToken = endpointToken(page[len(page)-1])
+		}
+		var checkers []checker
+		if show {
+			checkers = s.checkersOf(k)
+		}
+		now := time.Now()
+		out.Items = make([]wireEndpoint, len(page))
+		for i, e := range page {
+			rec := n.eps[e]
+			item := wireEndpoint{NetworkEndpoint: wireNE{Instance: e.Instance, IPAddress: e.IP, Port: e.Port, Annotations: rec.annotations}}
+			for _, ch := range checkers {
+				item.Healths = append(item.Healths, wireHealth{BackendService: wireBSRef{ch.bsLink},
+					HealthCheck: wireHCRef{ch.hcLink}, HealthState: s.endpointState(ch, n, e, rec, now)})
+			}
+			out.Items[i] = item
+		}
+	})
+	if !found {
+		return nil, errNotFound(s.negRel(k))
+	}
+	return out, nil
+}
+
+// withIndexedNEG runs f on the NEG with its index up to date, under the read lock (or the write
+// lock when the index had to be rebuilt). It reports whether the NEG exists.
+func (s *Server) withIndexedNEG(k negKey, f func(n *negState)) bool {
+	s.mu.RLock()
+	n := s.st.negs[k]
+	if n != nil && !n.idx.dirty() {
+		defer s.mu.RUnlock()
+		f(n)
+		return true
+	}
+	s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n = s.st.negs[k]; n == nil {
+		return false
+	}
+	n.idx.rebuild(n.eps)
+	f(n)
+	return true
+}
+
+// NEGEndpoints returns the NEG's current endpoints (sorted), and whether the NEG exists.
+func (s *Server) NEGEndpoints(zone, name string) ([]neg.Endpoint, bool) {
+	var out []neg.Endpoint
+	ok := s.withIndexedNEG(negKey{zone, name}, func(n *negState) { out = slices.Clone(n.idx.sorted) })
+	return out, ok
+}
+
+// Health states an endpoint can be forced to.
+var healthStates = []string{"HEALTHY", "UNHEALTHY", "DRAINING", "UNKNOWN"}
+
+// ForceEndpointHealth forces the health state every backend service reports for the endpoint
+// (HEALTHY, UNHEALTHY, DRAINING or UNKNOWN; "" removes the override). The override may be set
+// before the endpoint is attached; it is dropped when the endpoint is detached. It only shows
+// where GCE would report health at all (the NEG is a backend of a health-checked backend
+// service).
+func (s *Server) ForceEndpointHealth(zone, negName string, ep neg.Endpoint, state string) error {
+	if state != "" && !slices.Contains(healthStates, state) {
+		return fmt.Errorf("fakegce: health state %q: want one of %v or empty", state, healthStates)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.st.negs[negKey{zone, negName}]
+	if n == nil {
+		return fmt.Errorf("fakegce: no NEG %s/%s", zone, negName)
+	}
+	if state == "" {
+		delete(n.overrides, ep)
+		return nil
+	}
+	if n.overrides == nil {
+		n.overrides = map[neg.Endpoint]string{}
+	}
+	n.overrides[ep] = state
+	return nil
+}
+
+// SetEndpointHealth is ForceEndpointHealth for tests: it panics if the NEG does not exist or the
+// state is not valid.
+func (s *Server) SetEndpointHealth(zone, negName string, ep neg.Endpoint, state string) {
+	if err := s.ForceEndpointHealth(zone, negName, ep, state); err != nil {
+		panic(err)
+	}
+}
