@@ -1,0 +1,297 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	networkinglisters "k8s.io/client-go/listers/networking/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/naming"
+	"github.com/neg-controller/neg-controller/pkg/plan"
+)
+
+// QueueName is the name of the Service work queue (workqueue metrics use it).
+const QueueName = "neg-controller"
+
+// Defaults for the zero values of Config.
+const (
+	DefaultConcurrentSyncs = 10
+	DefaultGCPeriod        = 2 * time.Minute
+	DefaultGCInitialDelay  = 10 * time.Second
+	DefaultVerifyPeriod    = 10 * time.Minute
+	DefaultSyncDelay       = time.Second
+	DefaultInvalidRetry    = 10 * time.Minute
+)
+
+// Config is everything New needs. Library code gets plain values here, never flags.
+type Config struct {
+	// KubeClient patches Services (neg-status). Required.
+	KubeClient kubernetes.Interface
+	// EventClient records events; a separate client so events never use the sync budget.
+	// Defaults to KubeClient.
+	EventClient kubernetes.Interface
+	// Informers is the shared informer factory New registers its informers with; the caller
+	// starts it (before or after Run).
+	Informers informers.SharedInformerFactory
+	// Cloud is the Compute Engine adapter. Required.
+	Cloud gce.Cloud
+
+	// ClusterUID is the metadata.uid of the kube-system Namespace, written as "cluster-uid" in
+	// NEG descriptions and used to recognize our NEGs. Required.
+	ClusterUID string
+	// NamingUID is the cluster naming UID (ConfigMap kube-system/ingress-uid, key uid) that
+	// generated NEG names embed. Required.
+	NamingUID string
+	// Network and Subnetwork are set on every NEG created (URL or partial URL). Network empty
+	// means the project's default network.
+	Network    string
+	Subnetwork string
+
+	// ConcurrentSyncs is the number of Services synced at once.
+	ConcurrentSyncs int
+	// GCPeriod is how often NEGs no Service wants are looked for; GCInitialDelay is the delay
+	// of the first pass after the caches synced.
+	GCPeriod       time.Duration
+	GCInitialDelay time.Duration
+	// VerifyPeriod is how old a NEG's known endpoint set may get before a sync lists the NEG
+	// again to catch changes made outside the controller.
+	VerifyPeriod time.Duration
+	// SyncDelay coalesces EndpointSlice churn: a slice change syncs its Service after this delay.
+	SyncDelay time.Duration
+	// Backoff is the retry policy for failed syncs and calls.
+	Backoff Backoff
+	// InvalidEndpointRetry is how long an endpoint GCE rejected as invalid is left out.
+	InvalidEndpointRetry time.Duration
+	// BatchSize and MaxEndpointsPerNEG default to GCE's limits (500, 10000).
+	BatchSize          int
+	MaxEndpointsPerNEG int
+
+	// Clock drives timers and backoff; default the real clock.
+	Clock clock.WithTicker
+}
+
+func (cfg Config) withDefaults() Config {
+	if cfg.EventClient == nil {
+		cfg.EventClient = cfg.KubeClient
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if cfg.ConcurrentSyncs <= 0 {
+		cfg.ConcurrentSyncs = DefaultConcurrentSyncs
+	}
+	def(&cfg.GCPeriod, DefaultGCPeriod)
+	def(&cfg.GCInitialDelay, DefaultGCInitialDelay)
+	def(&cfg.VerifyPeriod, DefaultVerifyPeriod)
+	def(&cfg.SyncDelay, DefaultSyncDelay)
+	def(&cfg.InvalidEndpointRetry, DefaultInvalidRetry)
+	cfg.Backoff = cfg.Backoff.withDefaults()
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = plan.DefaultBatchSize
+	}
+	if cfg.MaxEndpointsPerNEG <= 0 {
+		cfg.MaxEndpointsPerNEG = plan.DefaultCapacity
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	return cfg
+}
+
+func (cfg Config) validate() error {
+	var errs []error
+	if cfg.KubeClient == nil {
+		errs = append(errs, errors.New("KubeClient is required"))
+	}
+	if cfg.Informers == nil {
+		errs = append(errs, errors.New("Informers is required"))
+	}
+	if cfg.Cloud == nil {
+		errs = append(errs, errors.New("Cloud is required"))
+	}
+	if cfg.ClusterUID == "" {
+		errs = append(errs, errors.New("ClusterUID is required"))
+	}
+	if cfg.NamingUID == "" {
+		errs = append(errs, errors.New("NamingUID is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Controller keeps the NEGs of annotated Services in sync. Create it with New, run it with Run.
+type Controller struct {
+	cfg   Config
+	clock clock.WithTicker
+	namer naming.Namer
+
+	services    corelisters.ServiceLister
+	svcIndexer  cache.Indexer
+	slices      discoverylisters.EndpointSliceLister
+	nodes       corelisters.NodeLister
+	ingresses   networkinglisters.IngressLister
+	cacheSynced []cache.InformerSynced
+
+	queue      workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	keyBackoff *keyBackoff
+
+	broadcaster record.EventBroadcaster
+	recorder    record.EventRecorder
+	warnings    *warningMemory
+
+	index  *negIndex
+	states *negStates
+
+	// zonesMu guards lastZones, the candidate zones seen by the node handler.
+	zonesMu   sync.Mutex
+	lastZones []string
+
+	// opCtx is the context of asynchronous calls (Run's); ops tracks them.
+	opCtx context.Context
+	ops   sync.WaitGroup
+}
+
+// New builds a Controller and registers its event handlers on cfg.Informers. It makes no
+// API calls.
+func New(cfg Config) (*Controller, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("controller: invalid config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	c := &Controller{
+		cfg:      cfg,
+		clock:    cfg.Clock,
+		namer:    naming.NewNamer(cfg.NamingUID),
+		warnings: newWarningMemory(),
+		index:    newNEGIndex(cfg.ClusterUID),
+		states:   newNEGStates(),
+	}
+	c.keyBackoff = newKeyBackoff(cfg.Backoff)
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[cache.ObjectName](c.keyBackoff,
+		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, Clock: cfg.Clock})
+	c.broadcaster = record.NewBroadcaster()
+	c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: EventSource})
+	if err := c.registerHandlers(cfg.Informers); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Run waits for the caches, loads the NEG index from GCE, then syncs Services with
+// ConcurrentSyncs workers and collects garbage every GCPeriod, until ctx is done. It returns
+// after the workers and every call in flight have stopped.
+func (c *Controller) Run(ctx context.Context) error {
+	defer utilruntime.HandleCrash()
+	logger := klog.FromContext(ctx)
+	c.opCtx = ctx
+	c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.cfg.EventClient.CoreV1().Events("")})
+	defer c.broadcaster.Shutdown()
+	defer c.queue.ShutDown()
+
+	logger.Info("Waiting for informer caches to sync")
+	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.cacheSynced...) {
+		return fmt.Errorf("controller: caches did not sync: %w", ctx.Err())
+	}
+	if err := c.loadIndex(ctx); err != nil {
+		return err
+	}
+	logger.Info("Starting workers", "count", c.cfg.ConcurrentSyncs)
+	var wg sync.WaitGroup
+	for i := 0; i < c.cfg.ConcurrentSyncs; i++ {
+		wg.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
+	}
+	wg.Go(func() { c.runGC(ctx) })
+	<-ctx.Done()
+	logger.Info("Shutting down")
+	c.queue.ShutDown()
+	wg.Wait()
+	c.ops.Wait()
+	return nil
+}
+
+// loadIndex lists every NEG of the project once before the first sync, retrying until it
+// succeeds, so that NEGs already present are neither created again nor forgotten.
+func (c *Controller) loadIndex(ctx context.Context) error {
+	logger := klog.FromContext(ctx)
+	for failures := 1; ; failures++ {
+		err := c.refreshIndex(ctx)
+		if err == nil {
+			return nil
+		}
+		delay := jitter(c.cfg.Backoff.Delay(failures, retryPolicy(gce.Classify(err))))
+		logger.Error(err, "Listing NEGs failed; retrying", "delay", delay)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("controller: loading NEGs: %w", ctx.Err())
+		case <-c.clock.After(delay):
+		}
+	}
+}
+
+// refreshIndex replaces the NEG index with a fresh listing.
+func (c *Controller) refreshIndex(ctx context.Context) error {
+	gen := c.index.generation()
+	negs, err := c.cfg.Cloud.ListNEGs(ctx)
+	if err != nil {
+		return fmt.Errorf("listing NEGs: %w", err)
+	}
+	c.index.refresh(negs, gen)
+	klog.FromContext(ctx).V(2).Info("Loaded NEG index", "negs", len(negs))
+	return nil
+}
+
+func (c *Controller) runWorker(ctx context.Context) {
+	for c.processNextItem(ctx) {
+	}
+}
+
+// processNextItem syncs one key and schedules its retry. Sync errors are retried with the
+// per-key backoff (never given up: the delay is capped at Backoff.Max); a successful sync
+// resets it.
+func (c *Controller) processNextItem(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "service", key.String())
+	ctx = klog.NewContext(ctx, logger)
+
+	start := c.clock.Now()
+	requeueAfter, err := c.sync(ctx, key)
+	logger.V(4).Info("Synced", "duration", c.clock.Since(start), "requeueAfter", requeueAfter, "err", err)
+	if err == nil {
+		c.queue.Forget(key)
+		if requeueAfter > 0 {
+			c.queue.AddAfter(key, requeueAfter)
+		}
+		return true
+	}
+	if ctx.Err() != nil {
+		return true
+	}
+	// Failures of single NEGs are retried per NEG; what reaches here are Kubernetes API and
+	// cache errors, always worth a retry with the per-key backoff.
+	logger.Error(err, "Sync failed; retrying", "failures", c.keyBackoff.NumRequeues(key)+1)
+	c.queue.AddRateLimited(key)
+	return true
+}

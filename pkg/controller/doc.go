@@ -1,0 +1,36 @@
+// Package controller is the heart of neg-controller: it keeps a zonal GCE_VM_IP_PORT network
+// endpoint group (NEG) per exposed port and zone for every Service annotated
+// cloud.google.com/neg, holding exactly the Service's pod IPs, as GKE's NEG controller does.
+//
+// Data flow. Informer handlers only turn events into Service keys (EndpointSlice → its
+// Service by label, Node → every NEG Service when a node's zone, instance or candidacy
+// changes, Ingress → the Services it references). One named, rate-limited work queue holds
+// the keys; ConcurrentSyncs workers run sync, which:
+//
+//  1. parses the annotation (pkg/annotation) and the Ingresses that reference the Service; a
+//     user error records a deduplicated Warning event and stops, leaving GCE untouched;
+//  2. finds the NEG zones from the candidate nodes (pkg/zones);
+//  3. ensures each wanted NEG exists and is ours (pkg/naming descriptions; never adopting a
+//     NEG someone else owns) and knows its current endpoints, in parallel;
+//  4. writes the neg-status annotation when it changes;
+//  5. computes the desired endpoints from the EndpointSlices (pkg/endpoints) and plans the
+//     calls against current ∪ in-flight (pkg/plan, batches ≤ 500), then launches them
+//     asynchronously and returns.
+//
+// Invariants.
+//   - No attach or detach leaves the controller for an endpoint that already has a call in
+//     flight: calls are planned against the in-flight table of each NEG and entered into it
+//     before they start.
+//   - A NEG's current endpoints are listed from GCE only when unknown (first sync after start,
+//     after a failed or uncertain call) or older than VerifyPeriod; otherwise the cache kept
+//     up to date by our own successful calls is used, so a steady state makes no mutating
+//     calls and few reads.
+//   - The index of NEGs in GCE is loaded before the first sync, so a restart creates nothing
+//     that already exists; NEGs are created, changed and deleted only when their description
+//     names this cluster (and the Service and port).
+//   - Failures are retried per NEG with exponential backoff (Backoff), never given up; a
+//     failing NEG never blocks other NEGs or Services.
+//   - NEGs no longer wanted are emptied, then deleted; a NEG still used by a backend service is
+//     kept (NEGInUse) and retried later. A periodic garbage collection finds NEGs of Services
+//     deleted while the controller was down.
+package controller

@@ -1,0 +1,129 @@
+package controller
+
+import (
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// EventSource is the component name of every event the controller records.
+const EventSource = "neg-controller"
+
+// Event reasons recorded on Services. Normal events report what changed in GCE, aggregated per
+// sync and NEG; Warning events report why something could not be done.
+const (
+	// ReasonCreate: a NEG was created (Normal).
+	ReasonCreate = "Create"
+	// ReasonAttach: endpoints were attached to a NEG (Normal).
+	ReasonAttach = "Attach"
+	// ReasonDetach: endpoints were detached from a NEG (Normal).
+	ReasonDetach = "Detach"
+	// ReasonDelete: a NEG was deleted (Normal).
+	ReasonDelete = "Delete"
+
+	// ReasonInvalidAnnotation is used when the annotation error carries no reason of its own.
+	ReasonInvalidAnnotation = "InvalidNEGAnnotation"
+	// ReasonNEGNameConflict: another Service claims the same custom NEG name and wins.
+	ReasonNEGNameConflict = "NEGNameConflict"
+	// ReasonNEGNotOwned: a NEG of the wanted name exists but was not created for this Service.
+	ReasonNEGNotOwned = "NEGNotOwned"
+	// ReasonNEGInUse: a NEG to delete is still referenced by a backend service; it is kept.
+	ReasonNEGInUse = "NEGInUse"
+	// ReasonCreateNEGFailed: creating a NEG failed.
+	ReasonCreateNEGFailed = "CreateNEGFailed"
+	// ReasonDeleteNEGFailed: deleting a NEG failed (other than in use).
+	ReasonDeleteNEGFailed = "DeleteNEGFailed"
+	// ReasonListNetworkEndpointsFailed: reading a NEG's endpoints failed.
+	ReasonListNetworkEndpointsFailed = "ListNetworkEndpointsFailed"
+	// ReasonAttachFailed: an attach call failed.
+	ReasonAttachFailed = "AttachNetworkEndpointsFailed"
+	// ReasonDetachFailed: a detach call failed.
+	ReasonDetachFailed = "DetachNetworkEndpointsFailed"
+	// ReasonInvalidEndpoint: GCE rejected endpoints as invalid; they are skipped.
+	ReasonInvalidEndpoint = "InvalidEndpoint"
+	// ReasonEndpointsSkipped: endpoints of the Service could not be mapped to a NEG.
+	ReasonEndpointsSkipped = "EndpointsSkipped"
+	// ReasonEndpointsOverCapacity: a NEG would exceed its endpoint limit; the excess is left out.
+	ReasonEndpointsOverCapacity = "EndpointsOverCapacity"
+	// ReasonStatusUpdateFailed: the neg-status annotation could not be written.
+	ReasonStatusUpdateFailed = "NEGStatusUpdateFailed"
+)
+
+// warningMemory remembers the last message recorded per (Service, slot) so repeated syncs do
+// not record the same warning again. A slot is a reason, optionally qualified (e.g. by NEG).
+type warningMemory struct {
+	mu   sync.Mutex
+	last map[cache.ObjectName]map[string]string
+}
+
+func newWarningMemory() *warningMemory {
+	return &warningMemory{last: map[cache.ObjectName]map[string]string{}}
+}
+
+// changed records msg for (key, slot) and reports whether it differs from the last one.
+func (w *warningMemory) changed(key cache.ObjectName, slot, msg string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := w.last[key]
+	if m == nil {
+		m = map[string]string{}
+		w.last[key] = m
+	}
+	if old, ok := m[slot]; ok && old == msg {
+		return false
+	}
+	m[slot] = msg
+	return true
+}
+
+// clear forgets (key, slot), so the next occurrence is recorded again.
+func (w *warningMemory) clear(key cache.ObjectName, slot string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.last[key], slot)
+	if len(w.last[key]) == 0 {
+		delete(w.last, key)
+	}
+}
+
+// clearAll forgets every slot of key except those in keep.
+func (w *warningMemory) clearExcept(key cache.ObjectName, keep map[string]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for slot := range w.last[key] {
+		if !keep[slot] {
+			delete(w.last[key], slot)
+		}
+	}
+	if len(w.last[key]) == 0 {
+		delete(w.last, key)
+	}
+}
+
+// eventTarget returns the object events about key are recorded on: the Service if known, else
+// a reference built from the key (the Service was deleted).
+func eventTarget(key cache.ObjectName, svc *corev1.Service) *corev1.Service {
+	if svc != nil {
+		return svc
+	}
+	return &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{Kind: "Service", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
+	}
+}
+
+// warn records a Warning event on target unless the same (slot, message) was the last one
+// recorded for key.
+func (c *Controller) warn(key cache.ObjectName, target *corev1.Service, slot, reason, msg string) {
+	if !c.warnings.changed(key, slot, msg) {
+		return
+	}
+	c.recorder.Event(target, corev1.EventTypeWarning, reason, msg)
+}
+
+// normal records a Normal event on target.
+func (c *Controller) normal(target *corev1.Service, reason, msg string) {
+	c.recorder.Event(target, corev1.EventTypeNormal, reason, msg)
+}

@@ -1,0 +1,191 @@
+package controller
+
+import (
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/neg-controller/neg-controller/pkg/annotation"
+	"github.com/neg-controller/neg-controller/pkg/zones"
+)
+
+// customNameIndex indexes Services by the custom NEG names their annotation claims.
+const customNameIndex = "negCustomName"
+
+// registerHandlers wires the informers the controller needs. Handlers only turn events into
+// Service keys; all work happens in sync.
+func (c *Controller) registerHandlers(f informers.SharedInformerFactory) error {
+	svcInf := f.Core().V1().Services()
+	if err := svcInf.Informer().AddIndexers(cache.Indexers{customNameIndex: customNamesOf}); err != nil {
+		return fmt.Errorf("controller: adding Service indexer: %w", err)
+	}
+	sliceInf := f.Discovery().V1().EndpointSlices()
+	nodeInf := f.Core().V1().Nodes()
+	ingInf := f.Networking().V1().Ingresses()
+	c.services, c.svcIndexer = svcInf.Lister(), svcInf.Informer().GetIndexer()
+	c.slices = sliceInf.Lister()
+	c.nodes = nodeInf.Lister()
+	c.ingresses = ingInf.Lister()
+
+	regs := []struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
+	}{
+		{svcInf.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { c.onService(nil, o) },
+			UpdateFunc: c.onService,
+			DeleteFunc: func(o any) { c.onService(o, nil) },
+		}},
+		{sliceInf.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onSlice,
+			UpdateFunc: func(old, cur any) { c.onSlice(old); c.onSlice(cur) },
+			DeleteFunc: c.onSlice,
+		}},
+		{nodeInf.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { c.onNode() },
+			UpdateFunc: func(old, cur any) { c.onNodeUpdate(old, cur) },
+			DeleteFunc: func(o any) { c.onNode() },
+		}},
+		{ingInf.Informer(), cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.onIngress,
+			UpdateFunc: func(old, cur any) { c.onIngress(old); c.onIngress(cur) },
+			DeleteFunc: c.onIngress,
+		}},
+	}
+	for _, r := range regs {
+		reg, err := r.inf.AddEventHandler(r.h)
+		if err != nil {
+			return fmt.Errorf("controller: adding event handler: %w", err)
+		}
+		c.cacheSynced = append(c.cacheSynced, reg.HasSynced)
+	}
+	return nil
+}
+
+// unwrap returns the object inside a tombstone, or obj itself.
+func unwrap(obj any) any {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return t.Obj
+	}
+	return obj
+}
+
+// onService enqueues the Service, and every other Service that claims one of the custom NEG
+// names it claims (or claimed), so a name conflict is re-decided when either side changes.
+func (c *Controller) onService(old, cur any) {
+	names := map[string]bool{}
+	for _, o := range []any{old, cur} {
+		svc, ok := unwrap(o).(*corev1.Service)
+		if !ok || svc == nil {
+			continue
+		}
+		c.queue.Add(cache.MetaObjectToName(svc))
+		for _, n := range claimedNames(svc) {
+			names[n] = true
+		}
+	}
+	for n := range names {
+		peers, err := c.svcIndexer.ByIndex(customNameIndex, n)
+		if err != nil {
+			continue
+		}
+		for _, p := range peers {
+			if svc, ok := p.(*corev1.Service); ok {
+				c.queue.Add(cache.MetaObjectToName(svc))
+			}
+		}
+	}
+}
+
+// onSlice enqueues the slice's Service after SyncDelay (coalescing churn), if it is a Service
+// the controller cares about.
+func (c *Controller) onSlice(obj any) {
+	s, ok := unwrap(obj).(*discoveryv1.EndpointSlice)
+	if !ok || s == nil {
+		return
+	}
+	name := s.Labels[discoveryv1.LabelServiceName]
+	if name == "" {
+		return
+	}
+	key := cache.ObjectName{Namespace: s.Namespace, Name: name}
+	if c.caresAbout(key) {
+		c.queue.AddAfter(key, c.cfg.SyncDelay)
+	}
+}
+
+// caresAbout reports whether key is a Service with the NEG annotation or with NEGs of ours.
+func (c *Controller) caresAbout(key cache.ObjectName) bool {
+	if svc, err := c.services.Services(key.Namespace).Get(key.Name); err == nil {
+		if _, ok := svc.Annotations[annotation.NEGKey]; ok {
+			return true
+		}
+	}
+	return len(c.index.ownedBy(key)) > 0
+}
+
+// onNodeUpdate reacts only when the node's zone, instance or candidacy changed.
+func (c *Controller) onNodeUpdate(old, cur any) {
+	o, ok1 := unwrap(old).(*corev1.Node)
+	n, ok2 := unwrap(cur).(*corev1.Node)
+	if ok1 && ok2 && zones.FromNode(o) == zones.FromNode(n) {
+		return
+	}
+	c.onNode()
+}
+
+// onNode enqueues every NEG Service after a node was added, removed, or changed zone, instance
+// or candidacy. Endpoint mapping depends on every node; NEG zones depend on candidates.
+func (c *Controller) onNode() {
+	svcs, err := c.services.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	for _, svc := range svcs {
+		if _, ok := svc.Annotations[annotation.NEGKey]; ok {
+			c.queue.AddAfter(cache.MetaObjectToName(svc), c.cfg.SyncDelay)
+		}
+	}
+}
+
+// onIngress enqueues every Service the Ingress references.
+func (c *Controller) onIngress(obj any) {
+	ing, ok := unwrap(obj).(*networkingv1.Ingress)
+	if !ok || ing == nil {
+		return
+	}
+	for _, name := range ingressServiceNames(ing) {
+		c.queue.Add(cache.ObjectName{Namespace: ing.Namespace, Name: name})
+	}
+}
+
+// customNamesOf is the Service indexer function of customNameIndex.
+func customNamesOf(obj any) ([]string, error) {
+	svc, ok := obj.(*corev1.Service)
+	if !ok {
+		return nil, nil
+	}
+	return claimedNames(svc), nil
+}
+
+// claimedNames returns the custom NEG names of a Service's valid annotation, sorted.
+func claimedNames(svc *corev1.Service) []string {
+	cfg, ok, err := annotation.FromService(svc)
+	if !ok || err != nil {
+		return nil
+	}
+	var out []string
+	for _, pc := range cfg.ExposedPorts {
+		if pc.Name != "" {
+			out = append(out, pc.Name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}

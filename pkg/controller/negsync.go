@@ -1,0 +1,217 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/naming"
+	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/plan"
+)
+
+// prepare is the first phase of a NEG task: make sure the NEG exists and is ours (creating it
+// if needed) and that its current endpoints are known (listing it if needed). It sets t.ready
+// on success. A NEG in backoff after a failure is skipped and the Service requeued for when
+// the backoff ends.
+func (c *Controller) prepare(ctx context.Context, s *serviceSync, t *negTask) {
+	now := c.clock.Now()
+	snap := c.states.snapshot(t.ref, now)
+	if now.Before(snap.retryAt) {
+		s.requeueBy(snap.retryAt)
+		return
+	}
+	if !t.remove && !c.ensureNEG(ctx, s, t) {
+		return
+	}
+	if snap.current == nil || now.Sub(snap.listedAt) >= c.cfg.VerifyPeriod {
+		if !c.listNEG(ctx, s, t) {
+			return
+		}
+	}
+	t.ready = true
+}
+
+// ensureNEG makes sure the NEG of t exists and may be used by the Service. It never adopts,
+// modifies or deletes a NEG whose description is not ours.
+func (c *Controller) ensureNEG(ctx context.Context, s *serviceSync, t *negTask) bool {
+	want := c.description(s.key, t.port.port)
+	if e := c.index.get(t.ref); e != nil {
+		return c.checkOwnership(s, t, e.neg, want)
+	}
+	if !t.active {
+		return false
+	}
+	spec := gce.NEGSpec{Name: t.ref.Name, Type: gce.TypeGCEVMIPPort, Description: want.String(),
+		Network: c.cfg.Network, Subnetwork: c.cfg.Subnetwork}
+	created, err := c.cfg.Cloud.CreateNEG(ctx, t.ref.Zone, spec)
+	if gce.IsAlreadyExists(err) {
+		existing, gerr := c.cfg.Cloud.GetNEG(ctx, t.ref.Zone, t.ref.Name)
+		if gerr == nil {
+			existing.Zone = t.ref.Zone
+			c.index.put(*existing)
+			return c.checkOwnership(s, t, *existing, want)
+		}
+		err = gerr
+	}
+	if err != nil {
+		c.failNEG(ctx, s, t, err, ReasonCreateNEGFailed,
+			fmt.Sprintf("Failed to create NEG %q in zone %q: %v", t.ref.Name, t.ref.Zone, err))
+		return false
+	}
+	created.Zone = t.ref.Zone
+	c.index.put(*created)
+	c.states.setCurrent(t.ref, neg.NewEndpointSet(), c.clock.Now())
+	c.warnings.clear(s.key, ReasonCreateNEGFailed+":"+t.ref.String())
+	klog.FromContext(ctx).Info("Created NEG", "neg", t.ref.Name, "zone", t.ref.Zone)
+	c.normal(s.target, ReasonCreate, fmt.Sprintf("Created NEG %q for %s-%d in %q.",
+		t.ref.Name, s.key, t.port.port, t.ref.Zone))
+	return true
+}
+
+// checkOwnership decides whether an existing NEG may be used for the Service port of t (see
+// naming.Classify). A NEG we may not use gets a NEGNotOwned warning and is left alone; the
+// Service is re-checked slowly (and promptly when the NEG's owner deletes it).
+func (c *Controller) checkOwnership(s *serviceSync, t *negTask, n gce.NEG, want naming.Description) bool {
+	slot := ReasonNEGNotOwned + ":" + t.ref.String()
+	own := naming.Classify(n.Description, want, !t.port.custom)
+	switch own {
+	case naming.Owned:
+		c.warnings.clear(s.key, slot)
+		return true
+	case naming.Adoptable:
+		c.index.putOwned(n, want)
+		c.warnings.clear(s.key, slot)
+		return true
+	}
+	owner := "someone else (it was not created by this controller for this Service)"
+	if d, err := naming.ParseDescription(n.Description); err == nil && own == naming.OtherService {
+		owner = fmt.Sprintf("Service %s/%s port %s", d.Namespace, d.ServiceName, d.Port)
+	}
+	c.warn(s.key, s.target, slot, ReasonNEGNotOwned, fmt.Sprintf(
+		"NEG %q in zone %q already exists and belongs to %s; it is not used, modified or deleted. "+
+			"Delete it or choose another NEG name for port %d.", t.ref.Name, t.ref.Zone, owner, t.port.port))
+	s.requeueBy(c.clock.Now().Add(c.cfg.Backoff.Max))
+	return false
+}
+
+// listNEG reads the current endpoints of the NEG of t from GCE (without health).
+func (c *Controller) listNEG(ctx context.Context, s *serviceSync, t *negTask) bool {
+	c.states.beginList(t.ref)
+	eps, err := c.cfg.Cloud.ListNetworkEndpoints(ctx, t.ref.Zone, t.ref.Name, false)
+	if err != nil {
+		c.states.endList(t.ref, nil, c.clock.Now())
+		if gce.IsNotFound(err) {
+			// Deleted behind our back: forget it; an active NEG is created again at once.
+			klog.FromContext(ctx).Info("NEG disappeared from GCE", "neg", t.ref.Name, "zone", t.ref.Zone)
+			c.index.remove(t.ref)
+			c.states.forget(t.ref)
+			if t.active {
+				s.requeueBy(c.clock.Now())
+			}
+			return false
+		}
+		c.failNEG(ctx, s, t, err, ReasonListNetworkEndpointsFailed,
+			fmt.Sprintf("Failed to list the endpoints of NEG %q in zone %q: %v", t.ref.Name, t.ref.Zone, err))
+		return false
+	}
+	set := make(neg.EndpointSet, len(eps))
+	for _, e := range eps {
+		set.Insert(e.Endpoint)
+	}
+	c.states.endList(t.ref, set, c.clock.Now())
+	return true
+}
+
+// reconcile is the second phase of a NEG task: plan the calls from desired to current (in
+// flight held back) and start them, or delete an emptied NEG the Service no longer wants.
+func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, desired neg.EndpointSet) {
+	snap := c.states.snapshot(t.ref, c.clock.Now())
+	if snap.current == nil {
+		return
+	}
+	want := neg.NewEndpointSet()
+	if t.active && !t.remove {
+		for e := range desired {
+			if !snap.invalid.Has(e) {
+				want.Insert(e)
+			}
+		}
+	}
+	p := plan.Compute(want, snap.current, snap.inFlight, c.cfg.BatchSize, c.cfg.MaxEndpointsPerNEG)
+	slot := ReasonEndpointsOverCapacity + ":" + t.ref.String()
+	if p.OverCapacity > 0 {
+		c.warn(s.key, s.target, slot, ReasonEndpointsOverCapacity, fmt.Sprintf(
+			"NEG %q in zone %q is full (%d endpoints): %d endpoint(s) are not attached",
+			t.ref.Name, t.ref.Zone, c.cfg.MaxEndpointsPerNEG, p.OverCapacity))
+	} else {
+		c.warnings.clear(s.key, slot)
+	}
+	if !p.Empty() {
+		c.launch(ctx, s, t.ref, p)
+		return
+	}
+	if t.remove && snap.current.Len() == 0 && snap.inFlight.Len() == 0 {
+		c.deleteNEG(ctx, s, t)
+	}
+}
+
+// deleteNEG deletes an emptied NEG of ours that the Service no longer wants. A NEG still used
+// by a backend service is kept (NEGInUse warning) and retried later.
+func (c *Controller) deleteNEG(ctx context.Context, s *serviceSync, t *negTask) {
+	logger := klog.FromContext(ctx).WithValues("neg", t.ref.Name, "zone", t.ref.Zone)
+	err := c.cfg.Cloud.DeleteNEG(ctx, t.ref.Zone, t.ref.Name)
+	inUseSlot := ReasonNEGInUse + ":" + t.ref.String()
+	switch {
+	case err == nil:
+		c.index.remove(t.ref)
+		c.states.forget(t.ref)
+		c.warnings.clear(s.key, inUseSlot)
+		c.warnings.clear(s.key, ReasonDeleteNEGFailed+":"+t.ref.String())
+		logger.Info("Deleted NEG")
+		c.normal(s.target, ReasonDelete, fmt.Sprintf("Deleted NEG %q in zone %q.", t.ref.Name, t.ref.Zone))
+		c.enqueueClaimants(t.ref.Name)
+	case gce.IsInUse(err):
+		c.failNEG(ctx, s, t, err, ReasonNEGInUse, fmt.Sprintf(
+			"NEG %q in zone %q is no longer wanted but is still used by a backend service: its endpoints were "+
+				"detached and it is kept. Remove it from the backend service and it will be deleted. (%v)",
+			t.ref.Name, t.ref.Zone, err))
+	default:
+		c.failNEG(ctx, s, t, err, ReasonDeleteNEGFailed,
+			fmt.Sprintf("Failed to delete NEG %q in zone %q: %v", t.ref.Name, t.ref.Zone, err))
+	}
+}
+
+// enqueueClaimants enqueues the Services whose annotation claims the custom NEG name.
+func (c *Controller) enqueueClaimants(name string) {
+	objs, _ := c.svcIndexer.ByIndex(customNameIndex, name)
+	for _, o := range objs {
+		if k, err := cache.ObjectToName(o); err == nil {
+			c.queue.Add(k)
+		}
+	}
+}
+
+// failNEG records a failed call on the NEG of t: backoff for the NEG, a (deduplicated)
+// Warning event, and a requeue for when the backoff ends.
+func (c *Controller) failNEG(ctx context.Context, s *serviceSync, t *negTask, err error, reason, msg string) {
+	class := gce.Classify(err)
+	policy := retryPolicy(class)
+	at := c.states.failNEG(t.ref, c.retryAt(policy))
+	klog.FromContext(ctx).Error(err, "NEG call failed", "neg", t.ref.Name, "zone", t.ref.Zone,
+		"reason", reason, "class", class.String(), "retryIn", at.Sub(c.clock.Now()))
+	c.warn(s.key, s.target, reason+":"+t.ref.String(), reason, msg)
+	s.requeueBy(at)
+}
+
+// retryAt returns the function computing when a NEG may be retried after its n-th
+// consecutive failure with the given policy.
+func (c *Controller) retryAt(policy gce.RetryPolicy) func(failures int) time.Time {
+	return func(failures int) time.Time {
+		return c.clock.Now().Add(jitter(c.cfg.Backoff.Delay(failures, policy)))
+	}
+}
