@@ -438,6 +438,9 @@ func (s *Server) getBSHealth(c *call) (any, *apiError) {
 	}
 	out := &compute.BackendServiceGroupHealth{Kind: "compute#backendServiceGroupHealth"}
 	for _, e := range eps {
+		if e.State == "" {
+			continue // no health check: no health to report
+		}
 		hs := &compute.HealthStatus{IpAddress: e.Endpoint.IP, Port: e.Endpoint.Port, HealthState: e.State}
 		if e.Endpoint.Instance != "" {
 			hs.Instance = s.link("zones", e.Zone, "instances", e.Endpoint.Instance)

@@ -110,7 +110,9 @@ func wantAPIError(t *testing.T, err error, code int, reason string) *googleapi.E
 	return ge
 }
 
-func negURL(zone, name string) string { return linkPfx + "zones/" + zone + "/networkEndpointGroups/" + name }
+func negURL(zone, name string) string {
+	return linkPfx + "zones/" + zone + "/networkEndpointGroups/" + name
+}
 
 // insertNEG creates a GCE_VM_IP_PORT NEG in the default network.
 func (e *env) insertNEG(zone, name string) *compute.NetworkEndpointGroup {
