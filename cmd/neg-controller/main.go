@@ -1,0 +1,40 @@
+// Command neg-controller keeps zonal GCE_VM_IP_PORT network endpoint groups in sync with the
+// pods of Kubernetes Services annotated cloud.google.com/neg, as GKE's NEG controller does.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+
+	"github.com/neg-controller/neg-controller/pkg/app"
+)
+
+func main() {
+	opts := app.NewOptions()
+	fs := pflag.NewFlagSet("neg-controller", pflag.ExitOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: neg-controller [flags]\n\nFlags:\n%s", fs.FlagUsages())
+	}
+	opts.AddFlags(fs)
+	klogFlags := flag.NewFlagSet("klog", flag.ExitOnError)
+	klog.InitFlags(klogFlags)
+	fs.AddGoFlagSet(klogFlags)
+	_ = fs.Parse(os.Args[1:])
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx = klog.NewContext(ctx, klog.Background())
+	if err := app.Run(ctx, opts); err != nil {
+		klog.Background().Error(err, "neg-controller failed")
+		klog.Flush()
+		os.Exit(1)
+	}
+	klog.Flush()
+}

@@ -1,0 +1,169 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"cloud.google.com/go/compute/metadata"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"github.com/neg-controller/neg-controller/pkg/controller"
+	"github.com/neg-controller/neg-controller/pkg/gce"
+)
+
+// UserAgent is the user agent of the controller's Kubernetes clients.
+const UserAgent = "neg-controller"
+
+// Run runs the controller until ctx is done: it connects to Kubernetes and Compute Engine,
+// discovers what the options leave empty, reads the cluster's UIDs, and runs the controller.
+func Run(ctx context.Context, o *Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	logger := klog.FromContext(ctx)
+	restCfg, err := restConfig(o.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	kube, events, err := kubeClients(restCfg, o)
+	if err != nil {
+		return err
+	}
+	var md Metadata
+	if needsMetadata(o) && onGCE(ctx) {
+		md = metadata.NewClient(nil)
+	}
+	env, err := Discover(ctx, o, md)
+	if err != nil {
+		return err
+	}
+	namingUID, err := NamingUID(ctx, kube, o.ClusterUID)
+	if err != nil {
+		return err
+	}
+	clusterUID, err := ClusterUID(ctx, kube)
+	if err != nil {
+		return err
+	}
+	cloud, err := gce.New(ctx, gceConfig(o, env))
+	if err != nil {
+		return err
+	}
+	logger.Info("Starting neg-controller", "project", env.Project, "region", env.Region, "network", env.Network,
+		"subnetwork", env.Subnetwork, "clusterName", env.ClusterName, "namingUID", namingUID, "clusterUID", clusterUID,
+		"gceEndpoint", o.GCEEndpoint)
+
+	factory := informers.NewSharedInformerFactoryWithOptions(kube, o.ResyncPeriod,
+		informers.WithCustomResyncConfig(map[metav1.Object]time.Duration{
+			// Only Services are re-synced periodically (that drives the verify of their NEGs);
+			// re-syncing slices and nodes would only burn GCE quota.
+			&discoveryv1.EndpointSlice{}: 0,
+			&corev1.Node{}:               0,
+			&networkingv1.Ingress{}:      0,
+		}))
+	ctrl, err := controller.New(controller.Config{
+		KubeClient:      kube,
+		EventClient:     events,
+		Informers:       factory,
+		Cloud:           cloud,
+		ClusterUID:      clusterUID,
+		NamingUID:       namingUID,
+		Network:         gce.NetworkURL(env.Project, env.Network),
+		Subnetwork:      gce.SubnetworkURL(env.Project, env.Region, env.Subnetwork),
+		ConcurrentSyncs: o.ConcurrentSyncs,
+		GCPeriod:        o.GCPeriod,
+		VerifyPeriod:    verifyPeriod(o.ResyncPeriod),
+	})
+	if err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	return ctrl.Run(ctx)
+}
+
+// verifyPeriod is how old a NEG's cached endpoints may get: a bit less than the resync
+// period, so every resync re-lists; effectively never without resyncs.
+func verifyPeriod(resync time.Duration) time.Duration {
+	if resync <= 0 {
+		return 100 * 365 * 24 * time.Hour
+	}
+	return resync * 9 / 10
+}
+
+// needsMetadata reports whether the metadata server must be asked: for a missing project or
+// region, or, when GCE_METADATA_HOST names one, for any missing value. Optional values alone
+// never trigger a probe of the real metadata server.
+func needsMetadata(o *Options) bool {
+	if o.Project == "" || o.Region == "" {
+		return true
+	}
+	return os.Getenv("GCE_METADATA_HOST") != "" && (o.Network == "" || o.ClusterName == "")
+}
+
+// gceConfig builds the Compute adapter configuration. Against a custom endpoint without
+// credentials (no GOOGLE_APPLICATION_CREDENTIALS and no GCE_METADATA_HOST to get a token from),
+// requests are sent unauthenticated.
+func gceConfig(o *Options, env Environment) gce.Config {
+	withoutAuth := o.GCEEndpoint != "" && os.Getenv("GOOGLE_APPLICATION_CREDENTIALS") == "" &&
+		os.Getenv("GCE_METADATA_HOST") == ""
+	return gce.Config{
+		Project:               env.Project,
+		Region:                env.Region,
+		Endpoint:              o.GCEEndpoint,
+		WithoutAuth:           withoutAuth,
+		MaxInFlight:           o.GCEMaxInFlight,
+		CallTimeout:           o.GCECallTimeout,
+		OperationPollInterval: o.GCEOperationPollInterval,
+	}
+}
+
+// restConfig returns the Kubernetes client configuration: the kubeconfig file if given, else
+// the in-cluster configuration, else $KUBECONFIG.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig != "" {
+		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("loading --kubeconfig %s: %w", kubeconfig, err)
+		}
+		return cfg, nil
+	}
+	cfg, err := rest.InClusterConfig()
+	if err == nil {
+		return cfg, nil
+	}
+	if env := os.Getenv(clientcmd.RecommendedConfigPathEnvVar); env != "" {
+		rules := &clientcmd.ClientConfigLoadingRules{Precedence: clientcmd.NewDefaultClientConfigLoadingRules().Precedence}
+		return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	}
+	return nil, errors.Join(fmt.Errorf("not running in a cluster; pass --kubeconfig"), err)
+}
+
+// kubeClients returns the main client and a separate one for events.
+func kubeClients(cfg *rest.Config, o *Options) (kube, events kubernetes.Interface, err error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
+	cfg.UserAgent = UserAgent
+	kube, err = kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the Kubernetes client: %w", err)
+	}
+	ecfg := rest.CopyConfig(cfg)
+	ecfg.UserAgent = UserAgent + "/events"
+	events, err = kubernetes.NewForConfig(ecfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the Kubernetes events client: %w", err)
+	}
+	return kube, events, nil
+}

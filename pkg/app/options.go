@@ -1,0 +1,146 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/neg-controller/neg-controller/pkg/controller"
+	"github.com/neg-controller/neg-controller/pkg/gce"
+)
+
+// Options is every setting of the neg-controller binary. NewOptions returns the defaults,
+// AddFlags binds them to flags, Validate checks them; nothing else reads flags.
+type Options struct {
+	// Kubernetes API access.
+	Kubeconfig   string
+	KubeAPIQPS   float32
+	KubeAPIBurst int
+
+	// Compute Engine and cluster identity.
+	Project     string
+	Region      string
+	Network     string
+	Subnetwork  string
+	ClusterName string
+	ClusterUID  string
+	GCEEndpoint string
+
+	// Concurrency and timing.
+	ConcurrentSyncs          int
+	GCEMaxInFlight           int
+	ResyncPeriod             time.Duration
+	GCPeriod                 time.Duration
+	GCEOperationPollInterval time.Duration
+	GCECallTimeout           time.Duration
+}
+
+// NewOptions returns the default options.
+func NewOptions() *Options {
+	return &Options{
+		KubeAPIQPS:               50,
+		KubeAPIBurst:             100,
+		ConcurrentSyncs:          controller.DefaultConcurrentSyncs,
+		GCEMaxInFlight:           gce.DefaultMaxInFlight,
+		ResyncPeriod:             10 * time.Minute,
+		GCPeriod:                 controller.DefaultGCPeriod,
+		GCEOperationPollInterval: gce.DefaultOperationPollInterval,
+		GCECallTimeout:           gce.DefaultCallTimeout,
+	}
+}
+
+// AddFlags binds the options to fs. The help texts are the user documentation of the flags.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig,
+		"Path to a kubeconfig file for the cluster to watch. Empty (default) uses the in-cluster configuration "+
+			"of the Pod's service account; outside a cluster, $KUBECONFIG is used if set.")
+	fs.Float32Var(&o.KubeAPIQPS, "kube-api-qps", o.KubeAPIQPS,
+		"Sustained queries per second to the Kubernetes API (events use a separate client with the same budget).")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", o.KubeAPIBurst,
+		"Burst of queries to the Kubernetes API above --kube-api-qps.")
+
+	fs.StringVar(&o.Project, "project", o.Project,
+		"Google Cloud project ID that holds the cluster's VMs and where NEGs are created. "+
+			"Empty: read from the GCE metadata server.")
+	fs.StringVar(&o.Region, "region", o.Region,
+		"Region of the cluster (e.g. us-central1); NEGs are created in the zones of this region where nodes run. "+
+			"Empty: derived from the zone the metadata server reports.")
+	fs.StringVar(&o.Network, "network", o.Network,
+		"VPC network of the cluster, set on every NEG created: a name (e.g. default) or a network URL. "+
+			"Empty: the network of the metadata server's first interface, else \"default\".")
+	fs.StringVar(&o.Subnetwork, "subnetwork", o.Subnetwork,
+		"Subnetwork of the cluster's nodes, set on every NEG created: a name in --region or a subnetwork URL. "+
+			"Empty: none is set and GCE uses the network's subnetwork for the zone.")
+	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName,
+		"Name of the cluster, for logs. Empty: the cluster-name attribute of the metadata server, if any.")
+	fs.StringVar(&o.ClusterUID, "cluster-uid", o.ClusterUID,
+		"Cluster naming UID embedded in generated NEG names (k8s1-<first 8 chars>-...). Empty: the \"uid\" key of "+
+			"ConfigMap kube-system/ingress-uid, created with 16 random hex characters if missing, as GKE does. "+
+			"Set it to the value GKE uses to take over NEGs GKE created.")
+	fs.StringVar(&o.GCEEndpoint, "gce-endpoint", o.GCEEndpoint,
+		"Base URL of the Compute Engine API (e.g. http://127.0.0.1:8085 for an emulator; /compute/v1/ is appended). "+
+			"Empty: the real Google endpoint with Application Default Credentials. With an endpoint and no "+
+			"GOOGLE_APPLICATION_CREDENTIALS or GCE_METADATA_HOST, requests are sent without credentials.")
+
+	fs.IntVar(&o.ConcurrentSyncs, "concurrent-syncs", o.ConcurrentSyncs,
+		"Number of Services synced in parallel.")
+	fs.IntVar(&o.GCEMaxInFlight, "gce-max-in-flight", o.GCEMaxInFlight,
+		"Maximum number of Compute Engine API calls in flight at once, across all NEGs and zones (operation waits included).")
+	fs.DurationVar(&o.ResyncPeriod, "resync-period", o.ResyncPeriod,
+		"How often every Service is re-synced and the endpoints of its NEGs re-listed from GCE, to repair changes "+
+			"made outside the controller. 0 disables periodic re-syncs.")
+	fs.DurationVar(&o.GCPeriod, "gc-period", o.GCPeriod,
+		"How often NEGs created by this cluster that no Service wants any more (e.g. of Services deleted while the "+
+			"controller was down) are looked for and deleted. The first pass runs shortly after start.")
+	fs.DurationVar(&o.GCEOperationPollInterval, "gce-operation-poll-interval", o.GCEOperationPollInterval,
+		"Minimum time between two polls of the same Compute Engine operation.")
+	fs.DurationVar(&o.GCECallTimeout, "gce-call-timeout", o.GCECallTimeout,
+		"Timeout of a single Compute Engine API request.")
+}
+
+// gceName is a GCE resource name.
+var gceName = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+
+// Validate checks the options and returns every problem found.
+func (o *Options) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.ConcurrentSyncs < 1 {
+		add("--concurrent-syncs must be at least 1, got %d", o.ConcurrentSyncs)
+	}
+	if o.GCEMaxInFlight < 1 {
+		add("--gce-max-in-flight must be at least 1, got %d", o.GCEMaxInFlight)
+	}
+	if o.KubeAPIQPS <= 0 || o.KubeAPIBurst < 1 {
+		add("--kube-api-qps must be positive and --kube-api-burst at least 1")
+	}
+	if o.ResyncPeriod < 0 {
+		add("--resync-period must not be negative, got %s", o.ResyncPeriod)
+	}
+	if o.GCPeriod <= 0 {
+		add("--gc-period must be positive, got %s", o.GCPeriod)
+	}
+	if o.GCEOperationPollInterval <= 0 {
+		add("--gce-operation-poll-interval must be positive, got %s", o.GCEOperationPollInterval)
+	}
+	if o.GCECallTimeout <= 0 {
+		add("--gce-call-timeout must be positive, got %s", o.GCECallTimeout)
+	}
+	if o.GCEEndpoint != "" {
+		u, err := url.Parse(o.GCEEndpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("--gce-endpoint must be an http or https URL such as http://127.0.0.1:8085, got %q", o.GCEEndpoint)
+		}
+	}
+	if o.Region != "" && !gceName.MatchString(o.Region) {
+		add("--region %q is not a valid region name", o.Region)
+	}
+	if o.ClusterUID != "" && !regexp.MustCompile(`^[a-z0-9]+$`).MatchString(o.ClusterUID) {
+		add("--cluster-uid must be lowercase letters and digits, got %q", o.ClusterUID)
+	}
+	return errors.Join(errs...)
+}
