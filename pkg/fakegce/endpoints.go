@@ -66,6 +66,9 @@ func (n *negState) add(e neg.Endpoint, rec *epRecord) {
 	}
 	n.eps[e] = rec
 	n.idx.added = append(n.idx.added, e)
+	if len(n.idx.added) > 4096 && len(n.idx.added) > len(n.idx.sorted) {
+		n.idx.rebuild(n.eps) // keep pending additions bounded when nobody lists (amortized O(log n))
+	}
 }
 
 func (n *negState) remove(e neg.Endpoint) {

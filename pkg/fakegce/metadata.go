@@ -57,6 +57,8 @@ func (s *Server) metadataValue(key string) (string, bool) {
 		"instance/name":                            "fakegce-vm",
 		"instance/id":                              "1234567890123456789",
 		"instance/hostname":                        "fakegce-vm." + s.cfg.Zones[0] + ".c." + s.cfg.Project + ".internal",
+		"instance/tags":                            "[]",
+		"instance/attributes":                      "cluster-location\ncluster-name\n",
 		"instance/attributes/cluster-name":         s.cfg.ClusterName,
 		"instance/attributes/cluster-location":     s.cfg.ClusterLocation,
 		"instance/network-interfaces/0/network":    "projects/" + num + "/networks/default",
