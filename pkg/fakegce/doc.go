@@ -1,0 +1,101 @@
+// Package fakegce is an in-memory Compute Engine emulator served over real HTTP, for tests and
+// local clusters. It speaks the JSON of the Compute v1 REST API so that the real
+// google.golang.org/api/compute/v1 client can be pointed at it:
+//
+//	s, base := fakegce.NewTestServer(t, fakegce.Config{})
+//	svc, _ := compute.NewService(ctx, option.WithEndpoint(base+"/compute/v1/"), option.WithoutAuthentication())
+//
+// cmd/fakegce serves the same engine as a standalone process. Production code must not import
+// this package.
+//
+// # Surface
+//
+// One http.Handler serves three trees; any other path is answered with a loud 404 that names it
+// (so a client with a mis-set endpoint fails at once):
+//
+//   - /compute/v1/projects/{project}/...: zones (list, get), regions (list, get), networks and
+//     subnetworks (get, list, insert; a "default" network and a "default" subnetwork in the region
+//     exist), instances (insert, get, list, delete, aggregatedList), zonal networkEndpointGroups
+//     (insert, get, list, aggregatedList, delete, attachNetworkEndpoints, detachNetworkEndpoints,
+//     listNetworkEndpoints), backendServices and regionBackendServices (insert, get, list, update,
+//     patch, delete, getHealth), healthChecks and regionHealthChecks (insert, get, list, update,
+//     patch, delete), and zone/region/global operations (get, wait). Only the configured project,
+//     region and zones exist; other ones are 404.
+//   - /computeMetadata/v1/...: the metadata server (see metadata.go), for
+//     cloud.google.com/go/compute/metadata and Application Default Credentials (GCE_METADATA_HOST
+//     = the listener's host:port). Requests need "Metadata-Flavor: Google".
+//   - /admin/...: the admin API below.
+//
+// # Semantics and the emulator's choices
+//
+//   - Operations. Every mutation validates synchronously (googleapi errors: 404 notFound,
+//     409 alreadyExists, 400 invalid, 400 resourceInUseByAnotherResource, 412 conditionNotMet),
+//     then returns an Operation that stays RUNNING for Config.OperationLatency (0: DONE in the
+//     response itself). The mutation's effect becomes visible when, and not before, the operation
+//     is DONE. Operations complete in the order they were started. If the state changed meanwhile
+//     so that the mutation no longer applies (e.g. two inserts of one name), the operation ends
+//     DONE with error.errors[].code (RESOURCE_ALREADY_EXISTS, RESOURCE_NOT_FOUND, ...) and
+//     httpErrorStatusCode/httpErrorMessage, like every failed operation. wait blocks until DONE,
+//     Config.OperationWaitTimeout (2 minutes, as GCE), the request's cancellation or Close.
+//   - requestId. A mutation whose requestId (a non-zero UUID, else 400 invalid) was seen within the
+//     last hour (and among the last 100,000 ids) returns the original operation and changes
+//     nothing; clientOperationId carries the requestId. How long GCE remembers ids is
+//     [unverified against real GCE].
+//   - Links. Returned links use https://www.googleapis.com/compute/v1/projects/...; inputs may be
+//     names, partial or full URLs and are compared by the suffix starting at "projects/"
+//     (Backend.group alone must be a full URL, as documented).
+//   - NEG endpoints. Identity is (instance, ipAddress, port); listing order is by IP, port,
+//     instance; page tokens encode the last key, so paging is O(page) and stable under change.
+//     Attach checks the instance exists in the NEG's zone, has an interface in the NEG's network
+//     (and subnetwork, if set), and owns the IP (primary IP or alias range; omitted IP = primary
+//     IP); the batch is at most Config.MaxEndpointsPerCall (the de-facto 500 batch size, not a
+//     documented limit) and the NEG at most Config.MaxEndpointsPerNEG (10,000): all 400 invalid,
+//     synchronous (the capacity error being synchronous is the emulator's choice). Attaching an
+//     attached endpoint and detaching an absent one are no-ops unless Config.StrictEndpointOps
+//     (400 invalid) — real GCE [unverified]. Deleting an instance removes its endpoints
+//     [unverified]. aggregatedList answers every zone plus "regions/<region>" and "global", empty
+//     scopes with a NO_RESULTS_ON_PAGE warning.
+//   - Backend services: fingerprint changes on every write; update needs the current one, patch
+//     (JSON merge patch) accepts none [unverified] but rejects a stale one, both 412
+//     conditionNotMet; GET sends it as ETag and If-Match is honoured. At most 50 backends; group
+//     a full URL of an existing NEG; zonal NEG backends take only RATE or CONNECTION, and
+//     HTTP/HTTPS/HTTP2 services reject CONNECTION. A NEG used by a (regional) backend service and
+//     a health check used by one cannot be deleted (400 resourceInUseByAnotherResource).
+//   - Health (health.go, probe.go): only endpoints of NEGs that are backends of a health-checked
+//     backend service have health entries. Config.HealthMode "fixed" reports HEALTHY after
+//     Config.FixedHealthyDelay; "probe" really probes through the emulated VPC (LoopbackFor:
+//     10.A.B.C is reached at 127.A.B.C; nothing else is reachable; no traffic leaves 127/8).
+//     ForceEndpointHealth overrides either.
+//   - The backend-service model keeps parsed backend NEGs and health check beside the API object
+//     so that a later emulated load balancer can route to BackendHealth's HEALTHY endpoints.
+//
+// # Admin API
+//
+// JSON in and out; errors are {"error": "..."} with 400 (bad input) or 404 (unknown route).
+// Each route has a Go method on Server.
+//
+//	GET    /admin/healthz                  {"status":"ok"}
+//	GET    /admin/state                    StateDump: networks, subnetworks, instances, NEGs with endpoints, backend services, health checks, operation counts (State)
+//	GET    /admin/counts                   requests per method id, e.g. {"compute.zoneOperations.wait":3} (Counts)
+//	DELETE /admin/counts                   zero the counters (ResetCounts)
+//	GET    /admin/requests                 request log, oldest first: method id, HTTP method, path, query, requestId, Authorization, status (Requests)
+//	DELETE /admin/requests                 empty the log (ResetRequests)
+//	GET    /admin/faults                   active faults (Faults)
+//	POST   /admin/faults                   add a Fault, e.g. {"method":"compute.networkEndpointGroups.attachNetworkEndpoints","code":429,"rate":0.2} (InjectFault)
+//	DELETE /admin/faults                   remove all faults (ClearFaults)
+//	POST   /admin/instances                add a VM at once: {"zone":"us-central1-a","name":"node-1","ip":"10.128.0.5","aliasCIDRs":["10.4.1.0/24"]} (AddInstance)
+//	POST   /admin/health                   force an endpoint's health: {"zone":"us-central1-a","neg":"web","instance":"node-1","ipAddress":"10.4.1.7","port":8080,"state":"UNHEALTHY"}; "state":"" clears (ForceEndpointHealth)
+//	GET    /admin/backendHealth?region=&name=  endpoints behind a backend service with their health (BackendHealth)
+//
+// Method ids are the discovery ids (compute.networkEndpointGroups.attachNetworkEndpoints,
+// compute.zoneOperations.wait, compute.regionBackendServices.patch, ...); "metadata" counts
+// metadata requests and "fakegce.unknownPath" unmatched paths. A fault's method may be "*".
+// See pkg/fakegce/README.md for curl examples.
+//
+// # Concurrency and cost
+//
+// All state sits behind one RWMutex held only for map work (JSON is encoded outside it); NEG
+// endpoints live in a map plus a lazily merged sorted index. Background work is one goroutine
+// completing operations and, in probe mode, one prober scheduler with bounded probe goroutines;
+// Close stops both.
+package fakegce
