@@ -1,0 +1,234 @@
+package controller
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/pkg/naming"
+	"github.com/neg-controller/neg-controller/pkg/neg"
+)
+
+// checkService returns nil when every NEG of Service port p holds exactly the endpoints of pods
+// in each of zones.
+func (e *testEnv) checkService(svc string, p int32, name string, pods []testPod, zones ...string) error {
+	want := e.endpointsOf(pods, p)
+	for _, z := range zones {
+		if err := e.checkNEG(z, name, want[z]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestCreate(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{OperationLatency: 5 * time.Millisecond})
+	e.addNode("node-a1", zoneA)
+	e.addNode("node-a2", zoneA)
+	e.addNode("node-b1", zoneB)
+	e.createService(service("default", "web", `{"exposed_ports":{"80":{},"443":{"name":"web-https"}}}`, 80, 443))
+	pods := e.pods(9, "node-a1", "node-a2", "node-b1")
+	e.setEndpoints("default", "web", []int32{80, 443}, pods)
+	e.start(nil, 0)
+
+	name80 := negName("web", 80)
+	e.eventually("NEGs converge", func() error {
+		if err := e.checkService("web", 80, name80, pods, zoneA, zoneB); err != nil {
+			return err
+		}
+		return e.checkService("web", 443, "web-https", pods, zoneA, zoneB)
+	})
+	if err := e.checkNoNEG(zoneC, name80); err != nil {
+		t.Errorf("zone without nodes: %v", err)
+	}
+	e.eventually("neg-status", func() error {
+		st, ok := e.status("default", "web")
+		if !ok {
+			return fmt.Errorf("no neg-status")
+		}
+		want := map[string]string{"80": name80, "443": "web-https"}
+		if d := cmp.Diff(want, st.NetworkEndpointGroups); d != "" {
+			return fmt.Errorf("network_endpoint_groups (-want +got):\n%s", d)
+		}
+		if d := cmp.Diff([]string{zoneA, zoneB}, st.Zones); d != "" {
+			return fmt.Errorf("zones (-want +got):\n%s", d)
+		}
+		return nil
+	})
+	// Descriptions are GKE's ownership JSON.
+	n, err := e.newCloud().GetNEG(e.ctx, zoneA, name80)
+	if err != nil {
+		t.Fatalf("GetNEG: %v", err)
+	}
+	wantDesc := naming.Description{ClusterUID: clusterUID, Namespace: "default", ServiceName: "web", Port: "80"}.String()
+	if n.Description != wantDesc || n.Type != "GCE_VM_IP_PORT" {
+		t.Errorf("NEG description %q type %q, want %q GCE_VM_IP_PORT", n.Description, n.Type, wantDesc)
+	}
+	e.eventually("events", func() error {
+		if err := e.checkEvent("default", "web", ReasonCreate, fmt.Sprintf("Created NEG %q", name80)); err != nil {
+			return err
+		}
+		return e.checkEvent("default", "web", ReasonAttach, fmt.Sprintf("Attached 6 network endpoint(s) to NEG %q in zone %q", name80, zoneA))
+	})
+	if got := e.srv.Counts()[mInsert]; got != 4 {
+		t.Errorf("insert calls = %d, want 4 (2 ports × 2 zones)", got)
+	}
+}
+
+func TestEndpointSelection(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{})
+	e.addNode("node-a1", zoneA)
+	e.createService(service("default", "web", `{"exposed_ports":{"80":{}}}`, 80))
+	pods := e.pods(6, "node-a1")
+	pods[0].terminating = true // dropped
+	pods[1].notReady = true    // kept
+	unmapped := testPod{name: "ghost", node: "no-such-node", ip: "10.99.0.1"}
+	e.setEndpoints("default", "web", []int32{80}, append(pods, unmapped))
+	e.start(nil, 0)
+	e.eventually("converge", func() error { return e.checkService("web", 80, negName("web", 80), pods, zoneA) })
+	e.eventually("skipped event", func() error {
+		return e.checkEvent("default", "web", ReasonEndpointsSkipped, "UnknownNode=1")
+	})
+}
+
+func TestScaleUpAndDown(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{})
+	e.addNode("node-a1", zoneA)
+	e.addNode("node-a2", zoneA)
+	e.createService(service("default", "big", `{"exposed_ports":{"80":{}}}`, 80))
+	e.start(nil, 0)
+	name := negName("big", 80)
+	e.eventually("NEG created", func() error { return e.checkNEG(zoneA, name, nil) })
+
+	steps := []struct {
+		n              int
+		attach, detach int
+	}{
+		{n: 1200, attach: 3}, // ceil(1200/500)
+		{n: 150, detach: 3},  // 1050 removed
+		{n: 2001, attach: 4}, // 1851 added
+		{n: 0, detach: 5},    // 2001 removed
+	}
+	for _, s := range steps {
+		e.srv.ResetCounts()
+		pods := e.pods(s.n, "node-a1", "node-a2")
+		e.setEndpoints("default", "big", []int32{80}, pods)
+		e.eventually(fmt.Sprintf("%d endpoints", s.n), func() error { return e.checkService("big", 80, name, pods, zoneA) })
+		c := e.srv.Counts()
+		if c[mAttach] != s.attach || c[mDetach] != s.detach {
+			t.Errorf("to %d endpoints: attach calls %d detach calls %d, want %d and %d", s.n, c[mAttach], c[mDetach], s.attach, s.detach)
+		}
+	}
+}
+
+func TestZoneAddedAndRemoved(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{})
+	e.addNode("node-a1", zoneA)
+	e.createService(service("default", "web", `{"exposed_ports":{"80":{}}}`, 80))
+	e.start(nil, 0)
+	name := negName("web", 80)
+	e.eventually("NEG in zone A", func() error { return e.checkNEG(zoneA, name, nil) })
+
+	e.addNode("node-b1", zoneB)
+	pods := e.pods(10, "node-a1", "node-b1")
+	e.setEndpoints("default", "web", []int32{80}, pods)
+	e.eventually("zone B gets its NEG and endpoints", func() error {
+		return e.checkService("web", 80, name, pods, zoneA, zoneB)
+	})
+	e.eventually("status lists zone B", func() error {
+		if st, _ := e.status("default", "web"); !cmp.Equal(st.Zones, []string{zoneA, zoneB}) {
+			return fmt.Errorf("zones %v", st.Zones)
+		}
+		return nil
+	})
+
+	// Zone B loses its only candidate node: its endpoints are detached, the NEG is kept.
+	n, err := e.kube.CoreV1().Nodes().Get(e.ctx, "node-b1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n = n.DeepCopy()
+	n.Status.Conditions[0].Status = corev1.ConditionFalse
+	if _, err := e.kube.CoreV1().Nodes().Update(e.ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("zone B emptied, zone A intact", func() error {
+		if err := e.checkNEG(zoneB, name, nil); err != nil {
+			return err
+		}
+		return e.checkService("web", 80, name, pods, zoneA)
+	})
+	if e.srv.Counts()[mDelete] != 0 {
+		t.Errorf("a NEG was deleted")
+	}
+}
+
+func TestRestartWithNEGsPresent(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{})
+	e.addNode("node-a1", zoneA)
+	e.addNode("node-b1", zoneB)
+	e.createService(service("default", "web", `{"exposed_ports":{"80":{},"81":{"name":"custom-81"}}}`, 80, 81))
+	pods := e.pods(700, "node-a1", "node-b1")
+	e.setEndpoints("default", "web", []int32{80, 81}, pods)
+	e.start(nil, 0)
+	e.eventually("converge", func() error {
+		if err := e.checkService("web", 80, negName("web", 80), pods, zoneA, zoneB); err != nil {
+			return err
+		}
+		return e.checkService("web", 81, "custom-81", pods, zoneA, zoneB)
+	})
+	e.stop()
+	e.srv.ResetCounts()
+
+	c := e.start(nil, 0)
+	refs := []neg.Ref{{Zone: zoneA, Name: negName("web", 80)}, {Zone: zoneB, Name: negName("web", 80)},
+		{Zone: zoneA, Name: "custom-81"}, {Zone: zoneB, Name: "custom-81"}}
+	e.eventually("new controller synced every NEG", func() error {
+		for _, ref := range refs {
+			if snap := c.states.snapshot(ref, time.Now()); snap.current == nil || snap.inFlight.Len() > 0 {
+				return fmt.Errorf("%s not synced yet", ref)
+			}
+		}
+		return nil
+	})
+	time.Sleep(200 * time.Millisecond) // let any (wrong) call land
+	counts := e.srv.Counts()
+	if counts[mInsert] != 0 || counts[mAttach] != 0 || counts[mDetach] != 0 || counts[mDelete] != 0 {
+		t.Errorf("restart made mutating calls: %v", counts)
+	}
+}
+
+func TestSteadyStateMakesNoMutatingCalls(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{})
+	e.addNode("node-a1", zoneA)
+	e.addNode("node-b1", zoneB)
+	e.createService(service("default", "web", `{"exposed_ports":{"80":{}}}`, 80))
+	pods := e.pods(40, "node-a1", "node-b1")
+	e.setEndpoints("default", "web", []int32{80}, pods)
+	e.start(nil, time.Second) // informer resync every second (the minimum)
+	name := negName("web", 80)
+	e.eventually("converge", func() error { return e.checkService("web", 80, name, pods, zoneA, zoneB) })
+	time.Sleep(200 * time.Millisecond)
+	e.srv.ResetCounts()
+	time.Sleep(2500 * time.Millisecond) // two resyncs
+	counts := e.srv.Counts()
+	if m := mutations(counts); m != 0 || counts[mList] != 0 {
+		t.Errorf("steady state made %d mutating calls and %d lists: %v", m, counts[mList], counts)
+	}
+
+	// With a short verify period resyncs re-list, still without mutating.
+	e.stop()
+	e.start(func(c *Config) { c.VerifyPeriod = 100 * time.Millisecond }, time.Second)
+	time.Sleep(200 * time.Millisecond)
+	e.srv.ResetCounts()
+	time.Sleep(2500 * time.Millisecond)
+	counts = e.srv.Counts()
+	if m := mutations(counts); m != 0 || counts[mList] == 0 {
+		t.Errorf("verify: %d mutating calls, %d lists, want 0 and > 0: %v", m, counts[mList], counts)
+	}
+}
