@@ -1,0 +1,29 @@
+// Command run is `make run`: it brings up a local control plane, the fakegce emulator, the pod
+// simulator and neg-controller, applies manifests/examples/sample-app.yaml, waits until the
+// sample Service's NEGs hold exactly its pods, prints where to look, and runs until Ctrl-C.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/klog/v2"
+)
+
+func main() {
+	klog.InitFlags(nil)
+	dir := flag.String("dir", ".run", "directory for kubeconfig and logs (emptied at start)")
+	gceListen := flag.String("gce-listen", "127.0.0.1:8085", "fakegce listen address (a free port is used if it is taken)")
+	manifest := flag.String("manifest", "manifests/examples/sample-app.yaml", "sample app to apply")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, runOptions{dir: *dir, gceListen: *gceListen, manifest: *manifest}); err != nil {
+		fmt.Fprintln(os.Stderr, "make run:", err)
+		os.Exit(1)
+	}
+}
