@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	compute "google.golang.org/api/compute/v1"
 
@@ -229,7 +230,7 @@ func TestInstanceDeleteDetachesEndpoints(t *testing.T) {
 
 // TestConcurrentClients runs 100 clients against one emulator (run with -race).
 func TestConcurrentClients(t *testing.T) {
-	e := newEnv(t, fakegce.Config{OperationLatency: 5 * 1e6})
+	e := newEnv(t, fakegce.Config{OperationLatency: 5 * time.Millisecond})
 	e.addInstance(zoneA, "node-1", "10.128.0.11", "10.0.0.0/8")
 	for i := 0; i < 10; i++ {
 		e.insertNEG(zoneA, fmt.Sprintf("neg-%d", i))

@@ -153,7 +153,8 @@ func TestFailedOperation(t *testing.T) {
 }
 
 func TestOperationFailsWhenStateChangedMeanwhile(t *testing.T) {
-	e := newEnv(t, fakegce.Config{OperationLatency: 200 * time.Millisecond})
+	// The second insert must arrive while the first is RUNNING: a generous latency.
+	e := newEnv(t, fakegce.Config{OperationLatency: 3 * time.Second})
 	op1, err := e.svc.NetworkEndpointGroups.Insert(project, zoneA, &compute.NetworkEndpointGroup{Name: "web"}).Do()
 	if err != nil {
 		t.Fatal(err)
