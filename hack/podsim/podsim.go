@@ -1,0 +1,277 @@
+package podsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"google.golang.org/api/compute/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+// NodeSpec describes one simulated node.
+type NodeSpec struct {
+	// Name is the Node's and the Compute Engine instance's name.
+	Name string
+	// Zone is the node's zone, e.g. us-central1-a; its region is the zone without the last
+	// "-suffix".
+	Zone string
+	// PodCIDR is the IPv4 range pod IPs come from, e.g. 10.64.1.0/24 (pods get .2 to .254). It
+	// must not be loopback: EndpointSlice validation rejects 127.0.0.0/8.
+	PodCIDR string
+	// IP is the node's InternalIP and the instance's networkIP, e.g. 10.1.0.11.
+	IP string
+}
+
+func (n NodeSpec) validate() error {
+	if n.Name == "" || n.Zone == "" {
+		return fmt.Errorf("node %+v: name and zone are required", n)
+	}
+	ip, err := netip.ParseAddr(n.IP)
+	if err != nil || !ip.Is4() || ip.IsLoopback() || ip.IsUnspecified() || ip.IsLinkLocalUnicast() {
+		return fmt.Errorf("node %s: IP %q must be a routable IPv4 address (not loopback)", n.Name, n.IP)
+	}
+	p, err := netip.ParsePrefix(n.PodCIDR)
+	if err != nil || !p.Addr().Is4() || p.Addr().IsLoopback() {
+		return fmt.Errorf("node %s: pod CIDR %q must be a non-loopback IPv4 prefix", n.Name, n.PodCIDR)
+	}
+	return nil
+}
+
+// DefaultNodes returns perZone nodes in each zone, named node-<zone>-<i> (i from 0). Node
+// number N (from 1, in zone order) gets pod CIDR 10.64.N.0/24 and IP 10.1.0.N, so at most 254
+// nodes; pick N above that count for nodes added later.
+func DefaultNodes(zones []string, perZone int) []NodeSpec {
+	var out []NodeSpec
+	n := 0
+	for _, z := range zones {
+		for i := range perZone {
+			n++
+			out = append(out, NodeSpec{
+				Name:    fmt.Sprintf("node-%s-%d", z, i),
+				Zone:    z,
+				PodCIDR: fmt.Sprintf("10.64.%d.0/24", n),
+				IP:      fmt.Sprintf("10.1.0.%d", n),
+			})
+		}
+	}
+	return out
+}
+
+// Config configures Run.
+type Config struct {
+	// Project is the GCE project in each node's providerID (gce://project/zone/name) and, with
+	// Compute set, where the instances are created. Required.
+	Project string
+	// Nodes are registered by Run before it starts handling pods.
+	Nodes []NodeSpec
+	// Compute, when set, is used to register each node as a Compute Engine instance (for
+	// example in fakegce). Nil: Kubernetes objects only.
+	Compute *compute.Service
+	// ReadyDelay is how long after its containers "start" a pod's containers become ready.
+	ReadyDelay time.Duration
+	// MaxGrace caps how long a deleted pod stays Terminating: podsim finishes the deletion after
+	// min(the pod's grace period, MaxGrace). Zero: 30 s. Negative: at once.
+	MaxGrace time.Duration
+	// Workers is the number of pods handled in parallel. Zero: 2.
+	Workers int
+}
+
+// Run registers cfg.Nodes and then plays kubelet and scheduler for pods until ctx is done. It
+// returns nil when ctx ends and an error only if node registration or informer setup fails.
+func Run(ctx context.Context, client kubernetes.Interface, cfg Config) error {
+	if cfg.Project == "" {
+		return errors.New("podsim: Config.Project is required")
+	}
+	if cfg.MaxGrace == 0 {
+		cfg.MaxGrace = 30 * time.Second
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	for _, n := range cfg.Nodes {
+		if err := AddNode(ctx, client, cfg.Compute, cfg.Project, n); err != nil {
+			return err
+		}
+	}
+	return newSim(client, cfg, klog.FromContext(ctx).WithName("podsim")).run(ctx)
+}
+
+const nodeNameIndex = "spec.nodeName"
+
+// sim is the running simulator. Pods are handled by key (namespace/name) through a workqueue, so
+// one pod is never handled by two workers at once.
+type sim struct {
+	client kubernetes.Interface
+	cfg    Config
+	logger klog.Logger
+	now    func() time.Time
+
+	pods     corelisters.PodLister
+	podIndex cache.Indexer
+	nodes    corelisters.NodeLister
+	queue    workqueue.TypedRateLimitingInterface[string]
+
+	mu     sync.Mutex
+	ipam   *ipam
+	states map[string]*podState // pod key → what podsim did for it
+}
+
+// podState is podsim's memory of one pod (identified by key and UID).
+type podState struct {
+	uid           string
+	node          string    // bound to, as far as podsim knows
+	startedAt     time.Time // containers "started"; ContainersReady after ReadyDelay
+	deletingSince time.Time // first seen with deletionTimestamp
+}
+
+func newSim(client kubernetes.Interface, cfg Config, logger klog.Logger) *sim {
+	return &sim{
+		client: client,
+		cfg:    cfg,
+		logger: logger,
+		now:    time.Now,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "podsim"}),
+		ipam:   newIPAM(),
+		states: map[string]*podState{},
+	}
+}
+
+func (s *sim) run(ctx context.Context) error {
+	defer s.queue.ShutDown()
+	factory := informers.NewSharedInformerFactory(s.client, 0)
+	podInformer := factory.Core().V1().Pods().Informer()
+	nodeInformer := factory.Core().V1().Nodes().Informer()
+	if err := podInformer.AddIndexers(cache.Indexers{nodeNameIndex: func(obj any) ([]string, error) {
+		if p, ok := obj.(*corev1.Pod); ok {
+			return []string{p.Spec.NodeName}, nil
+		}
+		return nil, nil
+	}}); err != nil {
+		return err
+	}
+	if _, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    s.enqueue,
+		UpdateFunc: func(_, obj any) { s.enqueue(obj) },
+		DeleteFunc: s.enqueue,
+	}); err != nil {
+		return err
+	}
+	if _, err := nodeInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    s.nodeChanged,
+		UpdateFunc: func(_, obj any) { s.nodeChanged(obj) },
+	}); err != nil {
+		return err
+	}
+	s.pods = factory.Core().V1().Pods().Lister()
+	s.podIndex = podInformer.GetIndexer()
+	s.nodes = factory.Core().V1().Nodes().Lister()
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), podInformer.HasSynced, nodeInformer.HasSynced) {
+		return nil // ctx ended
+	}
+	s.logger.Info("Simulating kubelets", "nodes", len(s.cfg.Nodes), "readyDelay", s.cfg.ReadyDelay, "maxGrace", s.cfg.MaxGrace)
+
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Go(func() {
+			for s.processNext(ctx) {
+			}
+		})
+	}
+	<-ctx.Done()
+	s.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+func (s *sim) enqueue(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		s.logger.Error(err, "Cannot key pod")
+		return
+	}
+	s.queue.Add(key)
+}
+
+// nodeChanged re-examines the pods bound to a podsim node, and the unbound pods that may now fit.
+func (s *sim) nodeChanged(obj any) {
+	node, ok := obj.(*corev1.Node)
+	if !ok || !isManaged(node) {
+		return
+	}
+	for _, nodeName := range []string{node.Name, ""} {
+		objs, err := s.podIndex.ByIndex(nodeNameIndex, nodeName)
+		if err != nil {
+			s.logger.Error(err, "Listing pods by node", "node", nodeName)
+			continue
+		}
+		for _, o := range objs {
+			s.enqueue(o)
+		}
+	}
+}
+
+func (s *sim) processNext(ctx context.Context) bool {
+	key, quit := s.queue.Get()
+	if quit {
+		return false
+	}
+	defer s.queue.Done(key)
+	after, err := s.sync(ctx, key)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.logger.Error(err, "Handling pod failed; will retry", "pod", key)
+		s.queue.AddRateLimited(key)
+	default:
+		s.queue.Forget(key)
+		if after > 0 {
+			s.queue.AddAfter(key, after)
+		}
+	}
+	return true
+}
+
+// state returns the pod's state, starting afresh (and releasing its IP) when the pod under this
+// key was replaced. Callers hold s.mu.
+func (s *sim) state(key, uid string) *podState {
+	st := s.states[key]
+	if st != nil && st.uid == uid {
+		return st
+	}
+	s.ipam.release(key)
+	st = &podState{uid: uid}
+	s.states[key] = st
+	return st
+}
+
+// forget drops what podsim knows about a pod that is gone or finished, freeing its IP.
+func (s *sim) forget(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ipam.release(key)
+	delete(s.states, key)
+}
+
+// load counts the non-terminating pods podsim bound or saw bound, per node. Callers hold s.mu.
+func (s *sim) load() map[string]int {
+	m := map[string]int{}
+	for _, st := range s.states {
+		if st.node != "" && st.deletingSince.IsZero() {
+			m[st.node]++
+		}
+	}
+	return m
+}
