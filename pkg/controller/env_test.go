@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 	"k8s.io/utils/ptr"
@@ -415,3 +416,5 @@ func (e *testEnv) requestsMentioning(s string) []fakegce.RequestRecord {
 func mutations(counts map[string]int) int {
 	return counts[mInsert] + counts[mDelete] + counts[mAttach] + counts[mDetach]
 }
+
+func keyOf(ns, name string) cache.ObjectName { return cache.ObjectName{Namespace: ns, Name: name} }
