@@ -98,12 +98,14 @@ func Run(ctx context.Context, client kubernetes.Interface, cfg Config) error {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 2
 	}
+	logger := klog.FromContext(ctx).WithName("podsim")
+	ctx = klog.NewContext(ctx, logger)
 	for _, n := range cfg.Nodes {
 		if err := AddNode(ctx, client, cfg.Compute, cfg.Project, n); err != nil {
 			return err
 		}
 	}
-	return newSim(client, cfg, klog.FromContext(ctx).WithName("podsim")).run(ctx)
+	return newSim(client, cfg, logger).run(ctx)
 }
 
 const nodeNameIndex = "spec.nodeName"
