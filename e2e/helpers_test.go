@@ -200,8 +200,9 @@ func gceNEGs(name string) map[string][]neg.Endpoint {
 
 // expectSynced waits until Service ns/svc has a neg-status naming a NEG for port, that NEG
 // exists in every zone the status lists (and only there), and the NEGs together hold exactly
-// the endpoints of the pods labelled app=selector on targetPort. It returns the NEG name.
-func expectSynced(t *testing.T, ns, svc, selector string, port int32, targetPort int64, timeout time.Duration) string {
+// the endpoints of the pods labelled app=selector on targetPort, of which there must be
+// exactly pods (so a check right after scaling waits for the new pods). It returns the NEG name.
+func expectSynced(t *testing.T, ns, svc, selector string, port int32, targetPort int64, pods int, timeout time.Duration) string {
 	t.Helper()
 	var name string
 	waitFor(t, timeout, fmt.Sprintf("NEGs of %s/%s port %d in sync", ns, svc, port), func() (bool, string) {
@@ -216,6 +217,9 @@ func expectSynced(t *testing.T, ns, svc, selector string, port int32, targetPort
 		want, err := podEndpoints(t, ns, selector, targetPort)
 		if err != nil {
 			return false, err.Error()
+		}
+		if want.Len() != pods {
+			return false, fmt.Sprintf("%d pods with IPs, want %d", want.Len(), pods)
 		}
 		negs := gceNEGs(name)
 		var zones []string

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func TestAnnotatedServiceGetsNEGsInAllZones(t *testing.T) {
 	ns := newNamespace(t)
 	createDeployment(t, ns, "web", 6, 8080)
 	createService(t, ns, "web", "web", standalone80, 80)
-	name := expectSynced(t, ns, "web", "web", 80, 8080, 90*time.Second)
+	name := expectSynced(t, ns, "web", "web", 80, 8080, 6, 90*time.Second)
 	st, _ := negStatus(t, ns, "web")
 	if fmt.Sprint(st.Zones) != fmt.Sprint(initialZones) {
 		t.Errorf("neg-status zones = %v, want %v", st.Zones, initialZones)
@@ -38,12 +39,12 @@ func TestScaleAcrossBatchLimit(t *testing.T) {
 	ns := newNamespace(t)
 	createDeployment(t, ns, "big", 3, 9376)
 	createService(t, ns, "big", "big", standalone80, 80)
-	expectSynced(t, ns, "big", "big", 80, 9376, 90*time.Second)
+	expectSynced(t, ns, "big", "big", 80, 9376, 3, 90*time.Second)
 	mark := time.Now()
 	scale(t, ns, "big", 600)
-	expectSynced(t, ns, "big", "big", 80, 9376, 5*time.Minute)
+	expectSynced(t, ns, "big", "big", 80, 9376, 600, 5*time.Minute)
 	scale(t, ns, "big", 0)
-	expectSynced(t, ns, "big", "big", 80, 9376, 3*time.Minute)
+	expectSynced(t, ns, "big", "big", 80, 9376, 0, 3*time.Minute)
 	if bad := failedEndpointCalls(mark); len(bad) > 0 {
 		t.Errorf("%d attach/detach calls were rejected, first: %+v", len(bad), bad[0])
 	}
@@ -55,7 +56,7 @@ func TestPodReplacedWithNewIP(t *testing.T) {
 	ns := newNamespace(t)
 	createDeployment(t, ns, "web", 3, 8080)
 	createService(t, ns, "web", "web", standalone80, 80)
-	expectSynced(t, ns, "web", "web", 80, 8080, 90*time.Second)
+	expectSynced(t, ns, "web", "web", 80, 8080, 3, 90*time.Second)
 	pods, err := env.Kube.CoreV1().Pods(ns).List(ctxFor(t), metav1.ListOptions{LabelSelector: "app=web"})
 	if err != nil || len(pods.Items) == 0 {
 		t.Fatalf("listing pods: %v", err)
@@ -64,7 +65,7 @@ func TestPodReplacedWithNewIP(t *testing.T) {
 	if err := env.Kube.CoreV1().Pods(ns).Delete(ctxFor(t), victim.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	name := expectSynced(t, ns, "web", "web", 80, 8080, 90*time.Second)
+	name := expectSynced(t, ns, "web", "web", 80, 8080, 3, 90*time.Second)
 	for _, eps := range gceNEGs(name) {
 		for _, e := range eps {
 			if e.IP == victim.Status.PodIP {
@@ -79,7 +80,7 @@ func TestNodeInNewZone(t *testing.T) {
 	ns := newNamespace(t)
 	createDeployment(t, ns, "web", 3, 8080)
 	createService(t, ns, "web", "web", standalone80, 80)
-	name := expectSynced(t, ns, "web", "web", 80, 8080, 90*time.Second)
+	name := expectSynced(t, ns, "web", "web", 80, 8080, 3, 90*time.Second)
 	node := podsim.NodeSpec{Name: "node-" + spareZone + "-0", Zone: spareZone, PodCIDR: "10.64.200.0/24", IP: "10.1.0.200"}
 	if err := podsim.AddNode(ctxFor(t), env.Kube, env.Compute, env.Project, node); err != nil {
 		t.Fatalf("adding node: %v", err)
@@ -91,7 +92,7 @@ func TestNodeInNewZone(t *testing.T) {
 	})
 	// Pods scheduled from now on may land there; the NEGs still follow exactly.
 	scale(t, ns, "web", 8)
-	expectSynced(t, ns, "web", "web", 80, 8080, 90*time.Second)
+	expectSynced(t, ns, "web", "web", 80, 8080, 8, 90*time.Second)
 }
 
 // TestCustomName: exposed_ports with a custom name creates NEGs with exactly that name.
@@ -100,7 +101,7 @@ func TestCustomName(t *testing.T) {
 	createDeployment(t, ns, "web", 3, 8080)
 	custom := "e2e-custom-" + ns[len(ns)-4:]
 	createService(t, ns, "web", "web", `{"exposed_ports":{"80":{"name":"`+custom+`"}}}`, 80)
-	if got := expectSynced(t, ns, "web", "web", 80, 8080, 90*time.Second); got != custom {
+	if got := expectSynced(t, ns, "web", "web", 80, 8080, 3, 90*time.Second); got != custom {
 		t.Fatalf("NEG name %q, want %q", got, custom)
 	}
 }
@@ -113,17 +114,19 @@ func TestMalformedAnnotation(t *testing.T) {
 	createService(t, ns, "bad-json", "web", `{"exposed_ports":`, 80)
 	createService(t, ns, "bad-port", "web", `{"exposed_ports":{"81":{}}}`, 80)
 	createService(t, ns, "good", "web", standalone80, 80)
-	expectSynced(t, ns, "good", "web", 80, 8080, 90*time.Second)
-	for _, svc := range []string{"bad-json", "bad-port"} {
-		ev := expectEvent(t, ns, svc, "InvalidNEGAnnotation", 30*time.Second)
-		if svc == "bad-port" {
-			ev = expectEvent(t, ns, svc, "UnknownNEGPort", 30*time.Second)
-		}
+	expectSynced(t, ns, "good", "web", 80, 8080, 3, 90*time.Second)
+	for svc, reason := range map[string]string{"bad-json": "InvalidNEGAnnotation", "bad-port": "UnknownNEGPort"} {
+		ev := expectEvent(t, ns, svc, reason, 30*time.Second)
 		if ev.Type != "Warning" {
 			t.Errorf("%s: event type %s, want Warning", svc, ev.Type)
 		}
 		if _, ok := negStatus(t, ns, svc); ok {
 			t.Errorf("%s: has a neg-status", svc)
+		}
+	}
+	for _, r := range env.GCE.Requests() {
+		if strings.Contains(r.Path, "-bad-") {
+			t.Errorf("GCE request for a rejected Service: %s %s", r.HTTPMethod, r.Path)
 		}
 	}
 }
@@ -134,7 +137,7 @@ func TestAnnotationRemovedDeletesNEGs(t *testing.T) {
 	ns := newNamespace(t)
 	createDeployment(t, ns, "web", 3, 8080)
 	createService(t, ns, "web", "web", standalone80, 80)
-	name := expectSynced(t, ns, "web", "web", 80, 8080, 90*time.Second)
+	name := expectSynced(t, ns, "web", "web", 80, 8080, 3, 90*time.Second)
 	setNEGAnnotation(t, ns, "web", "")
 	expectNoNEG(t, name, 60*time.Second)
 	waitFor(t, 30*time.Second, "neg-status removed", func() (bool, string) {
@@ -149,7 +152,7 @@ func TestServiceDeletedWhileControllerDown(t *testing.T) {
 	ns := newNamespace(t)
 	createDeployment(t, ns, "web", 3, 8080)
 	createService(t, ns, "web", "web", standalone80, 80)
-	name := expectSynced(t, ns, "web", "web", 80, 8080, 90*time.Second)
+	name := expectSynced(t, ns, "web", "web", 80, 8080, 3, 90*time.Second)
 	if err := env.Controller().Stop(15 * time.Second); err != nil {
 		t.Logf("stop: %v", err)
 	}
@@ -186,7 +189,7 @@ func TestRestartDuringLargeSync(t *testing.T) {
 	env.Controller().Kill()
 	env.GCE.ClearFaults()
 	restartController(t)
-	expectSynced(t, ns, "big", "big", 80, 8080, 2*time.Minute)
+	expectSynced(t, ns, "big", "big", 80, 8080, 400, 2*time.Minute)
 	if bad := failedEndpointCalls(mark); len(bad) > 0 {
 		t.Errorf("%d attach/detach calls were rejected (duplicates?), first: %+v", len(bad), bad[0])
 	}
@@ -198,14 +201,14 @@ func TestConvergesUnderFaults(t *testing.T) {
 	ns := newNamespace(t)
 	createDeployment(t, ns, "web", 10, 8080)
 	createService(t, ns, "web", "web", standalone80, 80)
-	expectSynced(t, ns, "web", "web", 80, 8080, 90*time.Second)
+	expectSynced(t, ns, "web", "web", 80, 8080, 10, 90*time.Second)
 	for _, m := range []string{attachMethod, detachMethod, "compute.networkEndpointGroups.listNetworkEndpoints", insertMethod, "compute.networkEndpointGroups.get"} {
 		env.GCE.InjectFault(fakegce.Fault{Method: m, Code: 429, Reason: "rateLimitExceeded", Rate: 0.20})
 		env.GCE.InjectFault(fakegce.Fault{Method: m, Code: 503, Rate: 0.05})
 	}
 	t.Cleanup(env.GCE.ClearFaults)
 	scale(t, ns, "web", 60)
-	expectSynced(t, ns, "web", "web", 80, 8080, 4*time.Minute)
+	expectSynced(t, ns, "web", "web", 80, 8080, 60, 4*time.Minute)
 	scale(t, ns, "web", 5)
-	expectSynced(t, ns, "web", "web", 80, 8080, 4*time.Minute)
+	expectSynced(t, ns, "web", "web", 80, 8080, 5, 4*time.Minute)
 }
