@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"cloud.google.com/go/compute/metadata"
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -31,7 +31,6 @@ func Run(ctx context.Context, o *Options) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	logger := klog.FromContext(ctx)
 	restCfg, err := restConfig(o.Kubeconfig)
 	if err != nil {
 		return err
@@ -44,15 +43,32 @@ func Run(ctx context.Context, o *Options) error {
 	if needsMetadata(o) && onGCE(ctx) {
 		md = metadata.NewClient(nil)
 	}
-	env, err := Discover(ctx, o, md)
+	return RunWithClients(ctx, o, Clients{Kube: kube, Events: events, Metadata: md})
+}
+
+// Clients are the external connections RunWithClients uses.
+type Clients struct {
+	// Kube is the main Kubernetes client; Events records events (defaults to Kube).
+	Kube, Events kubernetes.Interface
+	// Metadata is the GCE metadata server, or nil when it is not to be used.
+	Metadata Metadata
+}
+
+// RunWithClients is Run with the Kubernetes clients and metadata server given (tests use fakes).
+func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	logger := klog.FromContext(ctx)
+	env, err := Discover(ctx, o, cl.Metadata)
 	if err != nil {
 		return err
 	}
-	namingUID, err := NamingUID(ctx, kube, o.ClusterUID)
+	namingUID, err := NamingUID(ctx, cl.Kube, o.ClusterUID)
 	if err != nil {
 		return err
 	}
-	clusterUID, err := ClusterUID(ctx, kube)
+	clusterUID, err := ClusterUID(ctx, cl.Kube)
 	if err != nil {
 		return err
 	}
@@ -64,7 +80,7 @@ func Run(ctx context.Context, o *Options) error {
 		"subnetwork", env.Subnetwork, "clusterName", env.ClusterName, "namingUID", namingUID, "clusterUID", clusterUID,
 		"gceEndpoint", o.GCEEndpoint)
 
-	factory := informers.NewSharedInformerFactoryWithOptions(kube, o.ResyncPeriod,
+	factory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, o.ResyncPeriod,
 		informers.WithCustomResyncConfig(map[metav1.Object]time.Duration{
 			// Only Services are re-synced periodically (that drives the verify of their NEGs);
 			// re-syncing slices and nodes would only burn GCE quota.
@@ -73,8 +89,8 @@ func Run(ctx context.Context, o *Options) error {
 			&networkingv1.Ingress{}:      0,
 		}))
 	ctrl, err := controller.New(controller.Config{
-		KubeClient:      kube,
-		EventClient:     events,
+		KubeClient:      cl.Kube,
+		EventClient:     cl.Events,
 		Informers:       factory,
 		Cloud:           cloud,
 		ClusterUID:      clusterUID,

@@ -1,0 +1,316 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/compute/metadata"
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/klog/v2/ktesting"
+	"k8s.io/utils/ptr"
+
+	"github.com/neg-controller/neg-controller/pkg/annotation"
+	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/pkg/naming"
+)
+
+func TestDefaultsAreValid(t *testing.T) {
+	if err := NewOptions().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+}
+
+func TestFlags(t *testing.T) {
+	o := NewOptions()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	args := []string{"--kubeconfig=/k", "--project=p", "--region=europe-west4", "--network=net", "--subnetwork=sub",
+		"--cluster-name=c", "--cluster-uid=abcdef0123456789", "--gce-endpoint=http://127.0.0.1:1234",
+		"--concurrent-syncs=3", "--gce-max-in-flight=7", "--resync-period=1m", "--gc-period=30s",
+		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s"}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	want := Options{Kubeconfig: "/k", KubeAPIQPS: o.KubeAPIQPS, KubeAPIBurst: o.KubeAPIBurst, Project: "p",
+		Region: "europe-west4", Network: "net", Subnetwork: "sub", ClusterName: "c", ClusterUID: "abcdef0123456789",
+		GCEEndpoint: "http://127.0.0.1:1234", ConcurrentSyncs: 3, GCEMaxInFlight: 7, ResyncPeriod: time.Minute,
+		GCPeriod: 30 * time.Second, GCEOperationPollInterval: 250 * time.Millisecond, GCECallTimeout: 5 * time.Second}
+	if *o != want {
+		t.Errorf("parsed %+v\nwant   %+v", *o, want)
+	}
+	if err := o.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	fs.VisitAll(func(f *pflag.Flag) {
+		if len(f.Usage) < 20 {
+			t.Errorf("flag --%s has no real help text", f.Name)
+		}
+	})
+}
+
+func TestValidate(t *testing.T) {
+	cases := map[string]func(o *Options){
+		"concurrent-syncs":  func(o *Options) { o.ConcurrentSyncs = 0 },
+		"gce-max-in-flight": func(o *Options) { o.GCEMaxInFlight = 0 },
+		"resync-period":     func(o *Options) { o.ResyncPeriod = -time.Second },
+		"gc-period":         func(o *Options) { o.GCPeriod = 0 },
+		"poll-interval":     func(o *Options) { o.GCEOperationPollInterval = 0 },
+		"gce-endpoint":      func(o *Options) { o.GCEEndpoint = "127.0.0.1:8085" },
+		"region":            func(o *Options) { o.Region = "US Central" },
+		"cluster-uid":       func(o *Options) { o.ClusterUID = "Bad UID" },
+		"kube-api-qps":      func(o *Options) { o.KubeAPIQPS = 0 },
+		"gce-call-timeout":  func(o *Options) { o.GCECallTimeout = 0 },
+	}
+	for name, mutate := range cases {
+		o := NewOptions()
+		mutate(o)
+		if err := o.Validate(); err == nil {
+			t.Errorf("%s: invalid value accepted", name)
+		}
+	}
+}
+
+// fakeMetadata answers from a map and counts calls.
+type fakeMetadata struct {
+	values map[string]string
+	calls  int
+}
+
+func (f *fakeMetadata) get(key string) (string, error) {
+	f.calls++
+	if v, ok := f.values[key]; ok {
+		return v, nil
+	}
+	return "", metadata.NotDefinedError(key)
+}
+func (f *fakeMetadata) ProjectIDWithContext(context.Context) (string, error) {
+	return f.get("project/project-id")
+}
+func (f *fakeMetadata) ZoneWithContext(context.Context) (string, error) { return f.get("zone") }
+func (f *fakeMetadata) InstanceAttributeValueWithContext(_ context.Context, a string) (string, error) {
+	return f.get("instance/attributes/" + a)
+}
+func (f *fakeMetadata) GetWithContext(_ context.Context, s string) (string, error) { return f.get(s) }
+
+func TestDiscover(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	md := &fakeMetadata{values: map[string]string{
+		"project/project-id":                    "md-project",
+		"zone":                                  "europe-west4-b",
+		"instance/attributes/cluster-name":      "md-cluster",
+		"instance/network-interfaces/0/network": "projects/42/networks/md-net",
+	}}
+	env, err := Discover(ctx, NewOptions(), md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Environment{Project: "md-project", Region: "europe-west4", Network: "md-net", ClusterName: "md-cluster"}
+	if env != want {
+		t.Errorf("from metadata: %+v, want %+v", env, want)
+	}
+
+	// Flags win, and nothing is asked for what they give.
+	md.calls = 0
+	o := NewOptions()
+	o.Project, o.Region, o.Network, o.ClusterName, o.Subnetwork = "p", "r", "n", "c", "s"
+	env, err = Discover(ctx, o, md)
+	if err != nil || env != (Environment{Project: "p", Region: "r", Network: "n", Subnetwork: "s", ClusterName: "c"}) || md.calls != 0 {
+		t.Errorf("with flags: %+v, %v, %d metadata calls", env, err, md.calls)
+	}
+
+	// Without metadata, project and region are required; network defaults to "default".
+	if _, err := Discover(ctx, NewOptions(), nil); err == nil || !strings.Contains(err.Error(), "--project") {
+		t.Errorf("missing project not reported: %v", err)
+	}
+	o = NewOptions()
+	o.Project, o.Region = "p", "r"
+	if env, err := Discover(ctx, o, nil); err != nil || env.Network != "default" {
+		t.Errorf("defaults: %+v %v", env, err)
+	}
+}
+
+func TestDiscoverFromFakeGCEMetadataServer(t *testing.T) {
+	srv, base := fakegce.NewTestServer(t, fakegce.Config{Project: "meta-project", Region: "asia-east1", ClusterName: "meta-cluster"})
+	_ = srv
+	u, _ := url.Parse(base)
+	t.Setenv("GCE_METADATA_HOST", u.Host)
+	_, ctx := ktesting.NewTestContext(t)
+	if !needsMetadata(NewOptions()) || !onGCE(ctx) {
+		t.Fatal("metadata server not detected")
+	}
+	env, err := Discover(ctx, NewOptions(), metadata.NewClient(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Environment{Project: "meta-project", Region: "asia-east1", Network: "default", ClusterName: "meta-cluster"}
+	if env != want {
+		t.Errorf("got %+v, want %+v", env, want)
+	}
+}
+
+func TestNeedsMetadata(t *testing.T) {
+	t.Setenv("GCE_METADATA_HOST", "")
+	o := NewOptions()
+	o.Project, o.Region = "p", "r"
+	if needsMetadata(o) {
+		t.Error("project and region given: the metadata server must not be probed")
+	}
+	o.Region = ""
+	if !needsMetadata(o) {
+		t.Error("region missing: the metadata server is needed")
+	}
+}
+
+func TestGCEConfigAuth(t *testing.T) {
+	env := Environment{Project: "p", Region: "r"}
+	o := NewOptions()
+	o.GCEEndpoint = "http://127.0.0.1:1"
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	t.Setenv("GCE_METADATA_HOST", "")
+	if !gceConfig(o, env).WithoutAuth {
+		t.Error("endpoint without credentials must not authenticate")
+	}
+	t.Setenv("GCE_METADATA_HOST", "127.0.0.1:2")
+	if gceConfig(o, env).WithoutAuth {
+		t.Error("with a metadata server, credentials come from it")
+	}
+	o.GCEEndpoint = ""
+	t.Setenv("GCE_METADATA_HOST", "")
+	if gceConfig(o, env).WithoutAuth {
+		t.Error("the real endpoint always authenticates")
+	}
+}
+
+func TestNamingUID(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	hex16 := regexp.MustCompile(`^[0-9a-f]{16}$`)
+
+	kube := fake.NewClientset()
+	if uid, err := NamingUID(ctx, kube, "fromflag"); err != nil || uid != "fromflag" {
+		t.Errorf("flag: %q %v", uid, err)
+	}
+	uid, err := NamingUID(ctx, kube, "")
+	if err != nil || !hex16.MatchString(uid) {
+		t.Fatalf("created: %q %v", uid, err)
+	}
+	again, err := NamingUID(ctx, kube, "")
+	if err != nil || again != uid {
+		t.Errorf("second read %q, want the stored %q (%v)", again, uid, err)
+	}
+	cm, err := kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "ingress-uid", metav1.GetOptions{})
+	if err != nil || cm.Data["uid"] != uid {
+		t.Errorf("ConfigMap: %v %v", cm, err)
+	}
+
+	// A ConfigMap without the key is completed, other keys kept.
+	kube = fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "ingress-uid"},
+		Data: map[string]string{"provider-uid": "x"}})
+	uid, err = NamingUID(ctx, kube, "")
+	if err != nil || !hex16.MatchString(uid) {
+		t.Fatalf("completed: %q %v", uid, err)
+	}
+	cm, _ = kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "ingress-uid", metav1.GetOptions{})
+	if cm.Data["provider-uid"] != "x" || cm.Data["uid"] != uid {
+		t.Errorf("ConfigMap data %v", cm.Data)
+	}
+}
+
+func TestClusterUID(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	if _, err := ClusterUID(ctx, fake.NewClientset()); err == nil {
+		t.Error("missing kube-system accepted")
+	}
+	kube := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", UID: "ks-uid"}})
+	if uid, err := ClusterUID(ctx, kube); err != nil || uid != "ks-uid" {
+		t.Errorf("got %q %v", uid, err)
+	}
+}
+
+func TestRestConfig(t *testing.T) {
+	if _, err := restConfig("/does/not/exist"); err == nil {
+		t.Error("missing kubeconfig accepted")
+	}
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBECONFIG", "")
+	if _, err := restConfig(""); err == nil || !strings.Contains(err.Error(), "--kubeconfig") {
+		t.Errorf("outside a cluster without kubeconfig: %v", err)
+	}
+}
+
+// TestRunWithClients runs the whole wiring against a fake Kubernetes API and the emulator,
+// with flags only (no metadata server), and checks a Service gets its NEG.
+func TestRunWithClients(t *testing.T) {
+	srv, base := fakegce.NewTestServer(t, fakegce.Config{Project: "p", Region: "us-central1"})
+	if err := srv.AddInstance("us-central1-a", fakegce.InstanceSpec{Name: "node-1", AliasCIDRs: []string{"10.8.0.0/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	kube := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", UID: types.UID("cluster-uid-1")}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"},
+			Spec:   corev1.NodeSpec{ProviderID: "gce://p/us-central1-a/node-1"},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web",
+			Annotations: map[string]string{annotation.NEGKey: `{"exposed_ports":{"80":{}}}`}},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-1",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.8.0.5"}, NodeName: ptr.To("node-1"),
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web-abc"}}}},
+	)
+	t.Setenv("GCE_METADATA_HOST", "")
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	o := NewOptions()
+	o.Project, o.Region, o.GCEEndpoint, o.ClusterUID = "p", "us-central1", base, "0123456789abcdef"
+	o.GCEOperationPollInterval = 10 * time.Millisecond
+
+	_, ctx := ktesting.NewTestContext(t)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- RunWithClients(ctx, o, Clients{Kube: kube, Events: kube}) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("RunWithClients: %v", err)
+		}
+	}()
+
+	name := naming.NewNamer("0123456789abcdef").NEGName("default", "web", 80)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		eps, ok := srv.NEGEndpoints("us-central1-a", name)
+		if ok && len(eps) == 1 && eps[0].IP == "10.8.0.5" && eps[0].Port == 8080 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("NEG %s not synced: %v %v", name, eps, ok)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	svc, err := kube.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`{"network_endpoint_groups":{"80":%q},"zones":["us-central1-a"]}`, name)
+	if got := svc.Annotations[annotation.NEGStatusKey]; got != want {
+		t.Errorf("neg-status %s, want %s", got, want)
+	}
+	for _, r := range srv.Requests() {
+		if r.Authorization != "" {
+			t.Errorf("request sent credentials: %s %s", r.Method, r.Authorization)
+			break
+		}
+	}
+}
