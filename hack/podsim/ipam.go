@@ -59,7 +59,7 @@ func u32to4(v uint32) [4]byte {
 // CIDR changed.
 func (a *ipam) pool(node, cidr string) (*pool, error) {
 	p := a.pools[node]
-	if p != nil && p.prefix.String() == mustMasked(cidr) {
+	if p != nil && p.prefix.String() == maskedString(cidr) {
 		return p, nil
 	}
 	np, err := newPool(cidr)
@@ -75,7 +75,8 @@ func (a *ipam) pool(node, cidr string) (*pool, error) {
 	return np, nil
 }
 
-func mustMasked(cidr string) string {
+// maskedString normalises a CIDR for comparison (unparsable input is returned as is).
+func maskedString(cidr string) string {
 	p, err := netip.ParsePrefix(cidr)
 	if err != nil {
 		return cidr

@@ -78,11 +78,6 @@ func readinessGatesMessage(gates []corev1.PodReadinessGate, conds []corev1.PodCo
 	return strings.Join(msgs, ", ")
 }
 
-// gatesReady reports whether every readiness gate of pod has a True condition.
-func gatesReady(pod *corev1.Pod) bool {
-	return readinessGatesMessage(pod.Spec.ReadinessGates, pod.Status.Conditions) == ""
-}
-
 func containerNames(pod *corev1.Pod) []string {
 	names := make([]string, 0, len(pod.Spec.Containers))
 	for _, c := range pod.Spec.Containers {
