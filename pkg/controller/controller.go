@@ -121,19 +121,19 @@ func (cfg Config) withDefaults() Config {
 func (cfg Config) validate() error {
 	var errs []error
 	if cfg.KubeClient == nil {
-		errs = append(errs, errors.New("KubeClient is required"))
+		errs = append(errs, errors.New("a Kubernetes client (KubeClient) is required"))
 	}
 	if cfg.Informers == nil {
-		errs = append(errs, errors.New("Informers is required"))
+		errs = append(errs, errors.New("an informer factory (Informers) is required"))
 	}
 	if cfg.Cloud == nil {
-		errs = append(errs, errors.New("Cloud is required"))
+		errs = append(errs, errors.New("a GCE adapter (Cloud) is required"))
 	}
 	if cfg.ClusterUID == "" {
-		errs = append(errs, errors.New("ClusterUID is required"))
+		errs = append(errs, errors.New("the cluster UID (ClusterUID) is required"))
 	}
 	if cfg.NamingUID == "" {
-		errs = append(errs, errors.New("NamingUID is required"))
+		errs = append(errs, errors.New("the naming UID (NamingUID) is required"))
 	}
 	return errors.Join(errs...)
 }
@@ -160,10 +160,6 @@ type Controller struct {
 
 	index  *negIndex
 	states *negStates
-
-	// zonesMu guards lastZones, the candidate zones seen by the node handler.
-	zonesMu   sync.Mutex
-	lastZones []string
 
 	// opCtx is the context of asynchronous calls (Run's); ops tracks them.
 	opCtx context.Context
@@ -254,7 +250,11 @@ func (c *Controller) refreshIndex(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing NEGs: %w", err)
 	}
-	c.index.refresh(negs, gen)
+	for _, key := range c.index.refresh(negs, gen) {
+		// A NEG of this Service was deleted outside the controller: re-create it.
+		klog.FromContext(ctx).Info("NEG deleted outside the controller", "service", klog.KRef(key.Namespace, key.Name))
+		c.queue.Add(key)
+	}
 	klog.FromContext(ctx).V(2).Info("Loaded NEG index", "negs", len(negs))
 	return nil
 }
@@ -273,7 +273,7 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
-	logger := klog.LoggerWithValues(klog.FromContext(ctx), "service", key.String())
+	logger := klog.LoggerWithValues(klog.FromContext(ctx), "service", klog.KRef(key.Namespace, key.Name))
 	ctx = klog.NewContext(ctx, logger)
 
 	start := c.clock.Now()

@@ -180,14 +180,6 @@ func (e *testEnv) addNode(name, zone string) {
 	}
 }
 
-// deleteNode removes a node from Kubernetes (its VM stays).
-func (e *testEnv) deleteNode(name string) {
-	e.t.Helper()
-	if err := e.kube.CoreV1().Nodes().Delete(e.ctx, name, metav1.DeleteOptions{}); err != nil {
-		e.t.Fatalf("delete node: %v", err)
-	}
-}
-
 // podIP returns the k-th pod IP on node.
 func (e *testEnv) podIP(node string, k int) string {
 	idx := e.nodes[node].index

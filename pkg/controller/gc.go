@@ -51,7 +51,7 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 		for ref, e := range c.index.ownedBy(key) {
 			port, ok := descPort(e.desc)
 			if p, wanted := want[port]; !ok || !wanted || p.name != ref.Name {
-				klog.FromContext(ctx).V(2).Info("NEG no longer wanted", "service", key.String(), "neg", ref.Name, "zone", ref.Zone)
+				klog.FromContext(ctx).V(2).Info("NEG no longer wanted", "service", klog.KRef(key.Namespace, key.Name), "neg", ref.Name, "zone", ref.Zone)
 				c.queue.Add(key)
 				n++
 				break

@@ -53,10 +53,12 @@ func (x *negIndex) generation() uint64 {
 }
 
 // refresh replaces the view with listed, a ListNEGs result whose call started at generation
-// startGen; entries changed by our own calls after startGen are kept as they are.
-func (x *negIndex) refresh(listed []gce.NEG, startGen uint64) {
+// startGen; entries changed by our own calls after startGen are kept as they are. It returns
+// the Services that lost a NEG of theirs (deleted outside the controller), sorted.
+func (x *negIndex) refresh(listed []gce.NEG, startGen uint64) []cache.ObjectName {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	lost := map[cache.ObjectName]bool{}
 	seen := make(map[neg.Ref]bool, len(listed))
 	for i := range listed {
 		ref := neg.Ref{Zone: listed[i].Zone, Name: listed[i].Name}
@@ -68,9 +70,18 @@ func (x *negIndex) refresh(listed []gce.NEG, startGen uint64) {
 	}
 	for ref, e := range x.negs {
 		if !seen[ref] && e.gen <= startGen {
+			if e.ours && !e.deleted {
+				lost[cache.ObjectName{Namespace: e.desc.Namespace, Name: e.desc.ServiceName}] = true
+			}
 			x.removeLocked(ref)
 		}
 	}
+	out := make([]cache.ObjectName, 0, len(lost))
+	for k := range lost {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
 }
 
 // put records a NEG we created or found.

@@ -201,21 +201,6 @@ func (s *negStates) setCurrent(ref neg.Ref, set neg.EndpointSet, now time.Time) 
 	st.listedAt = now
 }
 
-// markUnknown forgets the current set of ref so the next sync lists it.
-func (s *negStates) markUnknown(ref neg.Ref) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.get(ref).current = nil
-}
-
-// busy reports whether ref has calls in flight.
-func (s *negStates) busy(ref neg.Ref) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.m[ref]
-	return st != nil && len(st.inFlight) > 0
-}
-
 // forget drops the state of a NEG that no longer exists, unless calls are still in flight.
 func (s *negStates) forget(ref neg.Ref) {
 	s.mu.Lock()

@@ -54,7 +54,7 @@ func (c *Controller) launch(ctx context.Context, s *serviceSync, ref neg.Ref, p 
 // outcome.
 func (c *Controller) runBatch(g *opGroup, eps []neg.Endpoint) {
 	ctx := c.opCtx
-	logger := klog.FromContext(ctx).WithValues("service", g.key.String(), "neg", g.ref.Name, "zone", g.ref.Zone, "op", g.kind.String())
+	logger := klog.FromContext(ctx).WithValues("service", klog.KRef(g.key.Namespace, g.key.Name), "neg", g.ref.Name, "zone", g.ref.Zone, "op", g.kind.String())
 	r := c.callSplitting(ctx, g.kind, g.ref, eps, maxSplitCalls)
 	if gce.IsNotFound(r.err) {
 		if g.kind == opDetach {

@@ -125,7 +125,9 @@ func TestNEGIndex(t *testing.T) {
 	n1 := gce.NEG{Zone: "z1", Name: "n1", Description: desc("web", "80")}
 	n2 := gce.NEG{Zone: "z1", Name: "n2", Description: `{"cluster-uid":"other"}`}
 	n3 := gce.NEG{Zone: "z2", Name: "n1", Description: desc("web", "80")}
-	x.refresh([]gce.NEG{n1, n2, n3}, x.generation())
+	if lost := x.refresh([]gce.NEG{n1, n2, n3}, x.generation()); len(lost) != 0 {
+		t.Errorf("lost %v", lost)
+	}
 	web := keyOf("ns", "web")
 	if got := len(x.ownedBy(web)); got != 2 {
 		t.Fatalf("ownedBy = %d, want 2", got)
@@ -147,7 +149,9 @@ func TestNEGIndex(t *testing.T) {
 		t.Errorf("stale listing resurrected a NEG we deleted")
 	}
 	// A later listing is the truth.
-	x.refresh([]gce.NEG{n1}, x.generation())
+	if lost := x.refresh([]gce.NEG{n1}, x.generation()); len(lost) != 1 || lost[0] != web {
+		t.Errorf("lost = %v, want [%v]", lost, web)
+	}
 	if got := len(x.ownedBy(web)); got != 1 {
 		t.Errorf("after refresh ownedBy = %d, want 1", got)
 	}
