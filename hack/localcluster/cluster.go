@@ -28,7 +28,8 @@ type Options struct {
 	BinDir string
 	// WorkDir receives the PKI, the kubeconfigs and (by default) the logs. Empty: a new temporary
 	// directory, on /dev/shm when available, removed by Stop. A given WorkDir is created if
-	// needed and left in place by Stop.
+	// needed and left in place by Stop. etcd's data always goes to its own tmpfs directory,
+	// removed by Stop (or, if this process dies first, by the next Start).
 	WorkDir string
 	// LogDir receives etcd.log, kube-apiserver.log and kube-controller-manager.log.
 	// Empty: WorkDir/logs.
@@ -61,11 +62,11 @@ type Cluster struct {
 	// BinDir, WorkDir and LogDir are the directories actually used.
 	BinDir, WorkDir, LogDir string
 
-	ownWorkDir  bool
-	etcdDataDir string
-	procs       []*process // in start order: etcd, kube-apiserver, kube-controller-manager
-	stopOnce    sync.Once
-	stopErr     error
+	ownWorkDir bool
+	etcdDir    string     // on tmpfs; etcd's --data-dir is its subdirectory "data"
+	procs      []*process // in start order: etcd, kube-apiserver, kube-controller-manager
+	stopOnce   sync.Once
+	stopErr    error
 }
 
 // Start brings up etcd, kube-apiserver and kube-controller-manager and returns once each is
@@ -89,6 +90,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			}
 		}
 	}()
+	sweepStaleDirs(logger)
 	if err := c.prepareDirs(); err != nil {
 		return nil, err
 	}
@@ -113,7 +115,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 
 	start := time.Now()
-	etcd, err := c.start(logger, "etcd", etcdArgs(c.etcdDataDir, etcdPort, peerPort))
+	etcd, err := c.start(logger, "etcd", etcdArgs(filepath.Join(c.etcdDir, etcdDataSubdir), etcdPort, peerPort))
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +169,7 @@ func (c *Cluster) prepareDirs() error {
 		}
 	}
 	if c.WorkDir == "" {
-		dir, err := os.MkdirTemp(tmpfsDir(), "neg-localcluster-")
+		dir, err := ownedTempDir(workDirPrefix)
 		if err != nil {
 			return err
 		}
@@ -182,25 +184,12 @@ func (c *Cluster) prepareDirs() error {
 		return err
 	}
 	// etcd's data always goes to tmpfs, even when WorkDir is on disk.
-	dir, err := os.MkdirTemp(tmpfsDir(), "neg-etcd-")
+	dir, err := ownedTempDir(etcdDirPrefix)
 	if err != nil {
 		return err
 	}
-	c.etcdDataDir = dir
+	c.etcdDir = dir
 	return nil
-}
-
-// tmpfsDir is /dev/shm when it is a writable directory, else the default temporary directory.
-func tmpfsDir() string {
-	const shm = "/dev/shm"
-	if st, err := os.Stat(shm); err == nil && st.IsDir() {
-		if f, err := os.CreateTemp(shm, ".probe-"); err == nil {
-			f.Close()
-			os.Remove(f.Name())
-			return shm
-		}
-	}
-	return os.TempDir()
 }
 
 func (c *Cluster) start(logger klog.Logger, name string, args []string) (*process, error) {
@@ -224,8 +213,8 @@ func (c *Cluster) Stop() error {
 				errs = append(errs, err)
 			}
 		}
-		if c.etcdDataDir != "" {
-			errs = append(errs, os.RemoveAll(c.etcdDataDir))
+		if c.etcdDir != "" {
+			errs = append(errs, os.RemoveAll(c.etcdDir))
 		}
 		if c.ownWorkDir {
 			errs = append(errs, os.RemoveAll(c.WorkDir))

@@ -23,7 +23,8 @@
 //   - Every wait during Start fails fast when the process it waits for exits, and the error
 //     carries the tail of that process's log.
 //   - Stop terminates kube-controller-manager, then kube-apiserver, then etcd (SIGTERM, at most
-//     10 s each, then SIGKILL) and removes what Start created.
+//     10 s each, then SIGKILL) and removes what Start created. Temporary directories are
+//     marked with the creating PID; Start removes those left by processes that died without Stop.
 //
 // Pod and node IPs must not be loopback: EndpointSlice validation rejects 127.0.0.0/8. See
 // hack/podsim for the address plan and the 10.A.B.C ↔ 127.A.B.C loopback rule.

@@ -6,13 +6,16 @@ import (
 	"encoding/pem"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 )
 
 func TestPKI(t *testing.T) {
@@ -131,5 +134,41 @@ func TestFreePortsDistinct(t *testing.T) {
 			t.Errorf("ports %v not distinct", ports)
 		}
 		seen[p] = true
+	}
+}
+
+func TestSweepStaleDirs(t *testing.T) {
+	// A PID that certainly no longer exists: a finished child's.
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadPID := cmd.Process.Pid
+
+	stale, err := ownedTempDir(etcdDirPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(stale, ownerFile), []byte(strconv.Itoa(deadPID)), 0o644)
+	live, err := ownedTempDir(workDirPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(live)
+	unmarked, err := os.MkdirTemp(tmpfsDir(), etcdDirPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(unmarked)
+
+	sweepStaleDirs(klog.Background())
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale dir of dead pid %d kept: %v", deadPID, err)
+		os.RemoveAll(stale)
+	}
+	for _, d := range []string{live, unmarked} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s removed: %v", d, err)
+		}
 	}
 }
