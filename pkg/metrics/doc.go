@@ -1,0 +1,17 @@
+// Package metrics defines every Prometheus metric of neg-controller, in one place, behind one
+// struct. New(reg) registers them on a registry the caller owns (pkg/app creates it; nothing
+// here touches the global default registry), and the seams record into the returned *Metrics:
+//
+//   - pkg/gce reports every HTTP call, every mutation's operation and every rate-limit wait
+//     through the gce.Observer interface, which *Metrics implements;
+//   - pkg/app installs the scrape-time sources (SetCloudState for the adaptive rate limiter and
+//     the in-flight cap; SetLeader) and counts dry-run mutations (ObserveDryRun);
+//   - pkg/controller records syncs, skipped endpoints, EndpointSlice-to-NEG propagation, its
+//     work queue (QueueProvider, passed in the queue's config rather than the global
+//     workqueue.SetProvider) and, at scrape time, the endpoints of every NEG it manages
+//     (SetAttachedEndpointsSource).
+//
+// Every method is safe on a nil *Metrics and does nothing, so library code and tests need no
+// metrics wiring. All names share the subsystem neg_controller; the README's "Operating"
+// section lists them with their labels and meaning.
+package metrics
