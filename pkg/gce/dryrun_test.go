@@ -1,0 +1,115 @@
+package gce_test
+
+import (
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/neg"
+)
+
+// TestDryRun: reads reach the emulator, mutations make no request at all and are reported to
+// observe; a created NEG comes back built from the spec.
+func TestDryRun(t *testing.T) {
+	e := newEnv(t, fakegce.Config{}, nil)
+	ctx := testCtx(t)
+	if err := e.srv.AddInstance(zoneA, fakegce.InstanceSpec{Name: "vm-1", AliasCIDRs: []string{"10.8.0.0/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	// A real NEG to read, created through the real adapter.
+	if _, err := e.cloud.CreateNEG(ctx, zoneA, gce.NEGSpec{Name: "real", Description: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	ep := neg.Endpoint{Instance: "vm-1", IP: "10.8.0.5", Port: 80}
+	if err := e.cloud.AttachNetworkEndpoints(ctx, zoneA, "real", []neg.Endpoint{ep}); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.ResetCounts()
+
+	var mu sync.Mutex
+	var observed []string
+	dry := gce.DryRun(e.cloud, func(m string) {
+		mu.Lock()
+		defer mu.Unlock()
+		observed = append(observed, m)
+	})
+
+	// Reads pass through.
+	if dry.Project() != project {
+		t.Errorf("Project() = %q", dry.Project())
+	}
+	if zones, err := dry.ListZones(ctx); err != nil || len(zones) != 3 {
+		t.Errorf("ListZones = %v, %v", zones, err)
+	}
+	if n, err := dry.GetNEG(ctx, zoneA, "real"); err != nil || n.Description != "d" {
+		t.Errorf("GetNEG = %+v, %v", n, err)
+	}
+	if negs, err := dry.ListNEGs(ctx); err != nil || len(negs) != 1 {
+		t.Errorf("ListNEGs = %v, %v", negs, err)
+	}
+	if eps, err := dry.ListNetworkEndpoints(ctx, zoneA, "real", false); err != nil || len(eps) != 1 || eps[0].Endpoint != ep {
+		t.Errorf("ListNetworkEndpoints = %v, %v", eps, err)
+	}
+	reads := e.srv.Counts()
+
+	// Mutations succeed without a single request.
+	spec := gce.NEGSpec{Name: "dry", Description: `{"cluster-uid":"u"}`, Network: "default", Subnetwork: "sub"}
+	created, err := dry.CreateNEG(ctx, zoneB, spec)
+	if err != nil {
+		t.Fatalf("CreateNEG: %v", err)
+	}
+	want := gce.NEG{Name: "dry", Zone: zoneB, SelfLink: gce.NEGURL(project, zoneB, "dry"), Description: spec.Description,
+		Type: gce.TypeGCEVMIPPort, Network: "default", Subnetwork: "sub"}
+	if *created != want {
+		t.Errorf("CreateNEG = %+v\nwant %+v", *created, want)
+	}
+	if err := dry.AttachNetworkEndpoints(ctx, zoneA, "real", []neg.Endpoint{{Instance: "vm-1", IP: "10.8.0.6", Port: 80}}); err != nil {
+		t.Errorf("Attach: %v", err)
+	}
+	if err := dry.DetachNetworkEndpoints(ctx, zoneA, "real", []neg.Endpoint{ep}); err != nil {
+		t.Errorf("Detach: %v", err)
+	}
+	if err := dry.DeleteNEG(ctx, zoneA, "real"); err != nil {
+		t.Errorf("DeleteNEG: %v", err)
+	}
+	if after := e.srv.Counts(); !mapsEqual(after, reads) {
+		t.Errorf("mutations made requests: before %v, after %v", reads, after)
+	}
+	for _, m := range []string{mInsert, mAttach, mDetach, mDelete} {
+		if n := e.srv.Counts()[m]; n != 0 {
+			t.Errorf("%s called %d times in dry run", m, n)
+		}
+	}
+	wantObserved := []string{"networkEndpointGroups.insert", "networkEndpointGroups.attachNetworkEndpoints",
+		"networkEndpointGroups.detachNetworkEndpoints", "networkEndpointGroups.delete"}
+	if !slices.Equal(observed, wantObserved) {
+		t.Errorf("observed %v, want %v", observed, wantObserved)
+	}
+
+	// Nothing changed in GCE; what dry run "created" does not exist.
+	if eps, ok := e.srv.NEGEndpoints(zoneA, "real"); !ok || len(eps) != 1 || eps[0] != ep {
+		t.Errorf("real NEG changed: %v %v", eps, ok)
+	}
+	if _, err := dry.GetNEG(ctx, zoneB, "dry"); !gce.IsNotFound(err) {
+		t.Errorf("GetNEG of a dry-run NEG: %v, want NotFound", err)
+	}
+
+	// A nil observer is allowed.
+	if err := gce.DryRun(e.cloud, nil).DeleteNEG(ctx, zoneA, "real"); err != nil {
+		t.Error(err)
+	}
+}
+
+func mapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
