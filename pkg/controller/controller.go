@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/metrics"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/plan"
 )
@@ -86,6 +87,9 @@ type Config struct {
 
 	// Clock drives timers and backoff; default the real clock.
 	Clock clock.WithTicker
+
+	// Metrics records the controller's metrics (see metrics.go); nil records nothing.
+	Metrics *metrics.Metrics
 }
 
 func (cfg Config) withDefaults() Config {
@@ -160,6 +164,8 @@ type Controller struct {
 
 	index  *negIndex
 	states *negStates
+	// changes times EndpointSlice changes until the calls they cause complete (metrics).
+	changes *changeTracker
 
 	// opCtx is the context of asynchronous calls (Run's); ops tracks them.
 	opCtx context.Context
@@ -180,10 +186,13 @@ func New(cfg Config) (*Controller, error) {
 		warnings: newWarningMemory(),
 		index:    newNEGIndex(cfg.ClusterUID),
 		states:   newNEGStates(),
+		changes:  newChangeTracker(),
 	}
 	c.keyBackoff = newKeyBackoff(cfg.Backoff)
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[cache.ObjectName](c.keyBackoff,
-		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, Clock: cfg.Clock})
+		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, Clock: cfg.Clock,
+			MetricsProvider: cfg.Metrics.QueueProvider()})
+	cfg.Metrics.SetAttachedEndpointsSource(c.states.attachedCounts)
 	c.broadcaster = record.NewBroadcaster()
 	c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: EventSource})
 	if err := c.registerHandlers(cfg.Informers); err != nil {
@@ -207,6 +216,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.cacheSynced...) {
 		return fmt.Errorf("controller: caches did not sync: %w", ctx.Err())
 	}
+	c.changes.arm()
 	if err := c.loadIndex(ctx); err != nil {
 		return err
 	}
@@ -277,7 +287,10 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 	ctx = klog.NewContext(ctx, logger)
 
 	start := c.clock.Now()
+	c.changes.begin(key)
 	requeueAfter, err := c.sync(ctx, key)
+	c.changes.end(key, err != nil)
+	c.observeSync(err, c.clock.Since(start))
 	logger.V(4).Info("Synced", "duration", c.clock.Since(start), "requeueAfter", requeueAfter, "err", err)
 	if err == nil {
 		c.queue.Forget(key)

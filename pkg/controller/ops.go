@@ -34,7 +34,7 @@ func (c *Controller) launch(ctx context.Context, s *serviceSync, ref neg.Ref, p 
 		if group[0].Op == plan.Detach {
 			kind = opDetach
 		}
-		g := &opGroup{c: c, key: s.key, target: s.target, ref: ref, kind: kind}
+		g := &opGroup{c: c, key: s.key, target: s.target, ref: ref, kind: kind, changedAt: c.changes.activeChange(s.key)}
 		for _, b := range group {
 			if !c.states.tryStart(ref, kind, b.Endpoints) {
 				klog.FromContext(ctx).Info("Skipping a batch with endpoints already in flight", "neg", ref.Name, "zone", ref.Zone)
@@ -74,6 +74,7 @@ func (c *Controller) runBatch(g *opGroup, eps []neg.Endpoint) {
 		logger.V(2).Info("Endpoint call done", "endpoints", len(r.succeeded), "invalid", len(r.invalid))
 	}
 	g.done(r)
+	c.observePropagation(g, r)
 	if ctx.Err() != nil {
 		return
 	}
@@ -147,6 +148,8 @@ type opGroup struct {
 	target *corev1.Service
 	ref    neg.Ref
 	kind   opKind
+	// changedAt is when the EndpointSlice change this launch handles was observed (metrics).
+	changedAt time.Time
 
 	mu                          sync.Mutex
 	pending                     int

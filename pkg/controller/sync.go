@@ -196,6 +196,7 @@ func (c *Controller) desiredEndpoints(s *serviceSync) (map[int32]map[string]neg.
 	for _, port := range sortedPorts(s.want) {
 		r := endpoints.Desired(s.want[port].portName, sl, s.nodes, s.negZones)
 		out[port] = r.ByZone
+		c.observeSkipped(r.Skipped)
 		if msg := skipSummary(r.Skipped); msg != "" {
 			skipped = append(skipped, fmt.Sprintf("port %d: %s", port, msg))
 		}
