@@ -27,6 +27,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/metrics"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/plan"
+	"github.com/neg-controller/neg-controller/pkg/svcneg"
 )
 
 // QueueName is the name of the Service work queue (workqueue metrics use it).
@@ -87,6 +88,9 @@ type Config struct {
 
 	// Clock drives timers and backoff; default the real clock.
 	Clock clock.WithTicker
+
+	// SvcNEG writes a ServiceNetworkEndpointGroup per NEG name (see svcneg.go); nil writes none.
+	SvcNEG *svcneg.Client
 
 	// Metrics records the controller's metrics (see metrics.go); nil records nothing.
 	Metrics *metrics.Metrics
@@ -164,6 +168,8 @@ type Controller struct {
 
 	index  *negIndex
 	states *negStates
+	// svcNEGs writes the ServiceNetworkEndpointGroups (svcneg.go).
+	svcNEGs *svcNEGs
 	// changes times EndpointSlice changes until the calls they cause complete (metrics).
 	changes *changeTracker
 
@@ -186,6 +192,7 @@ func New(cfg Config) (*Controller, error) {
 		warnings: newWarningMemory(),
 		index:    newNEGIndex(cfg.ClusterUID),
 		states:   newNEGStates(),
+		svcNEGs:  newSvcNEGs(cfg.SvcNEG, cfg.VerifyPeriod),
 		changes:  newChangeTracker(),
 	}
 	c.keyBackoff = newKeyBackoff(cfg.Backoff)

@@ -205,6 +205,7 @@ func (c *Controller) failNEG(ctx context.Context, s *serviceSync, t *negTask, er
 	klog.FromContext(ctx).Error(err, "NEG call failed", "neg", t.ref.Name, "zone", t.ref.Zone,
 		"reason", reason, "class", class.String(), "retryIn", at.Sub(c.clock.Now()))
 	c.warn(s.key, s.target, reason+":"+t.ref.String(), reason, msg)
+	c.noteNEGFailure(s.key, t.ref, reason, msg)
 	s.requeueBy(at)
 }
 

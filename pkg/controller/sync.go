@@ -97,7 +97,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	s.want = want
 	if len(want) == 0 && len(c.index.ownedBy(key)) == 0 {
 		c.warnings.clearExcept(key, nil)
-		return 0, c.writeStatus(ctx, s, nil)
+		return 0, errors.Join(c.writeStatus(ctx, s, nil), c.syncSvcNEGs(ctx, s, nil, nil))
 	}
 	if err := c.loadNodes(s); err != nil {
 		return 0, err
@@ -115,11 +115,12 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 			c.reconcile(ctx, s, t, desired[t.port.port][t.ref.Zone])
 		}
 	})
+	svcNEGErr := c.syncSvcNEGs(ctx, s, tasks, desired)
 	var after time.Duration
 	if !s.requeueAt.IsZero() {
 		after = max(s.requeueAt.Sub(c.clock.Now()), time.Millisecond)
 	}
-	return after, statusErr
+	return after, errors.Join(statusErr, svcNEGErr)
 }
 
 // loadNodes fills the NEG zones and node map of s from the node cache.
