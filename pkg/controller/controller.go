@@ -23,6 +23,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/neg-controller/neg-controller/pkg/backends"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/metrics"
 	"github.com/neg-controller/neg-controller/pkg/naming"
@@ -94,6 +95,10 @@ type Config struct {
 
 	// Metrics records the controller's metrics (see metrics.go); nil records nothing.
 	Metrics *metrics.Metrics
+
+	// Backends enables backend service wiring (controller.autoneg.dev/neg, see backends.go);
+	// nil disables it.
+	Backends *BackendsConfig
 }
 
 func (cfg Config) withDefaults() Config {
@@ -172,6 +177,8 @@ type Controller struct {
 	svcNEGs *svcNEGs
 	// changes times EndpointSlice changes until the calls they cause complete (metrics).
 	changes *changeTracker
+	// backends keeps backend services in step with the NEGs (backends.go); nil when disabled.
+	backends *backends.Reconciler
 
 	// opCtx is the context of asynchronous calls (Run's); ops tracks them.
 	opCtx context.Context
@@ -205,6 +212,9 @@ func New(cfg Config) (*Controller, error) {
 	if err := c.registerHandlers(cfg.Informers); err != nil {
 		return nil, err
 	}
+	if err := c.initBackends(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -233,6 +243,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		wg.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
 	}
 	wg.Go(func() { c.runGC(ctx) })
+	wg.Go(func() { c.runBackends(ctx) })
 	<-ctx.Done()
 	logger.Info("Shutting down")
 	c.queue.ShutDown()

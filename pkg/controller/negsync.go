@@ -164,6 +164,9 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 // by a backend service is kept (NEGInUse warning) and retried later.
 func (c *Controller) deleteNEG(ctx context.Context, s *serviceSync, t *negTask) {
 	logger := klog.FromContext(ctx).WithValues("neg", t.ref.Name, "zone", t.ref.Zone)
+	if c.backendsHold(ctx, s, t) {
+		return
+	}
 	err := c.cfg.Cloud.DeleteNEG(ctx, t.ref.Zone, t.ref.Name)
 	inUseSlot := ReasonNEGInUse + ":" + t.ref.String()
 	switch {

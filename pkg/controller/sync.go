@@ -97,6 +97,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	s.want = want
 	if len(want) == 0 && len(c.index.ownedBy(key)) == 0 {
 		c.warnings.clearExcept(key, nil)
+		c.syncBackends(s, nil)
 		return 0, errors.Join(c.writeStatus(ctx, s, nil), c.syncSvcNEGs(ctx, s, nil, nil))
 	}
 	if err := c.loadNodes(s); err != nil {
@@ -105,6 +106,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	tasks := c.tasks(s)
 	c.parallel(tasks, func(t *negTask) { c.prepare(ctx, s, t) })
 	statusErr := c.writeStatus(ctx, s, tasks)
+	c.syncBackends(s, tasks)
 
 	desired, err := c.desiredEndpoints(s)
 	if err != nil {

@@ -1,0 +1,117 @@
+package controller
+
+import (
+	"context"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/neg-controller/neg-controller/pkg/backends"
+	"github.com/neg-controller/neg-controller/pkg/gce"
+)
+
+// BackendsConfig enables backend service wiring (the controller.autoneg.dev/neg annotation, see
+// package backends): every NEG of a Service port named there becomes a backend of the backend
+// services listed for the port.
+type BackendsConfig struct {
+	// Cloud reads and updates backend services. Required.
+	Cloud gce.BackendServices
+	// Region is the cluster's region (regional backend services elsewhere are refused).
+	Region string
+	// Allow lists the backend services that may be modified; the zero value allows none.
+	Allow backends.AllowList
+	// Workers is the number of Services whose backend services are reconciled at once.
+	Workers int
+}
+
+// initBackends creates the backend service reconciler when Config.Backends is set. Its periodic
+// verify follows VerifyPeriod, its retries the controller's Backoff.
+func (c *Controller) initBackends() error {
+	bc := c.cfg.Backends
+	if bc == nil {
+		return nil
+	}
+	r, err := backends.NewReconciler(backends.Config{
+		KubeClient:   c.cfg.KubeClient,
+		Cloud:        bc.Cloud,
+		Project:      c.cfg.Cloud.Project(),
+		Region:       bc.Region,
+		Allow:        bc.Allow,
+		Events:       backendEvents{c},
+		OnReleased:   func(key cache.ObjectName) { c.queue.Add(key) },
+		Workers:      bc.Workers,
+		VerifyPeriod: c.cfg.VerifyPeriod,
+		RetryBase:    c.cfg.Backoff.Base,
+		RetryMax:     c.cfg.Backoff.Max,
+		RetryLater:   c.cfg.Backoff.Later,
+		Clock:        c.clock,
+	})
+	if err != nil {
+		return err
+	}
+	c.backends = r
+	return nil
+}
+
+// runBackends runs the backend service reconciler, if enabled, until ctx is done.
+func (c *Controller) runBackends(ctx context.Context) {
+	if c.backends != nil {
+		c.backends.Run(ctx)
+	}
+}
+
+// syncBackends hands what the sync of s learnt to the backend service reconciler: the NEGs of
+// every wanted port with the zones where they exist and are ours (as in neg-status), and every
+// NEG of ours the Service owns. It is called after the NEGs were ensured; the reconciler only
+// acts when this changed or its periodic verify is due.
+func (c *Controller) syncBackends(s *serviceSync, tasks []*negTask) {
+	if c.backends == nil {
+		return
+	}
+	w := backends.Want{Key: s.key, Service: s.svc, Target: s.target, NEGs: map[int32]backends.PortNEGs{}}
+	for port, p := range s.want {
+		w.NEGs[port] = backends.PortNEGs{Name: p.name}
+	}
+	for _, t := range tasks {
+		if t.remove {
+			continue
+		}
+		pn, ok := w.NEGs[t.port.port]
+		e := c.index.get(t.ref)
+		if ok && e != nil && e.ours && e.desc == c.description(s.key, t.port.port) && !slices.Contains(pn.Zones, t.ref.Zone) {
+			pn.Zones = append(pn.Zones, t.ref.Zone)
+			w.NEGs[t.port.port] = pn
+		}
+	}
+	for ref := range c.index.ownedBy(s.key) {
+		w.Owned = append(w.Owned, ref)
+	}
+	c.backends.Update(w)
+}
+
+// backendsHold reports whether the NEG of t must not be deleted yet because it may still be a
+// backend of a backend service the reconciler manages for the Service; the reconciler removes
+// it first and then requeues the Service (the requeue here is only a safety net).
+func (c *Controller) backendsHold(ctx context.Context, s *serviceSync, t *negTask) bool {
+	if c.backends == nil || !c.backends.Holds(s.key, t.ref) {
+		return false
+	}
+	klog.FromContext(ctx).V(2).Info("NEG still a backend of a managed backend service; deleting it later", "neg", t.ref.Name, "zone", t.ref.Zone)
+	s.requeueBy(c.clock.Now().Add(c.cfg.Backoff.Later))
+	return true
+}
+
+// backendEvents implements backends.Events with the controller's recorder and warning memory.
+type backendEvents struct{ c *Controller }
+
+func (e backendEvents) Warn(key cache.ObjectName, target *corev1.Service, slot, reason, msg string) {
+	e.c.warn(key, target, slot, reason, msg)
+}
+
+func (e backendEvents) Clear(key cache.ObjectName, slot string) { e.c.warnings.clear(key, slot) }
+
+func (e backendEvents) Normal(target *corev1.Service, reason, msg string) {
+	e.c.normal(target, reason, msg)
+}
