@@ -12,6 +12,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -43,7 +44,11 @@ func Run(ctx context.Context, o *Options) error {
 	if needsMetadata(o) && onGCE(ctx) {
 		md = metadata.NewClient(nil)
 	}
-	return RunWithClients(ctx, o, Clients{Kube: kube, Events: events, Metadata: md})
+	dyn, err := dynamicClient(restCfg, o)
+	if err != nil {
+		return err
+	}
+	return RunWithClients(ctx, o, Clients{Kube: kube, Events: events, Metadata: md, Dynamic: dyn})
 }
 
 // Clients are the external connections RunWithClients uses.
@@ -52,6 +57,8 @@ type Clients struct {
 	Kube, Events kubernetes.Interface
 	// Metadata is the GCE metadata server, or nil when it is not to be used.
 	Metadata Metadata
+	// Dynamic writes ServiceNetworkEndpointGroups; nil writes none.
+	Dynamic dynamic.Interface
 }
 
 // RunWithClients is Run with the Kubernetes clients and metadata server given (tests use fakes).
@@ -100,6 +107,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		ConcurrentSyncs: o.ConcurrentSyncs,
 		GCPeriod:        o.GCPeriod,
 		VerifyPeriod:    verifyPeriod(o.ResyncPeriod),
+		SvcNEG:          svcNEGClient(ctx, o, cl),
 	})
 	if err != nil {
 		return err

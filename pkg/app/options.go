@@ -37,6 +37,9 @@ type Options struct {
 	GCPeriod                 time.Duration
 	GCEOperationPollInterval time.Duration
 	GCECallTimeout           time.Duration
+
+	// EnableSvcNEG writes a ServiceNetworkEndpointGroup per NEG name.
+	EnableSvcNEG bool
 }
 
 // NewOptions returns the default options.
@@ -50,6 +53,7 @@ func NewOptions() *Options {
 		GCPeriod:                 controller.DefaultGCPeriod,
 		GCEOperationPollInterval: gce.DefaultOperationPollInterval,
 		GCECallTimeout:           gce.DefaultCallTimeout,
+		EnableSvcNEG:             true,
 	}
 }
 
@@ -100,6 +104,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Minimum time between two polls of the same Compute Engine operation.")
 	fs.DurationVar(&o.GCECallTimeout, "gce-call-timeout", o.GCECallTimeout,
 		"Timeout of a single Compute Engine API request.")
+	fs.BoolVar(&o.EnableSvcNEG, "enable-svcneg", o.EnableSvcNEG,
+		"Write a ServiceNetworkEndpointGroup (networking.gke.io/v1beta1, kubectl get svcneg) per NEG name, with the "+
+			"NEGs' ids, selfLinks and Initialized/Synced conditions. The CRD is installed by the manifests, not by "+
+			"the controller; without it nothing is written. Set false where GKE's own NEG controller owns that CRD.")
 }
 
 // gceName is a GCE resource name.
