@@ -27,6 +27,10 @@ func main() {
 	klog.InitFlags(klogFlags)
 	fs.AddGoFlagSet(klogFlags)
 	_ = fs.Parse(os.Args[1:])
+	if err := app.SetupLogging(opts.LogFormat, klogFlags); err != nil {
+		fmt.Fprintln(os.Stderr, "neg-controller:", err)
+		os.Exit(2)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

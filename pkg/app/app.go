@@ -12,7 +12,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -40,25 +39,25 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	leader, err := leaderElectionClient(restCfg, o)
+	if err != nil {
+		return err
+	}
 	var md Metadata
 	if needsMetadata(o) && onGCE(ctx) {
 		md = metadata.NewClient(nil)
 	}
-	dyn, err := dynamicClient(restCfg, o)
-	if err != nil {
-		return err
-	}
-	return RunWithClients(ctx, o, Clients{Kube: kube, Events: events, Metadata: md, Dynamic: dyn})
+	return RunWithClients(ctx, o, Clients{Kube: kube, Events: events, LeaderElection: leader, Metadata: md})
 }
 
 // Clients are the external connections RunWithClients uses.
 type Clients struct {
 	// Kube is the main Kubernetes client; Events records events (defaults to Kube).
 	Kube, Events kubernetes.Interface
+	// LeaderElection reads and renews the leader Lease (defaults to Kube).
+	LeaderElection kubernetes.Interface
 	// Metadata is the GCE metadata server, or nil when it is not to be used.
 	Metadata Metadata
-	// Dynamic writes ServiceNetworkEndpointGroups; nil writes none.
-	Dynamic dynamic.Interface
 }
 
 // RunWithClients is Run with the Kubernetes clients and metadata server given (tests use fakes).
@@ -66,6 +65,11 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
+	obs, err := startObservability(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer obs.stop()
 	logger := klog.FromContext(ctx)
 	env, err := Discover(ctx, o, cl.Metadata)
 	if err != nil {
@@ -79,10 +83,13 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	if err != nil {
 		return err
 	}
-	cloud, err := gce.New(ctx, gceConfig(o, env))
+	gcfg := gceConfig(o, env)
+	gcfg.Observer = obs.metrics
+	cloud, err := gce.New(ctx, gcfg)
 	if err != nil {
 		return err
 	}
+	obs.metrics.SetCloudState(cloud, configuredQPS(gcfg.RateLimits), o.GCEMaxInFlight)
 	logger.Info("Starting neg-controller", "project", env.Project, "region", env.Region, "network", env.Network,
 		"subnetwork", env.Subnetwork, "clusterName", env.ClusterName, "namingUID", namingUID, "clusterUID", clusterUID,
 		"gceEndpoint", o.GCEEndpoint)
@@ -99,7 +106,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		KubeClient:      cl.Kube,
 		EventClient:     cl.Events,
 		Informers:       factory,
-		Cloud:           cloud,
+		Cloud:           dryRunCloud(ctx, o, cloud, obs.metrics),
 		ClusterUID:      clusterUID,
 		NamingUID:       namingUID,
 		Network:         gce.NetworkURL(env.Project, env.Network),
@@ -107,14 +114,14 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		ConcurrentSyncs: o.ConcurrentSyncs,
 		GCPeriod:        o.GCPeriod,
 		VerifyPeriod:    verifyPeriod(o.ResyncPeriod),
-		SvcNEG:          svcNEGClient(ctx, o, cl),
+		Metrics:         obs.metrics,
 	})
 	if err != nil {
 		return err
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	return ctrl.Run(ctx)
+	return runController(ctx, o, cl.leaderElection(), obs, ctrl.HasSynced, ctrl.Run)
 }
 
 // verifyPeriod is how old a NEG's cached endpoints may get: a bit less than the resync
@@ -150,6 +157,7 @@ func gceConfig(o *Options, env Environment) gce.Config {
 		MaxInFlight:           o.GCEMaxInFlight,
 		CallTimeout:           o.GCECallTimeout,
 		OperationPollInterval: o.GCEOperationPollInterval,
+		RateLimits:            o.effectiveRateLimits(),
 	}
 }
 
@@ -179,6 +187,9 @@ func kubeClients(cfg *rest.Config, o *Options) (kube, events kubernetes.Interfac
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	cfg.UserAgent = UserAgent
+	if o.DryRun {
+		cfg.Wrap(dryRunKubeWrites)
+	}
 	kube, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the Kubernetes client: %w", err)

@@ -38,7 +38,7 @@ func TestFlags(t *testing.T) {
 	args := []string{"--kubeconfig=/k", "--project=p", "--region=europe-west4", "--network=net", "--subnetwork=sub",
 		"--cluster-name=c", "--cluster-uid=abcdef0123456789", "--gce-endpoint=http://127.0.0.1:1234",
 		"--concurrent-syncs=3", "--gce-max-in-flight=7", "--resync-period=1m", "--gc-period=30s",
-		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s", "--enable-svcneg=false"}
+		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +46,8 @@ func TestFlags(t *testing.T) {
 		Region: "europe-west4", Network: "net", Subnetwork: "sub", ClusterName: "c", ClusterUID: "abcdef0123456789",
 		GCEEndpoint: "http://127.0.0.1:1234", ConcurrentSyncs: 3, GCEMaxInFlight: 7, ResyncPeriod: time.Minute,
 		GCPeriod: 30 * time.Second, GCEOperationPollInterval: 250 * time.Millisecond, GCECallTimeout: 5 * time.Second}
+	// The operating options keep their defaults here (operating_test.go parses them).
+	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
 	if *o != want {
 		t.Errorf("parsed %+v\nwant   %+v", *o, want)
 	}
@@ -275,6 +277,7 @@ func TestRunWithClients(t *testing.T) {
 	o := NewOptions()
 	o.Project, o.Region, o.GCEEndpoint, o.ClusterUID = "p", "us-central1", base, "0123456789abcdef"
 	o.GCEOperationPollInterval = 10 * time.Millisecond
+	o.MetricsBindAddress = "127.0.0.1:0" // leader election stays on, against the fake API
 
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)

@@ -38,8 +38,14 @@ type Options struct {
 	GCEOperationPollInterval time.Duration
 	GCECallTimeout           time.Duration
 
-	// EnableSvcNEG writes a ServiceNetworkEndpointGroup per NEG name.
-	EnableSvcNEG bool
+	// Running in production (operating.go): leader election, the metrics and health server,
+	// log format, GCE rate limits (group=qps:burst,...) and dry run.
+	LeaderElection     LeaderElectionOptions
+	MetricsBindAddress string
+	EnablePprof        bool
+	LogFormat          string
+	GCERateLimits      string
+	DryRun             bool
 }
 
 // NewOptions returns the default options.
@@ -53,7 +59,9 @@ func NewOptions() *Options {
 		GCPeriod:                 controller.DefaultGCPeriod,
 		GCEOperationPollInterval: gce.DefaultOperationPollInterval,
 		GCECallTimeout:           gce.DefaultCallTimeout,
-		EnableSvcNEG:             true,
+		LeaderElection:           DefaultLeaderElection(),
+		MetricsBindAddress:       DefaultMetricsBindAddress,
+		LogFormat:                LogFormatText,
 	}
 }
 
@@ -104,10 +112,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Minimum time between two polls of the same Compute Engine operation.")
 	fs.DurationVar(&o.GCECallTimeout, "gce-call-timeout", o.GCECallTimeout,
 		"Timeout of a single Compute Engine API request.")
-	fs.BoolVar(&o.EnableSvcNEG, "enable-svcneg", o.EnableSvcNEG,
-		"Write a ServiceNetworkEndpointGroup (networking.gke.io/v1beta1, kubectl get svcneg) per NEG name, with the "+
-			"NEGs' ids, selfLinks and Initialized/Synced conditions. The CRD is installed by the manifests, not by "+
-			"the controller; without it nothing is written. Set false where GKE's own NEG controller owns that CRD.")
+	o.addOperatingFlags(fs)
 }
 
 // gceName is a GCE resource name.
@@ -150,5 +155,6 @@ func (o *Options) Validate() error {
 	if o.ClusterUID != "" && !regexp.MustCompile(`^[a-z0-9]+$`).MatchString(o.ClusterUID) {
 		add("--cluster-uid must be lowercase letters and digits, got %q", o.ClusterUID)
 	}
+	errs = append(errs, o.validateOperating()...)
 	return errors.Join(errs...)
 }

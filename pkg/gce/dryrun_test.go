@@ -88,18 +88,81 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("observed %v, want %v", observed, wantObserved)
 	}
 
-	// Nothing changed in GCE; what dry run "created" does not exist.
+	// Nothing changed in GCE.
 	if eps, ok := e.srv.NEGEndpoints(zoneA, "real"); !ok || len(eps) != 1 || eps[0] != ep {
 		t.Errorf("real NEG changed: %v %v", eps, ok)
 	}
-	if _, err := dry.GetNEG(ctx, zoneB, "dry"); !gce.IsNotFound(err) {
-		t.Errorf("GetNEG of a dry-run NEG: %v, want NotFound", err)
+	if _, ok := e.srv.NEGEndpoints(zoneB, "dry"); ok {
+		t.Error("dry-run NEG exists in GCE")
+	}
+
+	// The wrapper believes its own writes: the created NEG exists with what was attached to it,
+	// the deleted one is gone, and endpoint changes show in listings.
+	if err := dry.AttachNetworkEndpoints(ctx, zoneB, "dry", []neg.Endpoint{ep}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := dry.GetNEG(ctx, zoneB, "dry"); err != nil || *n != want {
+		t.Errorf("GetNEG of the dry-run NEG: %+v, %v", n, err)
+	}
+	if eps, err := dry.ListNetworkEndpoints(ctx, zoneB, "dry", false); err != nil || len(eps) != 1 || eps[0].Endpoint != ep {
+		t.Errorf("endpoints of the dry-run NEG: %v, %v", eps, err)
+	}
+	if _, err := dry.GetNEG(ctx, zoneA, "real"); !gce.IsNotFound(err) {
+		t.Errorf("GetNEG of a NEG deleted in dry run: %v, want NotFound", err)
+	}
+	if _, err := dry.ListNetworkEndpoints(ctx, zoneA, "real", false); !gce.IsNotFound(err) {
+		t.Errorf("listing a NEG deleted in dry run: %v, want NotFound", err)
+	}
+	if negs, err := dry.ListNEGs(ctx); err != nil || len(negs) != 1 || negs[0].Name != "dry" {
+		t.Errorf("ListNEGs = %v, %v; want only the dry-run NEG", negs, err)
+	}
+
+	// Endpoint changes on a real NEG overlay its listing.
+	if _, err := e.cloud.CreateNEG(ctx, zoneA, gce.NEGSpec{Name: "real2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cloud.AttachNetworkEndpoints(ctx, zoneA, "real2", []neg.Endpoint{ep}); err != nil {
+		t.Fatal(err)
+	}
+	ep2 := neg.Endpoint{Instance: "vm-1", IP: "10.8.0.7", Port: 80}
+	if err := dry.DetachNetworkEndpoints(ctx, zoneA, "real2", []neg.Endpoint{ep}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dry.AttachNetworkEndpoints(ctx, zoneA, "real2", []neg.Endpoint{ep2}); err != nil {
+		t.Fatal(err)
+	}
+	if eps, err := dry.ListNetworkEndpoints(ctx, zoneA, "real2", false); err != nil || len(eps) != 1 || eps[0].Endpoint != ep2 {
+		t.Errorf("overlaid listing %v, %v; want only %v", eps, err, ep2)
+	}
+	if eps, _ := e.srv.NEGEndpoints(zoneA, "real2"); len(eps) != 1 || eps[0] != ep {
+		t.Errorf("GCE changed: %v", eps)
+	}
+
+	// Since the dry run started, the only mutations GCE saw are real2's setup through the real
+	// adapter.
+	got := countsSince(e.srv.Counts(), reads)
+	for _, m := range []string{mInsert, mAttach, mDetach, mDelete} {
+		want := map[string]int{mInsert: 1, mAttach: 1}[m]
+		if got[m] != want {
+			t.Errorf("%s: %d requests since the dry run started, want %d", m, got[m], want)
+		}
 	}
 
 	// A nil observer is allowed.
 	if err := gce.DryRun(e.cloud, nil).DeleteNEG(ctx, zoneA, "real"); err != nil {
 		t.Error(err)
 	}
+}
+
+// countsSince returns after − before per method.
+func countsSince(after, before map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
 }
 
 func mapsEqual(a, b map[string]int) bool {

@@ -1,0 +1,225 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/tools/leaderelection"
+
+	"github.com/neg-controller/neg-controller/pkg/gce"
+)
+
+// The options of running in production: leader election, the metrics and health server, log
+// format, GCE rate limits and dry run. They are fields of Options; this file holds their
+// defaults, flags and validation.
+
+// LeaderElectionOptions configure leader election on a coordination.k8s.io Lease.
+type LeaderElectionOptions struct {
+	// Enabled runs the controller only while this process holds the Lease.
+	Enabled bool
+	// Namespace of the Lease; empty = the Pod's namespace (POD_NAMESPACE, else the service
+	// account's namespace file), else kube-system.
+	Namespace string
+	// Name of the Lease.
+	Name string
+	// LeaseDuration, RenewDeadline and RetryPeriod as in client-go's leaderelection.
+	LeaseDuration time.Duration
+	RenewDeadline time.Duration
+	RetryPeriod   time.Duration
+}
+
+// Defaults of the operating options.
+const (
+	DefaultLeaseName          = "neg-controller"
+	DefaultLeaseNamespace     = "kube-system"
+	DefaultMetricsBindAddress = ":8080"
+	LogFormatText             = "text"
+	LogFormatJSON             = "json"
+)
+
+// serviceAccountNamespaceFile holds the Pod's namespace in a cluster.
+const serviceAccountNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// DefaultLeaderElection returns the default leader election options (client-go's usual
+// 15 s / 10 s / 2 s).
+func DefaultLeaderElection() LeaderElectionOptions {
+	return LeaderElectionOptions{Enabled: true, Name: DefaultLeaseName,
+		LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
+}
+
+// leaseNamespace returns the namespace of the Lease: the option, else POD_NAMESPACE, else the
+// service account's namespace, else kube-system.
+func (l LeaderElectionOptions) leaseNamespace() string {
+	if l.Namespace != "" {
+		return l.Namespace
+	}
+	if ns := strings.TrimSpace(os.Getenv("POD_NAMESPACE")); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile(serviceAccountNamespaceFile); err == nil && strings.TrimSpace(string(b)) != "" {
+		return strings.TrimSpace(string(b))
+	}
+	return DefaultLeaseNamespace
+}
+
+// addOperatingFlags binds the operating options to fs.
+func (o *Options) addOperatingFlags(fs *pflag.FlagSet) {
+	le := &o.LeaderElection
+	fs.BoolVar(&le.Enabled, "leader-elect", le.Enabled,
+		"Run the controller only while this process holds a Lease, so that several replicas can run with one "+
+			"active (the others stand by and take over within --leader-elect-lease-duration when it dies). "+
+			"The process exits when it loses the Lease.")
+	fs.StringVar(&le.Namespace, "leader-elect-namespace", le.Namespace,
+		"Namespace of the leader election Lease. Empty: the Pod's namespace ($POD_NAMESPACE, else the service "+
+			"account's namespace), else kube-system.")
+	fs.StringVar(&le.Name, "leader-elect-name", le.Name, "Name of the leader election Lease.")
+	fs.DurationVar(&le.LeaseDuration, "leader-elect-lease-duration", le.LeaseDuration,
+		"How long standbys wait after the leader's last renewal before taking the Lease over.")
+	fs.DurationVar(&le.RenewDeadline, "leader-elect-renew-deadline", le.RenewDeadline,
+		"How long the leader keeps trying to renew the Lease before it gives up and exits; less than the lease duration.")
+	fs.DurationVar(&le.RetryPeriod, "leader-elect-retry-period", le.RetryPeriod,
+		"How often candidates try to acquire, and the leader to renew, the Lease.")
+
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
+		"Address (host:port) of the HTTP server for Prometheus metrics (/metrics), liveness (/healthz) and "+
+			"readiness (/readyz). \"0\" disables the server.")
+	fs.BoolVar(&o.EnablePprof, "enable-pprof", o.EnablePprof,
+		"Serve Go profiling endpoints under /debug/pprof/ on the metrics server.")
+	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat,
+		"Log format: text (klog) or json (one JSON object per line, for log collectors).")
+	fs.StringVar(&o.GCERateLimits, "gce-rate-limit", o.GCERateLimits,
+		"Client-side rate limits of Compute Engine method groups, as group=qps:burst pairs separated by commas, "+
+			"e.g. attach=15:30,detach=15:30; qps 0 disables the group's limit. Groups: "+strings.Join(rateLimitGroups(), ", ")+
+			". Unlisted groups keep their defaults; each group's rate is halved after rate-limit errors and recovers gradually.")
+	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun,
+		"Log and count (neg_controller_dry_run_mutations_total) every Compute Engine mutation instead of making it, "+
+			"and send Kubernetes writes (neg-status, events) with dryRun=All so they are not persisted. "+
+			"The controller believes its own writes, so the log shows what it would do from the current state.")
+}
+
+// validateOperating returns the problems of the operating options.
+func (o *Options) validateOperating() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if le := o.LeaderElection; le.Enabled {
+		if le.Name == "" || len(validation.IsDNS1123Subdomain(le.Name)) > 0 {
+			add("--leader-elect-name %q is not a valid Lease name", le.Name)
+		}
+		if le.Namespace != "" && len(validation.IsDNS1123Label(le.Namespace)) > 0 {
+			add("--leader-elect-namespace %q is not a valid namespace", le.Namespace)
+		}
+		switch {
+		case le.RetryPeriod <= 0:
+			add("--leader-elect-retry-period must be positive, got %s", le.RetryPeriod)
+		case float64(le.RenewDeadline) <= leaderelection.JitterFactor*float64(le.RetryPeriod):
+			add("--leader-elect-renew-deadline (%s) must be more than %.1f × --leader-elect-retry-period (%s)",
+				le.RenewDeadline, leaderelection.JitterFactor, le.RetryPeriod)
+		case le.LeaseDuration <= le.RenewDeadline:
+			add("--leader-elect-lease-duration (%s) must be more than --leader-elect-renew-deadline (%s)",
+				le.LeaseDuration, le.RenewDeadline)
+		}
+	}
+	if o.MetricsBindAddress != "0" {
+		if _, port, err := net.SplitHostPort(o.MetricsBindAddress); err != nil || port == "" {
+			add("--metrics-bind-address must be host:port (e.g. :8080) or 0, got %q", o.MetricsBindAddress)
+		}
+	}
+	if o.LogFormat != LogFormatText && o.LogFormat != LogFormatJSON {
+		add("--log-format must be text or json, got %q", o.LogFormat)
+	}
+	if _, err := ParseRateLimits(o.GCERateLimits); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// rateLimitGroups returns the GCE method groups, sorted.
+func rateLimitGroups() []string {
+	var out []string
+	for g := range gce.DefaultRateLimits {
+		out = append(out, g)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ParseRateLimits parses --gce-rate-limit: "group=qps:burst" pairs separated by commas. Groups
+// must be known (gce.DefaultRateLimits), qps a non-negative number (0 disables the bucket) and
+// burst a positive integer; a group may appear once.
+func ParseRateLimits(s string) (map[string]gce.RateLimit, error) {
+	out := map[string]gce.RateLimit{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	var errs []error
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		group, value, ok := strings.Cut(item, "=")
+		qpsS, burstS, ok2 := strings.Cut(value, ":")
+		if !ok || !ok2 {
+			errs = append(errs, fmt.Errorf("%q is not group=qps:burst", item))
+			continue
+		}
+		group = strings.TrimSpace(group)
+		if _, known := gce.DefaultRateLimits[group]; !known {
+			errs = append(errs, fmt.Errorf("unknown group %q (groups: %s)", group, strings.Join(rateLimitGroups(), ", ")))
+			continue
+		}
+		if _, dup := out[group]; dup {
+			errs = append(errs, fmt.Errorf("group %q given twice", group))
+			continue
+		}
+		qps, err := strconv.ParseFloat(strings.TrimSpace(qpsS), 64)
+		if err != nil || qps < 0 || math.IsInf(qps, 0) || math.IsNaN(qps) {
+			errs = append(errs, fmt.Errorf("%s: qps %q must be a number ≥ 0", group, qpsS))
+			continue
+		}
+		burst, err := strconv.Atoi(strings.TrimSpace(burstS))
+		if err != nil || burst < 1 {
+			errs = append(errs, fmt.Errorf("%s: burst %q must be an integer ≥ 1", group, burstS))
+			continue
+		}
+		out[group] = gce.RateLimit{QPS: qps, Burst: burst}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("--gce-rate-limit: %w", errors.Join(errs...))
+	}
+	return out, nil
+}
+
+// effectiveRateLimits returns the rate limit of every group: the defaults overridden by
+// --gce-rate-limit (validated before).
+func (o *Options) effectiveRateLimits() map[string]gce.RateLimit {
+	overrides, _ := ParseRateLimits(o.GCERateLimits)
+	out := make(map[string]gce.RateLimit, len(gce.DefaultRateLimits))
+	for g, rl := range gce.DefaultRateLimits {
+		if ov, ok := overrides[g]; ok {
+			rl = ov
+		}
+		out[g] = rl
+	}
+	return out
+}
+
+// configuredQPS returns the configured rate of every group, +Inf for disabled buckets (as the
+// adapter reports them).
+func configuredQPS(limits map[string]gce.RateLimit) map[string]float64 {
+	out := make(map[string]float64, len(limits))
+	for g, rl := range limits {
+		if rl.QPS <= 0 {
+			out[g] = math.Inf(1)
+		} else {
+			out[g] = rl.QPS
+		}
+	}
+	return out
+}
