@@ -12,6 +12,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -35,11 +36,12 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	kube, events, err := kubeClients(restCfg, o)
+	leader, err := leaderElectionClient(restCfg, o)
 	if err != nil {
 		return err
 	}
-	leader, err := leaderElectionClient(restCfg, o)
+	restCfg = dryRunConfig(restCfg, o) // every other Kubernetes write gets dryRun=All
+	kube, events, err := kubeClients(restCfg, o)
 	if err != nil {
 		return err
 	}
@@ -47,7 +49,11 @@ func Run(ctx context.Context, o *Options) error {
 	if needsMetadata(o) && onGCE(ctx) {
 		md = metadata.NewClient(nil)
 	}
-	return RunWithClients(ctx, o, Clients{Kube: kube, Events: events, LeaderElection: leader, Metadata: md})
+	dyn, err := dynamicClient(restCfg, o)
+	if err != nil {
+		return err
+	}
+	return RunWithClients(ctx, o, Clients{Kube: kube, Events: events, LeaderElection: leader, Metadata: md, Dynamic: dyn})
 }
 
 // Clients are the external connections RunWithClients uses.
@@ -58,6 +64,8 @@ type Clients struct {
 	LeaderElection kubernetes.Interface
 	// Metadata is the GCE metadata server, or nil when it is not to be used.
 	Metadata Metadata
+	// Dynamic writes ServiceNetworkEndpointGroups; nil writes none.
+	Dynamic dynamic.Interface
 }
 
 // RunWithClients is Run with the Kubernetes clients and metadata server given (tests use fakes).
@@ -115,6 +123,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		GCPeriod:        o.GCPeriod,
 		VerifyPeriod:    verifyPeriod(o.ResyncPeriod),
 		Metrics:         obs.metrics,
+		SvcNEG:          svcNEGClient(ctx, o, cl),
 	})
 	if err != nil {
 		return err
@@ -187,9 +196,6 @@ func kubeClients(cfg *rest.Config, o *Options) (kube, events kubernetes.Interfac
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = o.KubeAPIQPS, o.KubeAPIBurst
 	cfg.UserAgent = UserAgent
-	if o.DryRun {
-		cfg.Wrap(dryRunKubeWrites)
-	}
 	kube, err = kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the Kubernetes client: %w", err)

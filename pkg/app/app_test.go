@@ -38,7 +38,7 @@ func TestFlags(t *testing.T) {
 	args := []string{"--kubeconfig=/k", "--project=p", "--region=europe-west4", "--network=net", "--subnetwork=sub",
 		"--cluster-name=c", "--cluster-uid=abcdef0123456789", "--gce-endpoint=http://127.0.0.1:1234",
 		"--concurrent-syncs=3", "--gce-max-in-flight=7", "--resync-period=1m", "--gc-period=30s",
-		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s"}
+		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s", "--enable-svcneg=false"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}

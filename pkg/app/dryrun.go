@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
 	"github.com/neg-controller/neg-controller/pkg/gce"
@@ -38,4 +39,14 @@ func (t dryRunTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.URL.RawQuery = q.Encode()
 	}
 	return t.next.RoundTrip(req)
+}
+
+// dryRunConfig returns cfg with dryRunKubeWrites when --dry-run is set.
+func dryRunConfig(cfg *rest.Config, o *Options) *rest.Config {
+	if !o.DryRun {
+		return cfg
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(dryRunKubeWrites)
+	return cfg
 }

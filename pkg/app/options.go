@@ -46,6 +46,9 @@ type Options struct {
 	LogFormat          string
 	GCERateLimits      string
 	DryRun             bool
+
+	// EnableSvcNEG writes a ServiceNetworkEndpointGroup per NEG name.
+	EnableSvcNEG bool
 }
 
 // NewOptions returns the default options.
@@ -62,6 +65,7 @@ func NewOptions() *Options {
 		LeaderElection:           DefaultLeaderElection(),
 		MetricsBindAddress:       DefaultMetricsBindAddress,
 		LogFormat:                LogFormatText,
+		EnableSvcNEG:             true,
 	}
 }
 
@@ -112,6 +116,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Minimum time between two polls of the same Compute Engine operation.")
 	fs.DurationVar(&o.GCECallTimeout, "gce-call-timeout", o.GCECallTimeout,
 		"Timeout of a single Compute Engine API request.")
+	fs.BoolVar(&o.EnableSvcNEG, "enable-svcneg", o.EnableSvcNEG,
+		"Write a ServiceNetworkEndpointGroup (networking.gke.io/v1beta1, kubectl get svcneg) per NEG name, with the "+
+			"NEGs' ids, selfLinks and Initialized/Synced conditions. The CRD is installed by the manifests, not by "+
+			"the controller; without it nothing is written. Set false where GKE's own NEG controller owns that CRD.")
 	o.addOperatingFlags(fs)
 }
 
