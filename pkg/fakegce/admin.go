@@ -54,6 +54,7 @@ type StateDump struct {
 	BackendServices  []*compute.BackendService `json:"backendServices"`
 	HealthChecks     []*compute.HealthCheck    `json:"healthChecks"`
 	Operations       OperationsDump            `json:"operations"`
+	Frontends        []FrontendStats           `json:"frontends,omitempty"`
 }
 
 // NEGDump is one NEG with its endpoints.
@@ -117,6 +118,7 @@ func (s *Server) State() StateDump {
 		}
 	}
 	s.ops.mu.Unlock()
+	d.Frontends = s.Frontends()
 	return d
 }
 
@@ -134,6 +136,14 @@ type adminHealth struct {
 	IPAddress string `json:"ipAddress"`
 	Port      int64  `json:"port"`
 	State     string `json:"state"`
+}
+
+// adminFrontend is the body and answer of POST /admin/frontends.
+type adminFrontend struct {
+	BackendService string `json:"backendService"`
+	Region         string `json:"region,omitempty"`
+	Listen         string `json:"listen,omitempty"`
+	Address        string `json:"address,omitempty"` // answer only
 }
 
 // serveAdmin serves the admin API; see the package documentation for the routes.
@@ -186,8 +196,22 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 	case "GET /admin/backendHealth":
 		v, err = s.BackendHealth(r.URL.Query().Get("region"), r.URL.Query().Get("name"))
+	case "GET /admin/frontends":
+		v = s.Frontends()
+	case "POST /admin/frontends":
+		var fe adminFrontend
+		if err = decodeAdmin(r, &fe); err == nil {
+			if fe.Address, err = s.AddFrontend(fe.Region, fe.BackendService, fe.Listen); err == nil {
+				v = fe
+			}
+		}
+	case "DELETE /admin/frontends":
+		addr := r.URL.Query().Get("address")
+		if err = s.RemoveFrontend(addr); err == nil {
+			v = map[string]string{"address": addr}
+		}
 	default:
-		writeAdminError(w, http.StatusNotFound, fmt.Errorf("fakegce: no admin route %s (see GET /admin/healthz, /admin/state, /admin/counts, /admin/requests, /admin/faults, /admin/backendHealth; POST /admin/faults, /admin/instances, /admin/health)", route))
+		writeAdminError(w, http.StatusNotFound, fmt.Errorf("fakegce: no admin route %s (see GET /admin/healthz, /admin/state, /admin/counts, /admin/requests, /admin/faults, /admin/backendHealth, /admin/frontends; POST /admin/faults, /admin/instances, /admin/health, /admin/frontends)", route))
 		return
 	}
 	if err != nil {

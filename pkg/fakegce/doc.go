@@ -66,8 +66,13 @@
 //     Config.FixedHealthyDelay; "probe" really probes through the emulated VPC (LoopbackFor:
 //     10.A.B.C is reached at 127.A.B.C; nothing else is reachable; no traffic leaves 127/8).
 //     ForceEndpointHealth overrides either.
-//   - The backend-service model keeps parsed backend NEGs and health check beside the API object
-//     so that a later emulated load balancer can route to BackendHealth's HEALTHY endpoints.
+//   - Load balancer (lb.go): AddFrontend serves a backend service on a loopback port, proxying
+//     HTTP round robin to the endpoints its health check reports HEALTHY (a service without a
+//     health check gets no traffic), through LoopbackFor, never outside 127.0.0.0/8. A detached
+//     endpoint (or a NEG leaving the service) gets no new requests from the moment the
+//     operation applies; requests in flight may finish within
+//     connectionDraining.drainingTimeoutSec and are then cut. No healthy endpoint: 502
+//     "no healthy upstream". Counters per frontend: FrontendStats.
 //
 // # Admin API
 //
@@ -86,6 +91,9 @@
 //	POST   /admin/instances                add a VM at once: {"zone":"us-central1-a","name":"node-1","ip":"10.128.0.5","aliasCIDRs":["10.4.1.0/24"]} (AddInstance)
 //	POST   /admin/health                   force an endpoint's health: {"zone":"us-central1-a","neg":"web","instance":"node-1","ipAddress":"10.4.1.7","port":8080,"state":"UNHEALTHY"}; "state":"" clears (ForceEndpointHealth)
 //	GET    /admin/backendHealth?region=&name=  endpoints behind a backend service with their health (BackendHealth)
+//	POST   /admin/frontends                start a load balancer frontend: {"backendService":"bs","region":"","listen":"127.0.0.1:0"}; answers it with "address" (AddFrontend)
+//	GET    /admin/frontends                frontends and their counters (Frontends)
+//	DELETE /admin/frontends?address=A      stop a frontend (RemoveFrontend)
 //
 // Method ids are the discovery ids (compute.networkEndpointGroups.attachNetworkEndpoints,
 // compute.zoneOperations.wait, compute.regionBackendServices.patch, ...); "metadata" counts
@@ -96,6 +104,6 @@
 //
 // All state sits behind one RWMutex held only for map work (JSON is encoded outside it); NEG
 // endpoints live in a map plus a lazily merged sorted index. Background work is one goroutine
-// completing operations and, in probe mode, one prober scheduler with bounded probe goroutines;
-// Close stops both.
+// completing operations, in probe mode one prober scheduler with bounded probe goroutines, and
+// per load balancer frontend its HTTP server; Close stops them all.
 package fakegce

@@ -135,8 +135,10 @@ func (s *Server) groupHealth(k scopeKey, g negKey) ([]BackendEndpoint, *apiError
 	return out, err
 }
 
-// healthChanged tells the prober (probe mode) that endpoints, backends or health checks changed.
+// healthChanged tells the load balancer frontends and the prober (probe mode) that endpoints,
+// backends or health checks changed. Called without s.mu, after every applied operation.
 func (s *Server) healthChanged() {
+	s.frontendsChanged()
 	if s.probe == nil {
 		return
 	}

@@ -144,6 +144,7 @@ type Server struct {
 	faults faultSet
 	obs    *observer
 	probe  *prober // nil in fixed health mode
+	lb     lbSet   // load balancer frontends (lb.go)
 }
 
 // New returns a Server for cfg with its default network and subnetwork. It panics on an
@@ -169,11 +170,12 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// Close stops background work (operation timers, probers) and releases blocked operations.wait
-// calls. It is idempotent. Requests after Close are still answered, but operations that were
-// not DONE never finish.
+// Close stops background work (operation timers, probers, load balancer frontends) and
+// releases blocked operations.wait calls. It is idempotent. Requests after Close are still
+// answered, but operations that were not DONE never finish.
 func (s *Server) Close() {
 	s.once.Do(func() {
+		s.closeFrontends()
 		s.cancel()
 		s.wg.Wait()
 	})
