@@ -122,6 +122,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		ConcurrentSyncs: o.ConcurrentSyncs,
 		GCPeriod:        o.GCPeriod,
 		VerifyPeriod:    verifyPeriod(o.ResyncPeriod),
+		Backends:        backendsConfig(ctx, o, env, cloud, obs.metrics.ObserveDryRun),
 		Metrics:         obs.metrics,
 		SvcNEG:          svcNEGClient(ctx, o, cl),
 	})

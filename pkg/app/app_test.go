@@ -38,14 +38,16 @@ func TestFlags(t *testing.T) {
 	args := []string{"--kubeconfig=/k", "--project=p", "--region=europe-west4", "--network=net", "--subnetwork=sub",
 		"--cluster-name=c", "--cluster-uid=abcdef0123456789", "--gce-endpoint=http://127.0.0.1:1234",
 		"--concurrent-syncs=3", "--gce-max-in-flight=7", "--resync-period=1m", "--gc-period=30s",
-		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s", "--enable-svcneg=false"}
+		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s", "--enable-svcneg=false",
+		"--enable-autoneg=false", "--backend-service-allow=web-.*,us-central1/x"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
 	want := Options{Kubeconfig: "/k", KubeAPIQPS: o.KubeAPIQPS, KubeAPIBurst: o.KubeAPIBurst, Project: "p",
 		Region: "europe-west4", Network: "net", Subnetwork: "sub", ClusterName: "c", ClusterUID: "abcdef0123456789",
 		GCEEndpoint: "http://127.0.0.1:1234", ConcurrentSyncs: 3, GCEMaxInFlight: 7, ResyncPeriod: time.Minute,
-		GCPeriod: 30 * time.Second, GCEOperationPollInterval: 250 * time.Millisecond, GCECallTimeout: 5 * time.Second}
+		GCPeriod: 30 * time.Second, GCEOperationPollInterval: 250 * time.Millisecond, GCECallTimeout: 5 * time.Second,
+		BackendServiceAllow: "web-.*,us-central1/x"}
 	// The operating options keep their defaults here (operating_test.go parses them).
 	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
 	if *o != want {

@@ -30,6 +30,10 @@ type Options struct {
 	ClusterUID  string
 	GCEEndpoint string
 
+	// Backend service wiring (backends.go): --enable-autoneg, --backend-service-allow.
+	EnableAutoneg       bool
+	BackendServiceAllow string
+
 	// Concurrency and timing.
 	ConcurrentSyncs          int
 	GCEMaxInFlight           int
@@ -56,6 +60,7 @@ func NewOptions() *Options {
 	return &Options{
 		KubeAPIQPS:               50,
 		KubeAPIBurst:             100,
+		EnableAutoneg:            true,
 		ConcurrentSyncs:          controller.DefaultConcurrentSyncs,
 		GCEMaxInFlight:           gce.DefaultMaxInFlight,
 		ResyncPeriod:             10 * time.Minute,
@@ -121,6 +126,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 			"NEGs' ids, selfLinks and Initialized/Synced conditions. The CRD is installed by the manifests, not by "+
 			"the controller; without it nothing is written. Set false where GKE's own NEG controller owns that CRD.")
 	o.addOperatingFlags(fs)
+	o.addBackendFlags(fs)
 }
 
 // gceName is a GCE resource name.
@@ -164,5 +170,6 @@ func (o *Options) Validate() error {
 		add("--cluster-uid must be lowercase letters and digits, got %q", o.ClusterUID)
 	}
 	errs = append(errs, o.validateOperating()...)
+	errs = append(errs, o.validateBackends()...)
 	return errors.Join(errs...)
 }

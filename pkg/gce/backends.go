@@ -3,9 +3,13 @@ package gce
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
+	"sync"
 
 	compute "google.golang.org/api/compute/v1"
+	"google.golang.org/api/googleapi"
+	"k8s.io/klog/v2"
 )
 
 // Method groups of the backend-service calls (see DefaultRateLimits).
@@ -198,4 +202,75 @@ func (b Backend) toAPI() *compute.Backend {
 	}
 	out.ForceSendFields = append(slices.Clone(out.ForceSendFields), "CapacityScaler")
 	return &out
+}
+
+// DryRunBackendServices wraps inner so that no backend service is changed: UpdateBackendService
+// is logged (klog, level 0: method, backend service, backend count) and reported to observe
+// with the API method id (observe may be nil), then answered with success, provided the
+// fingerprint is the current one (else Conflict, as GCE would). Reads go to inner, with the
+// pretended backends overlaid as long as the backend service's real fingerprint is the one the
+// pretended write was based on; so the caller converges on what it would have written and
+// stays quiet, as with DryRun.
+func DryRunBackendServices(inner BackendServices, observe func(method string)) BackendServices {
+	if observe == nil {
+		observe = func(string) {}
+	}
+	return &dryRunBackends{inner: inner, observe: observe, written: map[string]dryRunWrite{}}
+}
+
+type dryRunBackends struct {
+	inner   BackendServices
+	observe func(method string)
+
+	mu      sync.Mutex
+	written map[string]dryRunWrite // by scopedName
+}
+
+// dryRunWrite is a pretended update: the backends it would have set on the version of the
+// backend service with fingerprint base.
+type dryRunWrite struct {
+	base     string
+	backends []Backend
+}
+
+var _ BackendServices = (*dryRunBackends)(nil)
+
+func (d *dryRunBackends) GetBackendService(ctx context.Context, region, name string) (*BackendService, error) {
+	bs, err := d.inner.GetBackendService(ctx, region, name)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if w, ok := d.written[scopedName(region, name)]; ok {
+		if w.base != bs.Fingerprint {
+			delete(d.written, scopedName(region, name)) // GCE changed: the overlay is stale
+		} else {
+			bs.Backends = slices.Clone(w.backends)
+		}
+	}
+	return bs, nil
+}
+
+func (d *dryRunBackends) UpdateBackendService(ctx context.Context, region string, bs *BackendService) error {
+	method := "compute.backendServices.patch"
+	if region != "" {
+		method = "compute.regionBackendServices.patch"
+	}
+	cur, err := d.inner.GetBackendService(ctx, region, bs.Name)
+	if err != nil {
+		return err
+	}
+	if cur.Fingerprint != bs.Fingerprint {
+		return fmt.Errorf("updating the backends of backend service %s: %w", scopedName(region, bs.Name),
+			&googleapi.Error{Code: http.StatusPreconditionFailed, Message: "Invalid fingerprint.",
+				Errors: []googleapi.ErrorItem{{Reason: "conditionNotMet"}}})
+	}
+	d.observe(method)
+	klog.FromContext(ctx).Info("Dry run: not calling GCE", "method", method, "backendService", scopedName(region, bs.Name),
+		"backends", len(bs.Backends))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.written[scopedName(region, bs.Name)] = dryRunWrite{base: bs.Fingerprint, backends: slices.Clone(bs.Backends)}
+	return nil
 }

@@ -190,3 +190,52 @@ var cmpBackend = cmp.Transformer("backend", func(b *compute.Backend) map[string]
 	return map[string]any{"group": b.Group, "mode": b.BalancingMode, "rate": b.MaxRatePerEndpoint,
 		"conn": b.MaxConnectionsPerEndpoint, "cap": b.CapacityScaler, "desc": b.Description}
 })
+
+func TestDryRunBackendServices(t *testing.T) {
+	e := newEnv(t, fakegce.Config{}, nil)
+	ctx := testCtx(t)
+	bsFixture(t, e, ctx, "", "bs", "HTTP", foreign())
+	var observed []string
+	d := gce.DryRunBackendServices(e.cloud, func(m string) { observed = append(observed, m) })
+
+	bs, err := d.GetBackendService(ctx, "", "bs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := bs.Fingerprint
+	bs.Backends = append(bs.Backends, gce.Backend{Group: gce.NEGURL(project, zoneB, "neg-b"), BalancingMode: "RATE", MaxRatePerEndpoint: 1, CapacityScaler: 1})
+	if err := d.UpdateBackendService(ctx, "", bs); err != nil {
+		t.Fatalf("dry-run update: %v", err)
+	}
+	if n := len(e.requests(mBSPatch)); n != 0 {
+		t.Errorf("%d patches sent in dry run", n)
+	}
+	if b := rawBS(t, e, ctx, "", "bs"); len(b.Backends) != 1 || b.Fingerprint != real {
+		t.Errorf("backend service changed in dry run: %+v", b)
+	}
+	again, err := d.GetBackendService(ctx, "", "bs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Backends) != 2 || again.Fingerprint != real {
+		t.Errorf("pretended write not overlaid: %d backends", len(again.Backends))
+	}
+	stale := *again
+	stale.Fingerprint = "stale"
+	if err := d.UpdateBackendService(ctx, "", &stale); !gce.IsConflict(err) {
+		t.Errorf("stale fingerprint in dry run: %v", err)
+	}
+	if len(observed) != 1 || observed[0] != mBSPatch {
+		t.Errorf("observed %v", observed)
+	}
+
+	// A real change elsewhere drops the overlay.
+	cur, _ := e.cloud.GetBackendService(ctx, "", "bs")
+	cur.Backends = nil
+	if err := e.cloud.UpdateBackendService(ctx, "", cur); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := d.GetBackendService(ctx, "", "bs"); len(after.Backends) != 0 {
+		t.Errorf("stale overlay kept: %d backends", len(after.Backends))
+	}
+}

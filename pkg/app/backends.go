@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+
+	"github.com/neg-controller/neg-controller/pkg/backends"
+	"github.com/neg-controller/neg-controller/pkg/controller"
+	"github.com/neg-controller/neg-controller/pkg/gce"
+)
+
+// addBackendFlags binds the backend service wiring options.
+func (o *Options) addBackendFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.EnableAutoneg, "enable-autoneg", o.EnableAutoneg,
+		"Keep backend services in step with the NEGs of Services annotated controller.autoneg.dev/neg "+
+			"(gke-autoneg-controller's format) and write controller.autoneg.dev/neg-status. Set false when "+
+			"gke-autoneg-controller runs in the cluster.")
+	fs.StringVar(&o.BackendServiceAllow, "backend-service-allow", o.BackendServiceAllow,
+		"Backend services the controller may modify, comma-separated: regular expressions matched in full against "+
+			"the name (e.g. web-bs or team-a-.*), or against global/NAME or REGION/NAME when they contain a slash. "+
+			"Empty (default): none; every reference is refused with a BackendServiceNotAllowed event. \".*\" allows any "+
+			"backend service the controller's credentials can edit, as gke-autoneg-controller does.")
+}
+
+// validateBackends checks the backend service wiring options.
+func (o *Options) validateBackends() []error {
+	if _, err := backends.ParseAllowList(strings.Split(o.BackendServiceAllow, ",")); err != nil {
+		return []error{errors.New("--backend-service-allow: " + err.Error())}
+	}
+	return nil
+}
+
+// backendsConfig returns the controller's backend service wiring, or nil when it is disabled.
+// With --dry-run, backend service updates are logged and reported to observeDryRun instead of
+// made.
+func backendsConfig(ctx context.Context, o *Options, env Environment, cloud *gce.Compute, observeDryRun func(string)) *controller.BackendsConfig {
+	if !o.EnableAutoneg {
+		return nil
+	}
+	allow, _ := backends.ParseAllowList(strings.Split(o.BackendServiceAllow, ",")) // checked by Validate
+	logger := klog.FromContext(ctx)
+	if allow.Empty() {
+		logger.Info("Backend service wiring is on but --backend-service-allow is empty: controller.autoneg.dev/neg references are refused")
+	} else {
+		logger.Info("Backend service wiring is on", "allow", allow.String())
+	}
+	var bs gce.BackendServices = cloud
+	if o.DryRun {
+		bs = gce.DryRunBackendServices(cloud, observeDryRun)
+	}
+	return &controller.BackendsConfig{Cloud: bs, Region: env.Region, Allow: allow}
+}
