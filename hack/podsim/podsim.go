@@ -84,6 +84,10 @@ type Config struct {
 	MaxGrace time.Duration
 	// Workers is the number of pods handled in parallel. Zero: 2.
 	Workers int
+	// Serve runs, for every running pod, an HTTP server per container port on the loopback
+	// address its IP routes to (fakegce.LoopbackFor), drives readiness from httpGet readiness
+	// probes and honours preStop sleeps on deletion; see serve.go.
+	Serve bool
 }
 
 // Run registers cfg.Nodes and then plays kubelet and scheduler for pods until ctx is done. It
@@ -126,14 +130,17 @@ type sim struct {
 	mu     sync.Mutex
 	ipam   *ipam
 	states map[string]*podState // pod key → what podsim did for it
+
+	serveWG sync.WaitGroup // goroutines of served pods (Config.Serve)
 }
 
 // podState is podsim's memory of one pod (identified by key and UID).
 type podState struct {
 	uid           string
-	node          string    // bound to, as far as podsim knows
-	startedAt     time.Time // containers "started"; ContainersReady after ReadyDelay
-	deletingSince time.Time // first seen with deletionTimestamp
+	node          string      // bound to, as far as podsim knows
+	startedAt     time.Time   // containers "started"; ContainersReady after ReadyDelay
+	deletingSince time.Time   // first seen with deletionTimestamp
+	rt            *podRuntime // servers and probers (Config.Serve); nil if none
 }
 
 func newSim(client kubernetes.Interface, cfg Config, logger klog.Logger) *sim {
@@ -196,6 +203,7 @@ func (s *sim) run(ctx context.Context) error {
 	<-ctx.Done()
 	s.queue.ShutDown()
 	wg.Wait()
+	s.stopServing()
 	return nil
 }
 
@@ -254,6 +262,9 @@ func (s *sim) state(key, uid string) *podState {
 		return st
 	}
 	s.ipam.release(key)
+	if st != nil && st.rt != nil {
+		st.rt.stop()
+	}
 	st = &podState{uid: uid}
 	s.states[key] = st
 	return st
@@ -264,6 +275,9 @@ func (s *sim) forget(key string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ipam.release(key)
+	if st := s.states[key]; st != nil && st.rt != nil {
+		st.rt.stop()
+	}
 	delete(s.states, key)
 }
 

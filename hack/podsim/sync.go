@@ -112,12 +112,16 @@ func (s *sim) bind(ctx context.Context, key string, pod *corev1.Pod) (time.Durat
 // with grace period 0 (preconditioned on its UID). Until then the status is left as it is.
 func (s *sim) finishDeletion(ctx context.Context, key string, pod *corev1.Pod) (time.Duration, error) {
 	now := s.now()
+	var rt *podRuntime
 	s.mu.Lock()
 	st := s.state(key, string(pod.UID))
 	if st.deletingSince.IsZero() {
 		st.deletingSince = now
 	}
 	since := st.deletingSince
+	if s.cfg.Serve {
+		rt = s.runtimeOf(st, key, pod.Name)
+	}
 	s.mu.Unlock()
 
 	wait := time.Duration(0)
@@ -125,7 +129,14 @@ func (s *sim) finishDeletion(ctx context.Context, key string, pod *corev1.Pod) (
 		wait = time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
 	}
 	wait = max(min(wait, s.cfg.MaxGrace), 0)
-	if remaining := since.Add(wait).Sub(now); remaining > 0 {
+	remaining := since.Add(wait).Sub(now)
+	if rt != nil {
+		// Serving: the pod goes when its containers stopped (preStop, then shutdown), at the
+		// latest at the grace deadline; the runtime re-queues the pod then.
+		if !rt.stopped(pod, max(remaining, 0)) {
+			return max(remaining, 0) + time.Second, nil
+		}
+	} else if remaining > 0 {
 		return remaining, nil
 	}
 	zero := int64(0)
@@ -172,14 +183,26 @@ func (s *sim) syncStatus(ctx context.Context, key string, pod *corev1.Pod, node 
 		}
 	}
 	started := st.startedAt
+	var rt *podRuntime
+	if s.cfg.Serve && !pod.Spec.HostNetwork {
+		rt = s.runtimeOf(st, key, pod.Name)
+	}
 	s.mu.Unlock()
 	readyAt := started.Add(s.cfg.ReadyDelay)
+	containersReady, probed := !now.Before(readyAt), false
+	if rt != nil {
+		rt.ensure(pod, podIP, started)
+		var ok bool
+		if probed, ok = rt.readiness(); probed {
+			containersReady = ok // httpGet readiness probes decide, not ReadyDelay
+		}
+	}
 
 	in := statusInput{
 		hostIP:          hostIP,
 		podIP:           podIP,
 		startTime:       metav1.NewTime(started),
-		containersReady: !now.Before(readyAt),
+		containersReady: containersReady,
 		now:             metav1.NewTime(now),
 	}
 	first := true
@@ -214,7 +237,7 @@ func (s *sim) syncStatus(ctx context.Context, key string, pod *corev1.Pod, node 
 	if err != nil {
 		return 0, fmt.Errorf("updating status: %w", err)
 	}
-	if !in.containersReady {
+	if !in.containersReady && !probed {
 		return readyAt.Sub(now), nil
 	}
 	return 0, nil
