@@ -40,6 +40,12 @@ type Options struct {
 	PodReadyDelay time.Duration
 	// PodMaxGrace caps how long deleted pods stay Terminating. Zero: 2 s.
 	PodMaxGrace time.Duration
+	// ServePods makes simulated pods serve HTTP on their loopback addresses, with readiness from
+	// httpGet readiness probes and preStop sleeps honoured (podsim Config.Serve). Unless GCE.
+	// HealthMode is set, the emulator then probes endpoints for real (fakegce.HealthModeProbe),
+	// so health checks and load balancer frontends (Stack.GCE.AddFrontend) see the pods.
+	// preStop sleeps and draining are bounded by PodMaxGrace: raise it for rollout tests.
+	ServePods bool
 }
 
 // Stack is a running local environment.
@@ -99,7 +105,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	go func() {
 		s.podsimDone <- podsim.Run(psCtx, s.Kube, podsim.Config{
 			Project: s.Project, Nodes: s.Nodes, Compute: s.Compute,
-			ReadyDelay: s.opts.PodReadyDelay, MaxGrace: s.opts.PodMaxGrace,
+			ReadyDelay: s.opts.PodReadyDelay, MaxGrace: s.opts.PodMaxGrace, Serve: s.opts.ServePods,
 		})
 	}()
 	if err := s.waitNodes(ctx); err != nil {
@@ -132,6 +138,9 @@ func (s *Stack) prepare() error {
 	}
 	if o.PodMaxGrace == 0 {
 		o.PodMaxGrace = 2 * time.Second
+	}
+	if o.ServePods && o.GCE.HealthMode == "" {
+		o.GCE.HealthMode = fakegce.HealthModeProbe
 	}
 	s.Project, s.Region = o.GCE.Project, o.GCE.Region
 	if o.WorkDir == "" {
