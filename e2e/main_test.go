@@ -19,8 +19,9 @@ import (
 var env *stack.Stack
 
 // controllerFlags are the flags every e2e controller runs with: short periods so that
-// garbage collection and resyncs happen within a test's patience.
-var controllerFlags = []string{"--gc-period=3s", "--resync-period=30s", "--v=2"}
+// garbage collection and resyncs happen within a test's patience, and no leader election (on
+// by default): the suite runs one controller and restarts it often; TestHA turns it on.
+var controllerFlags = []string{"--gc-period=3s", "--resync-period=30s", "--v=2", "--leader-elect=false"}
 
 // Zones: nodes start in a, b and c; zone f exists in GCE for the "node in a new zone" test.
 var (

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -48,6 +49,9 @@ func (s *Stack) ControllerArgs(kubeconfig string, extra ...string) []string {
 		"--gce-endpoint=" + s.GCEURL,
 		"--gce-operation-poll-interval=50ms",
 		"--cluster-name=local",
+		// A free port per process: several controllers (HA pairs, peers, other checkouts) share
+		// the host. Controller.MetricsURL reads the port from the log.
+		"--metrics-bind-address=127.0.0.1:0",
 	}
 	return append(args, extra...)
 }
@@ -76,6 +80,25 @@ func (s *Stack) StartController(kubeconfig string, extra ...string) (*Controller
 
 // Controller returns the controller last started through the stack, or nil.
 func (s *Stack) Controller() *Controller { return s.controller }
+
+// StartExtraController runs one more neg-controller process, like StartController but
+// alongside the one StartController tracks (which Controller keeps returning): for leader
+// election tests, several replicas must run at once. Stack.Stop stops extra controllers too.
+func (s *Stack) StartExtraController(kubeconfig string, extra ...string) (*Controller, error) {
+	bin, err := s.ControllerBinary()
+	if err != nil {
+		return nil, err
+	}
+	if kubeconfig == "" {
+		kubeconfig = s.Cluster.Kubeconfig
+	}
+	c, err := startController(bin, s.ControllerArgs(kubeconfig, extra...), s.nextLogPath())
+	if err != nil {
+		return nil, err
+	}
+	s.extraControllers = append(s.extraControllers, c)
+	return c, nil
+}
 
 func (s *Stack) nextLogPath() string {
 	for i := 1; ; i++ {
@@ -156,6 +179,28 @@ func (c *Controller) Wait(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// metricsAddress matches the log line of the metrics server's address, in text and JSON logs.
+var metricsAddress = regexp.MustCompile(`Serving metrics and health checks.*?"?address"?[=:]"?([^"\s]+:[0-9]+)`)
+
+// MetricsURL returns the base URL (http://host:port) of the controller's metrics and health
+// server, read from its log; it waits up to timeout for the server to start.
+func (c *Controller) MetricsURL(timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(c.LogPath)
+		if m := metricsAddress.FindSubmatch(b); m != nil {
+			return "http://" + string(m[1]), nil
+		}
+		if c.Exited() {
+			return "", fmt.Errorf("neg-controller exited before serving metrics:\n%s", c.LogTail(20))
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no metrics server address in %s after %s", c.LogPath, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -67,6 +67,8 @@ type Stack struct {
 	podsimStop context.CancelFunc
 	podsimDone chan error
 	controller *Controller
+	// extraControllers are the ones StartExtraController started.
+	extraControllers []*Controller
 }
 
 // Start brings everything up except the controller (see StartController).
@@ -200,6 +202,10 @@ func (s *Stack) Stop() {
 		_ = s.controller.Stop(10 * time.Second)
 		s.controller = nil
 	}
+	for _, c := range s.extraControllers {
+		_ = c.Stop(10 * time.Second)
+	}
+	s.extraControllers = nil
 	if s.podsimStop != nil {
 		s.podsimStop()
 		<-s.podsimDone

@@ -16,8 +16,8 @@ import (
 
 // SetupLogging installs the --log-format. text keeps klog's own output. json routes klog — its
 // legacy functions, client-go's logs, and every contextual logger taken from klog.Background()
-// — to a logger writing one JSON object per line to stderr (ts, caller, level as "v", msg, the
-// key/value pairs, err), honouring klog's -v from klogFlags. It changes process-wide state:
+// — to a logger writing one JSON object per line to stderr (ts, caller, level, logger, msg, the
+// key/value pairs, error), honouring klog's -v from klogFlags. It changes process-wide state:
 // call it from main, once, after parsing flags and before taking klog.Background().
 func SetupLogging(format string, klogFlags *flag.FlagSet) error {
 	switch format {
