@@ -4,4 +4,12 @@
 // kube-system/ingress-uid) and description UID (kube-system Namespace), the Kubernetes and
 // Compute Engine clients, the informers, and the controller. Library packages never read
 // flags; they get plain values from here.
+//
+// Running in production (operating.go and the files it names): the Prometheus registry this
+// package creates and serves with /healthz, /readyz and optional pprof (serve.go; the metrics
+// themselves are pkg/metrics, passed to pkg/gce and pkg/controller through their Configs),
+// leader election on a Lease with a client of its own, exiting when the Lease is lost
+// (leader.go), the JSON log format (logging.go), --gce-rate-limit, and --dry-run (dryrun.go:
+// gce.DryRun for Compute Engine, dryRun=All for Kubernetes writes). Process-wide state (klog's
+// logger, os.Exit) is touched only here and in main.
 package app
