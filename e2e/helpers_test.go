@@ -314,7 +314,7 @@ func restartController(t *testing.T, extra ...string) {
 			t.Logf("stopping controller: %v", err)
 		}
 	}
-	if _, err := env.StartController("", append(append([]string(nil), controllerFlags...), extra...)...); err != nil {
+	if _, err := env.StartController(controllerKubeconfig, append(append([]string(nil), controllerFlags...), extra...)...); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,11 @@ var env *stack.Stack
 // garbage collection and resyncs happen within a test's patience, and no leader election (on
 // by default): the suite runs one controller and restarts it often; TestHA turns it on.
 var controllerFlags = []string{"--gc-period=3s", "--resync-period=30s", "--v=2", "--leader-elect=false"}
+
+// controllerKubeconfig is the identity the suite's controller runs as: user "neg-controller",
+// granted exactly the RBAC of manifests/ (TestMain applies it), so a permission the code needs
+// and the manifests lack fails the suite.
+var controllerKubeconfig string
 
 // Zones: nodes start in a, b and c; zone f exists in GCE for the "node in a new zone" test.
 var (
@@ -55,12 +61,23 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer env.Stop()
-	if _, err := env.StartController("", controllerFlags...); err != nil {
+	// The manifests' Namespace, CRD and RBAC (bound to the controller's identity) before the
+	// controller starts.
+	if err := env.InstallControllerManifests(ctx, "neg-controller"); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: applying the manifests:", err)
+		return 1
+	}
+	controllerKubeconfig = env.Cluster.ControllerKubeconfig
+	if _, err := env.StartController(controllerKubeconfig, controllerFlags...); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting neg-controller:", err)
 		return 1
 	}
 	fmt.Printf("e2e: stack ready in %s (work dir %s)\n", time.Since(t0).Round(time.Millisecond), env.WorkDir)
 	code := m.Run()
+	if lines := forbiddenLogLines(); len(lines) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: the controller, running with the RBAC of manifests/, was refused:\n%s\n", strings.Join(lines, "\n"))
+		code = 1
+	}
 	if code != 0 {
 		if c := env.Controller(); c != nil {
 			fmt.Fprintf(os.Stderr, "e2e: last controller log lines (%s):\n%s\n", c.LogPath, c.LogTail(60))

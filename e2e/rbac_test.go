@@ -1,0 +1,188 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/neg-controller/neg-controller/hack/stack"
+)
+
+// TestRBACManifestsApply: the whole kustomize base (`kubectl kustomize manifests/`) is accepted
+// by the API server (server-side dry run: schema, admission, Pod Security "restricted" of the
+// controller's namespace), and the workload is what production needs.
+func TestRBACManifestsApply(t *testing.T) {
+	ctx := ctxFor(t)
+	dir, err := stack.ManifestsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered, err := env.Kubectl(ctx, nil, "kustomize", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := stack.DecodeObjects(rendered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, o := range objs {
+		kinds[o.GetKind()]++
+	}
+	for _, k := range []string{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+		"Role", "RoleBinding", "Deployment", "PodDisruptionBudget"} {
+		if kinds[k] == 0 {
+			t.Errorf("the manifests have no %s (kinds: %v)", k, kinds)
+		}
+	}
+	// kubectl prints admission warnings (e.g. "would violate PodSecurity") on stderr, which
+	// Kubectl returns only on failure: run it here to see them.
+	out, err := kubectlCombined(t, rendered, "apply", "--dry-run=server", "-f", "-")
+	if err != nil {
+		t.Fatalf("server-side dry run of the manifests failed: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "Warning") {
+		t.Errorf("the API server warned about the manifests:\n%s", out)
+	}
+	t.Logf("dry run:\n%s", out)
+
+	dep, err := env.Kube.AppsV1().Deployments("neg-controller").Get(ctx, "neg-controller", metav1.GetOptions{})
+	if err == nil {
+		t.Logf("a Deployment exists in the cluster (%s); the dry run did not create it, something else did", dep.Name)
+	}
+}
+
+// kubectlCombined runs the stack's kubectl and returns stdout and stderr together.
+func kubectlCombined(t *testing.T, stdin []byte, args ...string) (string, error) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "stdin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(stdin); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for i, a := range args {
+		if a == "-" {
+			args[i] = f.Name()
+		}
+	}
+	return runCombined(env.KubectlPath(), append([]string{"--kubeconfig=" + env.Cluster.Kubeconfig}, args...)...)
+}
+
+// TestRBACLeastPrivilege: the controller's identity, bound to the manifests' roles exactly as
+// the suite's controller runs, may do what the code does and nothing around it.
+func TestRBACLeastPrivilege(t *testing.T) {
+	client, err := kubernetes.NewForConfig(env.Cluster.ControllerRESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type check struct {
+		verb, group, resource, sub, ns, name string
+	}
+	allowed := []check{
+		{verb: "list", resource: "services"}, {verb: "watch", resource: "services"},
+		{verb: "patch", resource: "services", ns: "any"},
+		{verb: "list", resource: "nodes"}, {verb: "watch", resource: "nodes"},
+		{verb: "list", group: "discovery.k8s.io", resource: "endpointslices"},
+		{verb: "watch", group: "discovery.k8s.io", resource: "endpointslices"},
+		{verb: "list", group: "networking.k8s.io", resource: "ingresses"},
+		{verb: "watch", group: "networking.k8s.io", resource: "ingresses"},
+		{verb: "create", resource: "events", ns: "any"}, {verb: "patch", resource: "events", ns: "any"},
+		{verb: "get", resource: "namespaces", name: "kube-system"},
+		{verb: "get", resource: "configmaps", ns: "kube-system", name: "ingress-uid"},
+		{verb: "update", resource: "configmaps", ns: "kube-system", name: "ingress-uid"},
+		{verb: "create", resource: "configmaps", ns: "kube-system"},
+		{verb: "get", group: "coordination.k8s.io", resource: "leases", ns: "neg-controller", name: "neg-controller"},
+		{verb: "update", group: "coordination.k8s.io", resource: "leases", ns: "neg-controller", name: "neg-controller"},
+		{verb: "create", group: "coordination.k8s.io", resource: "leases", ns: "neg-controller"},
+		{verb: "list", group: "networking.gke.io", resource: "servicenetworkendpointgroups"},
+		{verb: "get", group: "networking.gke.io", resource: "servicenetworkendpointgroups", ns: "any"},
+		{verb: "create", group: "networking.gke.io", resource: "servicenetworkendpointgroups", ns: "any"},
+		{verb: "update", group: "networking.gke.io", resource: "servicenetworkendpointgroups", ns: "any"},
+		{verb: "delete", group: "networking.gke.io", resource: "servicenetworkendpointgroups", ns: "any"},
+		{verb: "update", group: "networking.gke.io", resource: "servicenetworkendpointgroups", sub: "status", ns: "any"},
+	}
+	denied := []check{
+		{verb: "get", resource: "secrets", ns: "default"}, {verb: "list", resource: "secrets"},
+		{verb: "get", resource: "secrets", ns: "kube-system"}, {verb: "get", resource: "secrets", ns: "neg-controller"},
+		{verb: "get", resource: "services", ns: "default"},
+		{verb: "update", resource: "services", ns: "default"}, {verb: "create", resource: "services", ns: "default"},
+		{verb: "delete", resource: "services", ns: "default"},
+		{verb: "list", resource: "pods"}, {verb: "patch", resource: "nodes"},
+		{verb: "get", resource: "configmaps", ns: "kube-system", name: "kube-proxy"},
+		{verb: "update", resource: "configmaps", ns: "kube-system", name: "coredns"},
+		{verb: "list", resource: "configmaps", ns: "kube-system"},
+		{verb: "create", resource: "configmaps", ns: "default"},
+		{verb: "get", resource: "namespaces", name: "default"}, {verb: "list", resource: "namespaces"},
+		{verb: "update", group: "coordination.k8s.io", resource: "leases", ns: "neg-controller", name: "other"},
+		{verb: "update", group: "coordination.k8s.io", resource: "leases", ns: "kube-system", name: "neg-controller"},
+		{verb: "delete", resource: "events", ns: "default"},
+		{verb: "patch", group: "networking.gke.io", resource: "servicenetworkendpointgroups", ns: "default"},
+		{verb: "create", group: "apiextensions.k8s.io", resource: "customresourcedefinitions"},
+		{verb: "create", group: "rbac.authorization.k8s.io", resource: "clusterrolebindings"},
+	}
+	ask := func(c check) bool {
+		ns := c.ns
+		if ns == "any" {
+			ns = "some-namespace"
+		}
+		r, err := client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctxFor(t), &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: c.verb, Group: c.group, Resource: c.resource, Subresource: c.sub, Namespace: ns, Name: c.name}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("SelfSubjectAccessReview: %v", err)
+		}
+		return r.Status.Allowed
+	}
+	for _, c := range allowed {
+		if !ask(c) {
+			t.Errorf("denied, but the code needs it: %+v", c)
+		}
+	}
+	for _, c := range denied {
+		if ask(c) {
+			t.Errorf("allowed, but the code does not need it: %+v", c)
+		}
+	}
+}
+
+// forbiddenLogLines returns the lines of every controller log of the run in which the API
+// server refused the controller something. TestMain fails the run if there is any: calls whose
+// failure fails no test (events, say) are covered too.
+func forbiddenLogLines() []string {
+	logs, _ := filepath.Glob(filepath.Join(env.WorkDir, "logs", "neg-controller-*.log"))
+	// RBAC denials read `User "neg-controller" cannot list resource "pods" in API group ""…`
+	// (other Forbidden answers, like "namespace is being terminated", are not about RBAC).
+	forbidden := regexp.MustCompile(`cannot [a-z]+ resource`)
+	var out []string
+	for _, p := range logs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if forbidden.MatchString(line) {
+				out = append(out, filepath.Base(p)+": "+line)
+			}
+		}
+	}
+	return out
+}
+
+// runCombined runs a command and returns its standard output and error together.
+func runCombined(name string, args ...string) (string, error) {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	return string(out), err
+}
