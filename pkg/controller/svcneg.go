@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -336,6 +337,10 @@ func (c *Controller) createSvcNEG(ctx context.Context, key cache.ObjectName, own
 	if apierrors.IsNotFound(err) {
 		// The CRD was removed (or the namespace is going away): look at the API again.
 		w.lost()
+		return nil
+	}
+	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		// The namespace is being deleted, and the Service with it: nothing to report.
 		return nil
 	}
 	if err != nil {

@@ -407,3 +407,35 @@ func TestSvcNEGDeletedWhenNEGKeptInUse(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSvcNEGNamespaceTerminating: creating an object in a namespace being deleted is refused;
+// that is not an error (the Service goes with the namespace), so no warning and no retries.
+func TestSvcNEGNamespaceTerminating(t *testing.T) {
+	f := newSvcNEGFake(true, true)
+	creates := 0
+	var mu sync.Mutex
+	f.dyn.PrependReactor("create", svcneg.Resource, func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		creates++
+		err := apierrors.NewForbidden(svcneg.GroupVersionResource.GroupResource(), "x", fmt.Errorf("namespace default is being terminated"))
+		err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause, Message: "namespace is being terminated"}}
+		return true, nil, err
+	})
+	e := newTestEnv(t, fakegce.Config{})
+	e.addNode("node-a1", zoneA)
+	e.createService(service("default", "web", `{"exposed_ports":{"80":{}}}`, 80))
+	pods := e.pods(2, "node-a1")
+	e.setEndpoints("default", "web", []int32{80}, pods)
+	e.start(f.tweak, 0)
+	e.eventually("NEG synced", func() error { return e.checkService("web", 80, negName("web", 80), pods, zoneA) })
+	time.Sleep(300 * time.Millisecond)
+	if evs := e.events("default", "web", ReasonSvcNEGUpdateFailed); len(evs) > 0 {
+		t.Errorf("warning recorded: %v", evs[0].Message)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if creates == 0 || creates > 3 {
+		t.Errorf("%d create attempts: want a few (no retry loop)", creates)
+	}
+}
