@@ -14,7 +14,7 @@ import (
 
 const proj = "p"
 
-func url(zone, name string) string { return gce.NEGURL(proj, zone, name) }
+func url(zone, name string) string  { return gce.NEGURL(proj, zone, name) }
 func path(zone, name string) string { return gce.ResourcePath(url(zone, name)) }
 
 func rate(group string, r, capacity float64) gce.Backend {
