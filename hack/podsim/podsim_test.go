@@ -15,10 +15,24 @@ import (
 	"k8s.io/klog/v2/ktesting"
 )
 
-// newFakeClient is a fake clientset whose pods/binding subresource sets spec.nodeName, as the
-// apiserver does.
+// newFakeClient is a fake clientset whose pods/binding subresource sets spec.nodeName and whose
+// pods/status subresource writes only the status (keeping, for example, a deletionTimestamp set
+// meanwhile), as the apiserver does.
 func newFakeClient(objs ...runtime.Object) *fake.Clientset {
 	c := fake.NewClientset(objs...)
+	c.PrependReactor("update", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		if action.GetSubresource() != "status" {
+			return false, nil, nil
+		}
+		upd := action.(k8stesting.UpdateAction).GetObject().(*corev1.Pod)
+		obj, err := c.Tracker().Get(corev1.SchemeGroupVersion.WithResource("pods"), action.GetNamespace(), upd.Name)
+		if err != nil {
+			return true, nil, err
+		}
+		pod := obj.(*corev1.Pod).DeepCopy()
+		pod.Status = *upd.Status.DeepCopy()
+		return true, pod, c.Tracker().Update(corev1.SchemeGroupVersion.WithResource("pods"), pod, pod.Namespace)
+	})
 	c.PrependReactor("create", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
 		if action.GetSubresource() != "binding" {
 			return false, nil, nil

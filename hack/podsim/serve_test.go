@@ -2,12 +2,16 @@ package podsim
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/api/compute/v1"
+	"google.golang.org/api/option"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -228,4 +232,89 @@ func TestServePreStopThenStops(t *testing.T) {
 	if d := time.Since(start); d < 1400*time.Millisecond || d > 9*time.Second {
 		t.Errorf("pod deleted after %v, want after the in-flight request and well before the grace cap", d)
 	}
+}
+
+// TestServedPodBehindFakeLB checks that podsim, fakegce's prober and its load balancer agree on
+// the loopback rule: a served pod attached to a NEG behind a probed backend service gets
+// traffic through a frontend, and a request in flight when it is detached finishes.
+func TestServedPodBehindFakeLB(t *testing.T) {
+	ctx := context.Background()
+	const zone = "us-central1-a"
+	gce, base := fakegce.NewTestServer(t, fakegce.Config{Project: "proj", Zones: []string{zone}, HealthMode: fakegce.HealthModeProbe})
+	svc, err := compute.NewService(ctx, option.WithEndpoint(base+"/compute/v1/"), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newFakeClient()
+	nodes := DefaultNodes([]string{zone}, 1)
+	startSim(t, client, Config{Project: "proj", Nodes: nodes, Compute: svc, Serve: true, MaxGrace: 10 * time.Second})
+	if _, err := client.CoreV1().Pods("ns").Create(ctx, servedPod("p", 1), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	podURL(t, client, "p")
+	eventually(t, "pod ready", func() (bool, string) { return podReady(getPod(t, client, "p")) == corev1.ConditionTrue, "" })
+	pod := getPod(t, client, "p")
+
+	do := func(op *compute.Operation, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := waitZoneOpOrGlobal(ctx, svc, op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	endpoint := &compute.NetworkEndpoint{Instance: pod.Spec.NodeName, IpAddress: pod.Status.PodIP, Port: 8080}
+	do(svc.NetworkEndpointGroups.Insert("proj", zone, &compute.NetworkEndpointGroup{Name: "web", NetworkEndpointType: "GCE_VM_IP_PORT", DefaultPort: 8080}).Do())
+	do(svc.NetworkEndpointGroups.AttachNetworkEndpoints("proj", zone, "web",
+		&compute.NetworkEndpointGroupsAttachEndpointsRequest{NetworkEndpoints: []*compute.NetworkEndpoint{endpoint}}).Do())
+	do(svc.HealthChecks.Insert("proj", &compute.HealthCheck{Name: "hc", Type: "HTTP", CheckIntervalSec: 1, TimeoutSec: 1,
+		HttpHealthCheck: &compute.HTTPHealthCheck{PortSpecification: "USE_SERVING_PORT", RequestPath: "/ready"}}).Do())
+	do(svc.BackendServices.Insert("proj", &compute.BackendService{Name: "bs", HealthChecks: []string{"hc"},
+		ConnectionDraining: &compute.ConnectionDraining{DrainingTimeoutSec: 10},
+		Backends: []*compute.Backend{{Group: "https://www.googleapis.com/compute/v1/projects/proj/zones/" + zone + "/networkEndpointGroups/web",
+			BalancingMode: "RATE", MaxRatePerEndpoint: 1}}}).Do())
+	addr, err := gce.AddFrontend("", "bs", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "pod answers through the load balancer", func() (bool, string) {
+		a := get("http://" + addr + "/")
+		return a.code == 200 && a.body == "p", a.body
+	})
+
+	inflight := make(chan answer, 1)
+	go func() { inflight <- get("http://" + addr + "/?sleep=1s") }()
+	eventually(t, "request in flight", func() (bool, string) {
+		st, _ := gce.Frontend(addr)
+		return st.InFlight == 1, ""
+	})
+	do(svc.NetworkEndpointGroups.DetachNetworkEndpoints("proj", zone, "web",
+		&compute.NetworkEndpointGroupsDetachEndpointsRequest{NetworkEndpoints: []*compute.NetworkEndpoint{endpoint}}).Do())
+	if a := get("http://" + addr + "/"); a.code != 502 {
+		t.Errorf("after detach: %+v, want 502 (no healthy upstream)", a)
+	}
+	if a := <-inflight; a.code != 200 || a.body != "p" {
+		t.Errorf("in flight across detach: %+v, want 200", a)
+	}
+	if st, _ := gce.Frontend(addr); st.DrainingCuts != 0 || st.UpstreamErrors != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// waitZoneOpOrGlobal waits for a zonal or global operation.
+func waitZoneOpOrGlobal(ctx context.Context, svc *compute.Service, op *compute.Operation) error {
+	if op.Zone != "" {
+		return waitZoneOp(ctx, svc, "proj", op.Zone[strings.LastIndexByte(op.Zone, '/')+1:], op)
+	}
+	for op.Status != "DONE" {
+		var err error
+		if op, err = svc.GlobalOperations.Wait("proj", op.Name).Context(ctx).Do(); err != nil {
+			return err
+		}
+	}
+	if op.Error != nil {
+		return fmt.Errorf("operation %s failed: %+v", op.Name, op.Error.Errors[0])
+	}
+	return nil
 }
