@@ -206,9 +206,14 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	case "DELETE /admin/frontends":
-		addr := r.URL.Query().Get("address")
-		if err = s.RemoveFrontend(addr); err == nil {
-			v = map[string]string{"address": addr}
+		fe := adminFrontend{Address: r.URL.Query().Get("address")}
+		if fe.Address == "" {
+			err = decodeAdmin(r, &fe)
+		}
+		if err == nil {
+			if err = s.RemoveFrontend(fe.Address); err == nil {
+				v = map[string]string{"address": fe.Address}
+			}
 		}
 	default:
 		writeAdminError(w, http.StatusNotFound, fmt.Errorf("fakegce: no admin route %s (see GET /admin/healthz, /admin/state, /admin/counts, /admin/requests, /admin/faults, /admin/backendHealth, /admin/frontends; POST /admin/faults, /admin/instances, /admin/health, /admin/frontends)", route))

@@ -93,7 +93,7 @@
 //	GET    /admin/backendHealth?region=&name=  endpoints behind a backend service with their health (BackendHealth)
 //	POST   /admin/frontends                start a load balancer frontend: {"backendService":"bs","region":"","listen":"127.0.0.1:0"}; answers it with "address" (AddFrontend)
 //	GET    /admin/frontends                frontends and their counters (Frontends)
-//	DELETE /admin/frontends?address=A      stop a frontend (RemoveFrontend)
+//	DELETE /admin/frontends?address=A      stop a frontend; or body {"address":"A"} (RemoveFrontend)
 //
 // Method ids are the discovery ids (compute.networkEndpointGroups.attachNetworkEndpoints,
 // compute.zoneOperations.wait, compute.regionBackendServices.patch, ...); "metadata" counts

@@ -415,6 +415,16 @@ func TestLBAdminAPI(t *testing.T) {
 			t.Errorf("POST %s: %d %s, want 400", bad, resp.StatusCode, body)
 		}
 	}
+	addr2, err := l.s.AddFrontend("", "bs", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := httpDo(t, "DELETE", l.base+"/admin/frontends", `{"address":"`+addr2+`"}`, nil); resp.StatusCode != 200 {
+		t.Errorf("DELETE with body: %d %s", resp.StatusCode, body)
+	}
+	if _, ok := l.s.Frontend(addr2); ok {
+		t.Errorf("frontend %s still there", addr2)
+	}
 	if resp, _ := httpDo(t, "DELETE", l.base+"/admin/frontends?address=127.0.0.1:1", "", nil); resp.StatusCode != 400 {
 		t.Errorf("DELETE unknown: %d", resp.StatusCode)
 	}
