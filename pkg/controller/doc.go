@@ -15,10 +15,10 @@
 //  4. writes the neg-status annotation when it changes;
 //  5. computes the desired endpoints from the EndpointSlices (pkg/endpoints) and plans the
 //     calls against current ∪ in-flight (pkg/plan, batches ≤ 500), then launches them
-//     asynchronously and returns.
+//     asynchronously;
 //  6. writes a ServiceNetworkEndpointGroup per wanted NEG name when its content changed, and
 //     deletes those of NEG names no longer wanted once their NEGs are gone (svcneg.go; no
-//     informer: the objects are listed at start and every VerifyPeriod, then kept in memory).
+//     informer: the objects are listed at start and every VerifyPeriod, then kept in memory), and returns.
 //
 // Invariants.
 //   - No attach or detach leaves the controller for an endpoint that already has a call in
