@@ -18,7 +18,8 @@
 //     asynchronously;
 //  6. writes a ServiceNetworkEndpointGroup per wanted NEG name when its content changed, and
 //     deletes those of NEG names no longer wanted once their NEGs are gone (svcneg.go; no
-//     informer: the objects are listed at start and every VerifyPeriod, then kept in memory), and returns.
+//     informer: the objects are listed at start and every VerifyPeriod, then kept in
+//     memory), and returns.
 //
 // Invariants.
 //   - No attach or detach leaves the controller for an endpoint that already has a call in
