@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"regexp"
@@ -21,15 +20,22 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 )
 
-// haLease is the leader election timing of the HA test: short, so that a takeover happens within
-// seconds.
-var haLease = []string{"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s"}
+// The HA test's Lease is the default one in the manifests' namespace, the one their RBAC lets
+// the controller's identity use; its timing is short, so that a takeover happens within seconds.
+const (
+	haLeaseNamespace = "neg-controller"
+	haLeaseName      = "neg-controller"
+)
+
+var haLease = []string{"--leader-elect-namespace=" + haLeaseNamespace, "--leader-elect-lease-duration=4s",
+	"--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s"}
 
 // TestHA: two controllers with leader election; the leader is killed (SIGKILL) while it attaches
 // a few hundred endpoints through slow GCE calls; the standby takes the Lease over and the NEGs
 // converge exactly, with no attach or detach rejected (strict mode rejects duplicates) and no
-// failed call. Then a graceful stop hands the Lease over at once. The suite's single controller
-// is stopped for the test and restored afterwards.
+// failed call. Then a graceful stop hands the Lease over at once. The replicas run as the
+// suite's controller does, with the RBAC of manifests/. The suite's single controller is stopped
+// for the test and restored afterwards.
 func TestHA(t *testing.T) {
 	if c := env.Controller(); c != nil {
 		if err := c.Stop(15 * time.Second); err != nil {
@@ -43,19 +49,17 @@ func TestHA(t *testing.T) {
 		}
 		restartController(t) // the suite's controller, without leader election
 	})
-	lease := fmt.Sprintf("neg-controller-ha-%04d", rand.IntN(10000))
-	flags := append(append(append([]string(nil), controllerFlags...), "--leader-elect=true",
-		"--leader-elect-namespace=kube-system", "--leader-elect-name="+lease), haLease...)
+	flags := append(append(append([]string(nil), controllerFlags...), "--leader-elect=true"), haLease...)
 
 	// The first replica (not tracked by env.Controller) becomes the leader; the second, tracked
 	// (waitFor fails the test if it dies), stands by.
-	leader, err := env.StartExtraController("", flags...)
+	leader, err := env.StartExtraController(controllerKubeconfig, flags...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	replicas = append(replicas, leader)
-	leaderID := waitForHolder(t, lease, func(h string) bool { return h != "" && h == identityOf(t, leader) })
-	standby, err := env.StartController("", flags...)
+	leaderID := waitForHolder(t, func(h string) bool { return h != "" && h == identityOf(t, leader) })
+	standby, err := env.StartController(controllerKubeconfig, flags...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +95,7 @@ func TestHA(t *testing.T) {
 		t.Fatalf("the leader had converged before it was killed; the test proves nothing")
 	}
 
-	waitForHolder(t, lease, func(h string) bool { return h == standbyID })
+	waitForHolder(t, func(h string) bool { return h == standbyID })
 	t.Logf("standby took over %s after the kill", time.Since(killed).Round(100*time.Millisecond))
 	name := expectSynced(t, ns, "web", "web", 80, 8080, pods, 3*time.Minute)
 	env.GCE.ClearFaults()
@@ -118,7 +122,7 @@ func TestHA(t *testing.T) {
 
 	// A graceful stop releases the Lease once the controller has stopped: a new standby takes
 	// over within a retry period or two, without waiting for the lease to expire.
-	next, err := env.StartExtraController("", flags...)
+	next, err := env.StartExtraController(controllerKubeconfig, flags...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +133,7 @@ func TestHA(t *testing.T) {
 	if err := standby.Stop(15 * time.Second); err != nil {
 		t.Errorf("graceful stop: %v", err)
 	}
-	waitForHolder(t, lease, func(h string) bool { return h == nextID })
+	waitForHolder(t, func(h string) bool { return h == nextID })
 	if took := time.Since(stopped); took > 4*time.Second {
 		t.Errorf("handover after a graceful stop took %s, want less than the 4s lease duration", took)
 	} else {
@@ -167,12 +171,12 @@ func readLog(t *testing.T, c *stack.Controller) string {
 }
 
 // waitForHolder waits until the Lease's holder satisfies ok and returns it.
-func waitForHolder(t *testing.T, lease string, ok func(holder string) bool) string {
+func waitForHolder(t *testing.T, ok func(holder string) bool) string {
 	t.Helper()
 	var holder string
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		l, err := env.Kube.CoordinationV1().Leases("kube-system").Get(ctxFor(t), lease, metav1.GetOptions{})
+		l, err := env.Kube.CoordinationV1().Leases(haLeaseNamespace).Get(ctxFor(t), haLeaseName, metav1.GetOptions{})
 		holder = ""
 		if err == nil && l.Spec.HolderIdentity != nil {
 			holder = *l.Spec.HolderIdentity
@@ -181,7 +185,7 @@ func waitForHolder(t *testing.T, lease string, ok func(holder string) bool) stri
 			return holder
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("Lease kube-system/%s: holder %q (err %v)", lease, holder, err)
+			t.Fatalf("Lease %s/%s: holder %q (err %v)", haLeaseNamespace, haLeaseName, holder, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
