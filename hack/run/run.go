@@ -54,7 +54,11 @@ func run(ctx context.Context, o runOptions) error {
 	if err := copyFile(st.Cluster.Kubeconfig, kubeconfig); err != nil {
 		return err
 	}
-	ctrl, err := st.StartController("", "--gc-period=30s")
+	// The CRD and the manifests' RBAC, bound to the controller's own user, which it runs as.
+	if err := st.InstallControllerManifests(ctx, "neg-controller"); err != nil {
+		return fmt.Errorf("installing manifests: %w", err)
+	}
+	ctrl, err := st.StartController(st.Cluster.ControllerKubeconfig, "--gc-period=30s", "--leader-elect=false")
 	if err != nil {
 		return err
 	}
