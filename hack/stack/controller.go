@@ -52,6 +52,8 @@ func (s *Stack) ControllerArgs(kubeconfig string, extra ...string) []string {
 		// A free port per process: several controllers (HA pairs, peers, other checkouts) share
 		// the host. Controller.MetricsURL reads the port from the log.
 		"--metrics-bind-address=127.0.0.1:0",
+		// Likewise the readiness gate webhook (tests that need it pass a port of their own).
+		"--webhook-bind-address=127.0.0.1:0",
 	}
 	return append(args, extra...)
 }

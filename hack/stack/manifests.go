@@ -81,7 +81,7 @@ func DecodeObjects(data []byte) ([]*unstructured.Unstructured, error) {
 
 // InstallControllerManifests applies what the controller needs from the rendered manifests —
 // Namespace, CRDs, ServiceAccount, Roles, ClusterRoles and their bindings, everything but the
-// workload (Deployment, PodDisruptionBudget: the stack runs the controller as a process) — with
+// workload (Deployment, PodDisruptionBudget, the webhook Service and MutatingWebhookConfiguration: the stack runs the controller as a process) — with
 // every binding also granted to User user, and waits until the CRDs are established. A
 // controller started with ControllerKubeconfig = Cluster.ControllerKubeconfig then runs with
 // exactly the permissions of the manifests (user is "neg-controller", the localcluster identity).
@@ -94,7 +94,9 @@ func (s *Stack) InstallControllerManifests(ctx context.Context, user string) err
 	var crds []string
 	for _, o := range objs {
 		switch o.GetKind() {
-		case "Deployment", "PodDisruptionBudget":
+		case "Deployment", "PodDisruptionBudget", "Service", "MutatingWebhookConfiguration":
+			// The workload, and the webhook that only the workload serves (a test that wants
+			// the webhook registers its own with a URL).
 			continue
 		case "RoleBinding", "ClusterRoleBinding":
 			subjects, _, _ := unstructured.NestedSlice(o.Object, "subjects")

@@ -129,9 +129,13 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	if err != nil {
 		return err
 	}
+	gate, err := startReadiness(ctx, o, cl, factory, cloud, obs.metrics)
+	if err != nil {
+		return err
+	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	return runController(ctx, o, cl.leaderElection(), obs, ctrl.HasSynced, ctrl.Run)
+	return runController(ctx, o, cl.leaderElection(), obs, ctrl.HasSynced, gate.wrap(ctrl.Run))
 }
 
 // verifyPeriod is how old a NEG's cached endpoints may get: a bit less than the resync

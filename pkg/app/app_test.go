@@ -50,6 +50,7 @@ func TestFlags(t *testing.T) {
 		BackendServiceAllow: "web-.*,us-central1/x"}
 	// The operating options keep their defaults here (operating_test.go parses them).
 	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
+	want.Readiness = o.Readiness // readiness_test.go parses them
 	if *o != want {
 		t.Errorf("parsed %+v\nwant   %+v", *o, want)
 	}
@@ -280,6 +281,7 @@ func TestRunWithClients(t *testing.T) {
 	o.Project, o.Region, o.GCEEndpoint, o.ClusterUID = "p", "us-central1", base, "0123456789abcdef"
 	o.GCEOperationPollInterval = 10 * time.Millisecond
 	o.MetricsBindAddress = "127.0.0.1:0" // leader election stays on, against the fake API
+	o.Readiness.BindAddress = "127.0.0.1:0"
 
 	_, ctx := ktesting.NewTestContext(t)
 	ctx, cancel := context.WithCancel(ctx)

@@ -53,6 +53,9 @@ type Options struct {
 
 	// EnableSvcNEG writes a ServiceNetworkEndpointGroup per NEG name.
 	EnableSvcNEG bool
+
+	// Readiness is the pod readiness gate (readiness.go): reflector timeout and mode, webhook.
+	Readiness ReadinessOptions
 }
 
 // NewOptions returns the default options.
@@ -71,6 +74,7 @@ func NewOptions() *Options {
 		MetricsBindAddress:       DefaultMetricsBindAddress,
 		LogFormat:                LogFormatText,
 		EnableSvcNEG:             true,
+		Readiness:                DefaultReadiness(),
 	}
 }
 
@@ -127,6 +131,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 			"the controller; without it nothing is written. Set false where GKE's own NEG controller owns that CRD.")
 	o.addOperatingFlags(fs)
 	o.addBackendFlags(fs)
+	o.addReadinessFlags(fs)
 }
 
 // gceName is a GCE resource name.
@@ -171,5 +176,6 @@ func (o *Options) Validate() error {
 	}
 	errs = append(errs, o.validateOperating()...)
 	errs = append(errs, o.validateBackends()...)
+	errs = append(errs, o.validateReadiness()...)
 	return errors.Join(errs...)
 }
