@@ -184,20 +184,20 @@ func startReadiness(ctx context.Context, o *Options, cl Clients, factory informe
 	return &readinessGate{reflector: refl}, nil
 }
 
-// keepCerts ensures the certificates at once (retrying every 2 s until it works), then keeps
-// them every refresh period.
+// keepCerts ensures the certificates at once (retrying after 2 s, doubling up to a minute,
+// until it works), then keeps them every refresh period.
 func keepCerts(ctx context.Context, certs *negready.CertManager) {
 	logger := klog.FromContext(ctx)
-	for {
+	for delay := 2 * time.Second; ; delay = min(2*delay, time.Minute) {
 		err := certs.Ensure(ctx)
 		if err == nil {
 			break
 		}
-		logger.Error(err, "Preparing the webhook certificate failed; retrying in 2s")
+		logger.Error(err, "Preparing the webhook certificate failed; will retry", "retryIn", delay)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(2 * time.Second):
+		case <-time.After(delay):
 		}
 	}
 	certs.Run(ctx)

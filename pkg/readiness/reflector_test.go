@@ -241,13 +241,13 @@ func TestReflectorWithoutHealthCheck(t *testing.T) {
 	t.Run("wait", func(t *testing.T) {
 		h := start(t, WithoutHealthCheckWait, testService(true), testPod(), testNode())
 		h.cloud.set(negA, unchecked)
-		c := h.waitReason(ReasonNotReady, 0)
+		h.waitReason(ReasonNotReady, 0)
 		for range 20 {
 			h.clock.Step(time.Second)
 			time.Sleep(5 * time.Millisecond)
 		}
-		if c = h.cond(); c.Status != corev1.ConditionFalse {
-			t.Errorf("condition = %+v, want still waiting", c)
+		if c := h.cond(); c.Status != corev1.ConditionFalse || !strings.Contains(c.Message, "no backend service with health checking") {
+			t.Errorf("condition = %+v, want still waiting for a health check", c)
 		}
 	})
 }
