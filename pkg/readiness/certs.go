@@ -356,6 +356,9 @@ func (m *CertManager) caInjectedByCertManager(ctx context.Context) (bool, error)
 		return false, nil
 	}
 	mwc, err := m.cfg.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, m.cfg.WebhookConfigName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil // reported by patchCABundle
+	}
 	if err != nil {
 		return false, err
 	}
@@ -370,7 +373,7 @@ func (m *CertManager) patchCABundle(ctx context.Context, ca []byte) error {
 	api := m.cfg.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	mwc, err := api.Get(ctx, m.cfg.WebhookConfigName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		klog.FromContext(ctx).Info("The MutatingWebhookConfiguration does not exist; no caBundle to keep", "name", m.cfg.WebhookConfigName)
+		klog.FromContext(ctx).V(2).Info("The MutatingWebhookConfiguration does not exist; no caBundle to keep", "name", m.cfg.WebhookConfigName)
 		return nil
 	}
 	if err != nil {
