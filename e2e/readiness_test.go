@@ -37,7 +37,9 @@ func freePort(t *testing.T) int {
 func startGateWebhook(t *testing.T, timeout time.Duration, extra ...string) string {
 	t.Helper()
 	ctx := ctxFor(t)
-	name := fmt.Sprintf("neg-readiness-e2e-%d", time.Now().UnixNano()%100000)
+	// The manifests' name (InstallControllerManifests leaves the manifests' own configuration
+	// out), so that the controller runs with exactly the manifests' RBAC.
+	name := "neg-controller"
 	port := freePort(t)
 	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, readiness.MutatePath)
 	ignore, none, scope := admissionregistrationv1.Ignore, admissionregistrationv1.SideEffectClassNone, admissionregistrationv1.NamespacedScope
@@ -67,8 +69,6 @@ func startGateWebhook(t *testing.T, timeout time.Duration, extra ...string) stri
 		_ = env.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), name, metav1.DeleteOptions{})
 		restartController(t)
 	})
-	// The manifests' RBAC names the configuration neg-controller; this test's controller runs
-	// as admin so that it may patch a configuration of another name.
 	flags := append([]string{
 		fmt.Sprintf("--webhook-bind-address=127.0.0.1:%d", port), "--webhook-host=127.0.0.1",
 		"--webhook-configuration-name=" + name, "--controller-namespace=neg-controller",
@@ -77,7 +77,7 @@ func startGateWebhook(t *testing.T, timeout time.Duration, extra ...string) stri
 	if c := env.Controller(); c != nil {
 		_ = c.Stop(15 * time.Second)
 	}
-	if _, err := env.StartController("", append(append([]string(nil), controllerFlags...), flags...)...); err != nil {
+	if _, err := env.StartController(controllerKubeconfig, append(append([]string(nil), controllerFlags...), flags...)...); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 60*time.Second, "caBundle patched into "+name, func() (bool, string) {
