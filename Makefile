@@ -44,6 +44,10 @@ test: lint test-unit e2e ## Everything CI runs: lint, unit tests with -race, e2e
 run: build k8s-bins ## Start a local control plane, fakegce, the pod simulator, neg-controller and a sample app.
 	$(GO) run ./hack/run
 
+.PHONY: bench
+bench: build k8s-bins ## Benchmarks vs local control plane + fakegce (BENCH_SCALE=small|full, BENCH_ARGS="--scenarios=churn"); writes _out/bench.
+	NEG_BIN_DIR=$(BIN) BENCH_SCALE=$(BENCH_SCALE) $(GO) run ./hack/bench $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## Remove build output (the cached Kubernetes build stays in ~/.cache/neg-controller).
 	rm -rf $(BIN) .run

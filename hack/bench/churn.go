@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/pkg/neg"
+)
+
+// churnPod is one pod the churn may flip in or out of its Service.
+type churnPod struct {
+	ns, name, svc string
+	ep            neg.Endpoint
+	zone, negNm   string
+	serving       bool
+}
+
+// churnStats is what the driver did.
+type churnStats struct {
+	Changes      int     `json:"changes"`
+	Attaches     int     `json:"attaches"`
+	Detaches     int     `json:"detaches"`
+	Skipped      int     `json:"skippedNoIdlePod"`
+	Errors       int     `json:"patchErrors"`
+	AchievedRate float64 `json:"achievedRatePerSecond"`
+	Pods         int     `json:"pods"`
+}
+
+// churnPool hands out pods that have no change in flight, at random.
+type churnPool struct {
+	mu   sync.Mutex
+	idle []*churnPod
+	rng  *rand.Rand
+}
+
+func (p *churnPool) take() *churnPod {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle) == 0 {
+		return nil
+	}
+	i := p.rng.IntN(len(p.idle))
+	pod := p.idle[i]
+	p.idle[i] = p.idle[len(p.idle)-1]
+	p.idle = p.idle[:len(p.idle)-1]
+	return pod
+}
+
+func (p *churnPool) put(pod *churnPod) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idle = append(p.idle, pod)
+}
+
+func (e *env) churnPods(svcs []svcRef) []*churnPod {
+	var out []*churnPod
+	for _, s := range svcs {
+		name := e.negName(s)
+		for _, p := range e.runningPods(s) {
+			out = append(out, &churnPod{
+				ns: p.Namespace, name: p.Name, svc: s.key(),
+				ep:   neg.Endpoint{Instance: p.Spec.NodeName, IP: p.Status.PodIP, Port: targetPort},
+				zone: e.nodeZone[p.Spec.NodeName], negNm: name, serving: p.Labels[serveLabel] == "yes",
+			})
+		}
+	}
+	return out
+}
+
+// drive flips the serve label of random idle pods at rate per second for d, tracking every
+// change with t. A pod becomes idle again once fakegce reflects its change.
+func (e *env) drive(ctx context.Context, pool *churnPool, t *latencyTracker, rate float64, d time.Duration) churnStats {
+	var st churnStats
+	var made, att, det, skipped, errs atomic.Int64
+	jobs := make(chan struct{}, 10000)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for range jobs {
+				pod := pool.take()
+				if pod == nil {
+					skipped.Add(1)
+					continue
+				}
+				c := &change{svc: pod.svc, negRef: pod.zone + "/" + pod.negNm, zone: pod.zone, negNm: pod.negNm,
+					ep: pod.ep, attach: !pod.serving, pod: pod}
+				t.add(c)
+				err := e.setServe(ctx, pod.ns, pod.name, c.attach)
+				at := time.Now()
+				if err == nil {
+					pod.serving = c.attach // before patched: the pod may go back to the pool at once
+				}
+				t.patched(c, at, err == nil)
+				if err != nil {
+					errs.Add(1)
+					pool.put(pod)
+					continue
+				}
+				made.Add(1)
+				if c.attach {
+					att.Add(1)
+				} else {
+					det.Add(1)
+				}
+			}
+		})
+	}
+	start := time.Now()
+	interval := time.Duration(float64(time.Second) / rate)
+	for i := 0; ; i++ {
+		at := start.Add(time.Duration(i) * interval)
+		if at.Sub(start) >= d || ctx.Err() != nil {
+			break
+		}
+		if w := time.Until(at); w > 0 {
+			time.Sleep(w)
+		}
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	wg.Wait()
+	el := time.Since(start)
+	st.Changes, st.Attaches, st.Detaches = int(made.Load()), int(att.Load()), int(det.Load())
+	st.Skipped, st.Errors = int(skipped.Load()), int(errs.Load())
+	st.AchievedRate = round(float64(st.Changes)/el.Seconds(), 1)
+	return st
+}
+
+// churnScenario runs churn (withFaults false) or faults (true) on the shared stack, with the
+// controller already running.
+func (b *bench) churnScenario(e *env, svcs []svcRef, withFaults bool) *scenarioResult {
+	name, dur := "churn", b.sc.ChurnDuration
+	if withFaults {
+		name, dur = "faults", b.sc.FaultsDuration
+	}
+	res := newResult(name)
+	t0 := time.Now()
+	defer func() { res.Seconds = round(time.Since(t0).Seconds(), 1) }()
+	sc := b.sc
+	res.Controller = e.controllerArgs()
+	b.settle(e, res)
+	pods := e.churnPods(svcs)
+	res.Workload = fmt.Sprintf("%d Services × %d pods (about half selected, 3 zones; %d pods in the pool); %.0f changes/s for %s. "+
+		"One change = flip one random pod's `serve` label (the Services select serve=yes), which adds or removes exactly one "+
+		"endpoint; a pod is flipped again only after fakegce shows its previous change. Readiness is not flipped: the "+
+		"controller attaches not-ready endpoints too, so a readiness flip changes no NEG.",
+		len(svcs), sc.ChurnPodsPerSvc, len(pods), sc.ChurnRate, dur)
+	if withFaults {
+		for _, f := range []fakegce.Fault{
+			{Method: "*", Code: 429, Reason: "rateLimitExceeded", Rate: 0.20},
+			{Method: "*", Code: 503, Rate: 0.05},
+		} {
+			e.st.GCE.InjectFault(f)
+		}
+		defer e.st.GCE.ClearFaults()
+		res.note("Faults: every Compute call (all methods, operation waits included) fails with 429 rateLimitExceeded at 20%% and, "+
+			"independently, 503 at 5%% (the 429 wins when both fire), from churn start until the end of the convergence wait "+
+			"(at most %s after the churn); the churn is shortened to %s at this scale to bound the run time.", sc.ChurnDrain, dur)
+	}
+	pool := &churnPool{idle: append([]*churnPod(nil), pods...), rng: rand.New(rand.NewPCG(1, uint64(len(pods))))}
+	tr := newLatencyTracker(e, 50*time.Millisecond, func(c *change) { pool.put(c.pod) })
+	defer tr.close()
+	ctx, cancel := context.WithCancel(b.ctx)
+	defer cancel()
+	go tr.run(ctx)
+
+	e.callWindow()
+	e.smp.begin()
+	say("%s: %.0f changes/s for %s over %d pods", name, sc.ChurnRate, dur, len(pods))
+	st := e.drive(ctx, pool, tr, sc.ChurnRate, dur)
+	st.Pods = len(pods)
+	tEnd := time.Now()
+	say("%s: %d changes made (%.1f/s); waiting up to %s for them to reach GCE", name, st.Changes, st.AchievedRate, sc.ChurnDrain)
+	conv, err := e.waitConverged(ctx, svcs, tEnd, 250*time.Millisecond, sc.ChurnDrain,
+		func() bool { return tr.pendingCount() == 0 })
+	res.Calls["churn+drain"] = e.calls()
+	res.Procs = e.smp.end()
+	lat := tr.summary(time.Now())
+	cancel()
+	res.Latency = &lat
+	details := map[string]any{"driver": st, "convergenceAfterChurn": conv, "maxPendingChanges": tr.maxPending}
+	res.Details = details
+	if err != nil {
+		res.fail(e, err)
+		return res
+	}
+	res.add("changes made", "%d (%d attach, %d detach) in %s: %.1f/s achieved of %.0f/s asked; %d skipped (no idle pod), %d patch errors",
+		st.Changes, st.Attaches, st.Detaches, dur, st.AchievedRate, sc.ChurnRate, st.Skipped, st.Errors)
+	res.add("EndpointSlice change → GCE p50 / p95 / p99 / max", "%s / %s / %s / %s s (n=%d)", lat.SliceToGCE.fmtP("p50", lat.SliceToGCE.P50),
+		lat.SliceToGCE.fmtP("p95", lat.SliceToGCE.P95), lat.SliceToGCE.fmtP("p99", lat.SliceToGCE.P99), lat.SliceToGCE.fmtP("max", lat.SliceToGCE.Max), lat.SliceToGCE.N)
+	res.add("readiness gate flip latency", "%s", readinessNA())
+	res.add("changes waiting for GCE at most at once", "%d", tr.maxPending)
+	res.add("changes not in GCE when observation ended", "%d", lat.Unobserved)
+	res.add("convergence after the churn stopped (all changes in GCE, NEGs exact)", "%s", convString(conv))
+	c := res.Calls["churn+drain"]
+	res.add("attach / detach calls", "%d / %d for %d / %d endpoint changes", c.ByMethod["networkEndpointGroups.attachNetworkEndpoints"],
+		c.ByMethod["networkEndpointGroups.detachNetworkEndpoints"], st.Attaches, st.Detaches)
+	final := conv
+	if withFaults {
+		res.add("responses", "%s", statusSummary(c.ByStatus))
+		if !conv.Converged {
+			e.st.GCE.ClearFaults()
+			say("faults: not converged with faults on; cleared them, waiting up to %s more", sc.ChurnDrain)
+			after, err := e.waitConverged(b.ctx, svcs, time.Now(), 250*time.Millisecond, sc.ChurnDrain, nil)
+			if err != nil {
+				res.fail(e, err)
+				return res
+			}
+			details["convergenceAfterFaultsCleared"] = after
+			res.add("convergence after the faults were then cleared", "%s", convString(after))
+			final = after
+		}
+		res.Targets = append(res.Targets,
+			upper("missing endpoints at the end", float64(final.Final.Missing), 0, ""),
+			upper("extra endpoints at the end", float64(final.Final.Extra), 0, ""))
+	} else {
+		limit := (operationLatency + 500*time.Millisecond).Seconds()
+		t := upper("p99 EndpointSlice change → GCE (op latency + 500 ms)", lat.SliceToGCE.P99, limit, "s")
+		t.Actual = lat.SliceToGCE.fmtP("p99", lat.SliceToGCE.P99) + " s"
+		res.Targets = append(res.Targets, t)
+	}
+	if lat.NoSlice > 0 || lat.Negative > 0 {
+		res.note("%d changes were never seen by the bench's EndpointSlice informer (excluded from slice→GCE); %d slice→GCE samples were negative (informer skew) and counted as 0.", lat.NoSlice, lat.Negative)
+	}
+	res.note("Latency is measured by polling fakegce's NEGEndpoints every 50 ms for the NEGs with a pending change (resolution ≈ 50 ms); an endpoint counts as attached when its attach operation is DONE (fakegce applies the effect at DONE, %s after the call). Changes not in GCE when the observation ended are included as censored samples; percentiles that fall on them are shown as ≥.", operationLatency)
+	if !final.Converged {
+		res.LogExcerpts = append(res.LogExcerpts, e.logExcerpt(25, "rror", "etry", "ailed"))
+	}
+	return res
+}
+
+func statusSummary(m map[int]int) string {
+	s := ""
+	for _, code := range []int{200, 429, 503} {
+		s += fmt.Sprintf("%d×%d ", m[code], code)
+	}
+	for code, n := range m {
+		if code != 200 && code != 429 && code != 503 {
+			s += fmt.Sprintf("%d×%d ", n, code)
+		}
+	}
+	return s
+}
+
+func convString(c convergence) string {
+	if c.Converged {
+		return fmt.Sprintf("%.2f s (%s)", c.Seconds, c.Final)
+	}
+	return fmt.Sprintf("NOT converged after %.0f s (%s)", c.Seconds, c.Final)
+}

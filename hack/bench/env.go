@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/neg-controller/neg-controller/hack/stack"
+	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/pkg/naming"
+)
+
+// namingUID is passed as --cluster-uid so the bench can compute every generated NEG name.
+const namingUID = "5eedbe4c00000001"
+
+// operationLatency is fakegce's operation latency in every scenario (the churn value).
+const operationLatency = 200 * time.Millisecond
+
+// env is one running stack plus what the bench watches in it.
+type env struct {
+	st       *stack.Stack
+	kube     kubernetes.Interface // bench's own client, high client-side limits
+	namer    naming.Namer
+	nodes    []string          // node names, interleaved by zone (a0, b0, c0, a1, ...)
+	nodeZone map[string]string // node → zone
+	zones    []string
+
+	podIdx  cache.Indexer // pods, indexed by serviceIndex
+	slices  *sliceTracker
+	factory informers.SharedInformerFactory
+	stopInf chan struct{}
+
+	// allServices are every bench Service in the stack (restart waits for all their NEGs).
+	allServices []svcRef
+
+	smp   *sampler
+	ctrl  *stack.Controller
+	flags []string
+	logs  []string // controller log paths, in start order
+}
+
+// serviceIndex indexes pods by the Service that may select them: namespace/app-label.
+const serviceIndex = "bench/service"
+
+func startEnv(ctx context.Context, workDir string, nodesPerZone int) (*env, error) {
+	if err := os.MkdirAll(workDir, 0o755); err != nil {
+		return nil, err
+	}
+	st, err := stack.Start(ctx, stack.Options{
+		WorkDir: workDir,
+		GCE: fakegce.Config{
+			OperationLatency: operationLatency,
+			RequestLogSize:   300000,
+		},
+		NodesPerZone: nodesPerZone,
+		PodMaxGrace:  time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := &env{st: st, namer: naming.NewNamer(namingUID), nodeZone: map[string]string{}, stopInf: make(chan struct{})}
+	cfg := rest.CopyConfig(st.Cluster.RESTConfig)
+	cfg.QPS, cfg.Burst = 2000, 4000
+	if e.kube, err = kubernetes.NewForConfig(cfg); err != nil {
+		st.Stop()
+		return nil, err
+	}
+	byZone := map[string][]string{}
+	for _, n := range st.Nodes {
+		e.nodeZone[n.Name] = n.Zone
+		if len(byZone[n.Zone]) == 0 {
+			e.zones = append(e.zones, n.Zone)
+		}
+		byZone[n.Zone] = append(byZone[n.Zone], n.Name)
+	}
+	for i := range nodesPerZone {
+		for _, z := range e.zones {
+			if i < len(byZone[z]) {
+				e.nodes = append(e.nodes, byZone[z][i])
+			}
+		}
+	}
+	// The controller's own namespace (webhook certificate Secret), as the manifests create it;
+	// without it the controller retries every 2 s for nothing.
+	if err := e.createNamespace(ctx, "neg-controller"); err != nil {
+		st.Stop()
+		return nil, err
+	}
+	if err := e.startInformers(ctx); err != nil {
+		st.Stop()
+		return nil, err
+	}
+	e.smp = newSampler(500 * time.Millisecond)
+	for name, pid := range st.Cluster.PIDs() {
+		e.smp.track(name, pid)
+	}
+	e.smp.track("bench (fakegce+podsim+harness)", os.Getpid())
+	return e, nil
+}
+
+// stripManagedFields keeps the informer caches small.
+func stripManagedFields(obj any) (any, error) {
+	if a, ok := obj.(metav1.Object); ok {
+		a.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+func (e *env) startInformers(ctx context.Context) error {
+	e.factory = informers.NewSharedInformerFactoryWithOptions(e.kube, 0, informers.WithTransform(stripManagedFields))
+	podInf := e.factory.Core().V1().Pods().Informer()
+	if err := podInf.AddIndexers(cache.Indexers{serviceIndex: func(obj any) ([]string, error) {
+		p, ok := obj.(*corev1.Pod)
+		if !ok || p.Labels[appLabel] == "" {
+			return nil, nil
+		}
+		return []string{p.Namespace + "/" + p.Labels[appLabel]}, nil
+	}}); err != nil {
+		return err
+	}
+	e.podIdx = podInf.GetIndexer()
+	sliceInf := e.factory.Discovery().V1().EndpointSlices().Informer()
+	e.slices = newSliceTracker()
+	if _, err := sliceInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { e.slices.update(obj, false) },
+		UpdateFunc: func(_, obj any) { e.slices.update(obj, false) },
+		DeleteFunc: func(obj any) { e.slices.update(obj, true) },
+	}); err != nil {
+		return err
+	}
+	e.factory.Start(e.stopInf)
+	if !cache.WaitForCacheSync(ctx.Done(), podInf.HasSynced, sliceInf.HasSynced) {
+		return fmt.Errorf("bench informers did not sync")
+	}
+	return nil
+}
+
+func (e *env) stop() {
+	if e.ctrl != nil && !e.ctrl.Exited() {
+		_ = e.ctrl.Stop(10 * time.Second)
+	}
+	close(e.stopInf)
+	e.factory.Shutdown()
+	e.smp.close()
+	e.st.Stop()
+}
+
+// baseFlags are the controller flags of every scenario (the stack adds kubeconfig, project,
+// region, endpoint, --gce-operation-poll-interval=50ms and --cluster-name).
+var baseFlags = []string{"--cluster-uid=" + namingUID, "--v=2"}
+
+// startController (re)starts the controller with baseFlags + extra and tracks its process.
+func (e *env) startController(extra ...string) error {
+	if e.ctrl != nil && !e.ctrl.Exited() {
+		if err := e.ctrl.Stop(15 * time.Second); err != nil {
+			klog.Background().Info("Stopping controller", "err", err)
+		}
+	}
+	flags := append(append([]string(nil), baseFlags...), extra...)
+	c, err := e.st.StartController("", flags...)
+	if err != nil {
+		return err
+	}
+	e.ctrl, e.flags = c, flags
+	e.logs = append(e.logs, c.LogPath)
+	e.smp.track("neg-controller", c.PID())
+	return nil
+}
+
+// controllerArgs renders the full command line for the report (kubeconfig path shortened).
+func (e *env) controllerArgs() string {
+	args := e.st.ControllerArgs("KUBECONFIG", e.flags...)
+	for i, a := range args {
+		if strings.HasPrefix(a, "--gce-endpoint=") {
+			args[i] = "--gce-endpoint=http://127.0.0.1:PORT"
+		}
+	}
+	return strings.Join(args, " ")
+}
+
+// controllerAlive returns an error with the log tail when the controller has exited.
+func (e *env) controllerAlive() error {
+	if e.ctrl != nil && e.ctrl.Exited() {
+		return fmt.Errorf("neg-controller exited; log %s tail:\n%s", e.ctrl.LogPath, e.ctrl.LogTail(30))
+	}
+	return nil
+}
+
+// logExcerpt returns the last n lines of the current controller log that match any of the
+// substrings (all lines if none given).
+func (e *env) logExcerpt(n int, match ...string) string {
+	if e.ctrl == nil {
+		return ""
+	}
+	b, err := os.ReadFile(e.ctrl.LogPath)
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l == "" {
+			continue
+		}
+		ok := len(match) == 0
+		for _, m := range match {
+			ok = ok || strings.Contains(l, m)
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return strings.Join(out, "\n")
+}
+
+func logDir(workDir string) string { return filepath.Join(workDir, "logs") }

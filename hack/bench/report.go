@@ -1,0 +1,199 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// target is one goal from the issue, measured (never asserted).
+type target struct {
+	Name   string `json:"name"`
+	Target string `json:"target"`
+	Actual string `json:"actual"`
+	// Met is nil when the target could not be evaluated (e.g. not applicable at this scale).
+	Met  *bool  `json:"met"`
+	Miss string `json:"miss,omitempty"` // by how much, when missed
+}
+
+func (t target) verdict() string {
+	switch {
+	case t.Met == nil:
+		return "n/a"
+	case *t.Met:
+		return "met"
+	default:
+		return "**missed** by " + t.Miss
+	}
+}
+
+// upper evaluates "actual ≤ limit" for a quantity in unit.
+func upper(name string, actual, limit float64, unit string) target {
+	met := actual <= limit
+	t := target{Name: name, Target: fmt.Sprintf("≤ %s %s", num(limit), unit), Actual: fmt.Sprintf("%s %s", num(actual), unit), Met: &met}
+	if !met {
+		t.Miss = fmt.Sprintf("%s %s (%.1f×)", num(actual-limit), unit, actual/limit)
+		if limit == 0 {
+			t.Miss = fmt.Sprintf("%s %s", num(actual-limit), unit)
+		}
+	}
+	return t
+}
+
+func num(v float64) string {
+	if v == float64(int64(v)) {
+		return fmt.Sprintf("%d", int64(v))
+	}
+	if v >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// row is one line of the summary table.
+type row struct {
+	Metric string `json:"metric"`
+	Value  string `json:"value"`
+}
+
+// scenarioResult is everything one scenario reports.
+type scenarioResult struct {
+	Name        string              `json:"name"`
+	Error       string              `json:"error,omitempty"`
+	Seconds     float64             `json:"wallSeconds"`
+	Workload    string              `json:"workload"`
+	Controller  string              `json:"controllerCommandLine"`
+	Rows        []row               `json:"summary"`
+	Targets     []target            `json:"targets"`
+	Calls       map[string]gceCalls `json:"gceCalls"` // by phase
+	Procs       []ProcCost          `json:"processes"`
+	Latency     *Latencies          `json:"latency,omitempty"`
+	Details     any                 `json:"details,omitempty"`
+	Notes       []string            `json:"notes,omitempty"`
+	LogExcerpts []string            `json:"logExcerpts,omitempty"`
+}
+
+func (r *scenarioResult) add(metric, format string, args ...any) {
+	r.Rows = append(r.Rows, row{metric, fmt.Sprintf(format, args...)})
+}
+
+func (r *scenarioResult) note(format string, args ...any) {
+	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+}
+
+// readinessNA is what the readiness-gate column says: the churn flips no readiness gate, and
+// older binaries have none at all.
+func readinessNA() string {
+	bin := filepath.Join("bin", "neg-controller")
+	if d := os.Getenv("NEG_BIN_DIR"); d != "" {
+		bin = filepath.Join(d, "neg-controller")
+	}
+	out, _ := exec.Command(bin, "--help").CombinedOutput()
+	if !strings.Contains(string(out), "readiness-gate") {
+		return "n/a (readiness gates not implemented)"
+	}
+	return "n/a (not measured: this binary has readiness gates, but the churn pods carry none — measuring gate flips needs a pod-replacing churn)"
+}
+
+// machine describes where the bench ran.
+type machine struct {
+	NProc      int    `json:"nproc"`
+	CPUModel   string `json:"cpuModel"`
+	MemTotal   string `json:"memTotal"`
+	Kernel     string `json:"kernel"`
+	GoVersion  string `json:"goVersion"`
+	Commit     string `json:"commit"`
+	LoadStart  string `json:"loadAvgStart"`
+	LoadEnd    string `json:"loadAvgEnd"`
+	OtherProcs string `json:"busiestOtherProcessesAtStart,omitempty"`
+}
+
+type report struct {
+	start time.Time
+	Date  string `json:"date"`
+	Scale scale  `json:"scale"`
+	// ReadinessGates is the readiness-gate latency column's value.
+	ReadinessGates string            `json:"readinessGateFlipLatency"`
+	Machine        machine           `json:"machine"`
+	Seconds        float64           `json:"wallSeconds"`
+	Scenarios      []*scenarioResult `json:"scenarios"`
+}
+
+func newReport(sc scale) *report {
+	r := &report{start: time.Now(), Scale: sc, ReadinessGates: readinessNA()}
+	r.Date = r.start.UTC().Format(time.RFC3339)
+	m := &r.Machine
+	m.NProc = runtime.NumCPU()
+	m.GoVersion = runtime.Version()
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && k == "MemTotal" {
+				var kb int64
+				fmt.Sscan(strings.TrimSpace(v), &kb)
+				m.MemTotal = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	m.Kernel = cmdOut("uname", "-r")
+	m.Commit = cmdOut("git", "rev-parse", "--short", "HEAD")
+	if s := cmdOut("git", "status", "--porcelain", "--untracked-files=no"); s != "" {
+		m.Commit += " (+ uncommitted changes in the tree)"
+	}
+	m.LoadStart = loadAvg()
+	m.OtherProcs = cmdOut("sh", "-c", "ps -eo pcpu,comm --sort=-pcpu --no-headers | head -5 | tr -s ' ' | paste -sd ';' -")
+	return r
+}
+
+func cmdOut(name string, args ...string) string {
+	b, err := exec.Command(name, args...).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func (r *report) add(s *scenarioResult) { r.Scenarios = append(r.Scenarios, s) }
+
+func (r *report) finish() {
+	r.Seconds = round(time.Since(r.start).Seconds(), 1)
+	r.Machine.LoadEnd = loadAvg()
+}
+
+func (r *report) harnessFailed() bool {
+	for _, s := range r.Scenarios {
+		if s.Error != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *report) writeJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}

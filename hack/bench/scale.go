@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// scale holds every size and duration of one --scale. The issue's numbers are the full scale.
+type scale struct {
+	Name string `json:"name"`
+
+	// cold-start: Services × pods each, on its own stack.
+	ColdServices     int           `json:"coldServices"`
+	ColdPodsPerSvc   int           `json:"coldPodsPerService"`
+	ColdNodesPerZone int           `json:"coldNodesPerZone"`
+	ColdTimeout      time.Duration `json:"coldTimeout"`
+
+	// The shared stack (big-service, churn, faults, steady).
+	SharedNodesPerZone int `json:"sharedNodesPerZone"`
+	// big-service: one Service scaled 0 → BigPods → 0.
+	BigPods    int           `json:"bigPods"`
+	BigTimeout time.Duration `json:"bigTimeout"`
+	// churn and faults: ChurnRate changes/s for ChurnDuration over ChurnServices Services of
+	// ChurnPodsPerSvc pods; Drain bounds the wait for the last changes and convergence.
+	ChurnServices   int           `json:"churnServices"`
+	ChurnPodsPerSvc int           `json:"churnPodsPerService"`
+	ChurnRate       float64       `json:"churnRatePerSecond"`
+	ChurnDuration   time.Duration `json:"churnDuration"`
+	FaultsDuration  time.Duration `json:"faultsDuration"`
+	ChurnDrain      time.Duration `json:"churnDrain"`
+	// steady: SteadyWindow of no change with --resync-period=SteadyResync.
+	SteadyWindow time.Duration `json:"steadyWindow"`
+	SteadyResync time.Duration `json:"steadyResync"`
+	SteadyGC     time.Duration `json:"steadyGcPeriod"`
+}
+
+func scaleFor(name string) (scale, error) {
+	switch name {
+	case "full":
+		return scale{
+			Name:         "full",
+			ColdServices: 1000, ColdPodsPerSvc: 10, ColdNodesPerZone: 16, ColdTimeout: 180 * time.Second,
+			SharedNodesPerZone: 16,
+			BigPods:            5000, BigTimeout: 5 * time.Minute,
+			ChurnServices: 200, ChurnPodsPerSvc: 30, ChurnRate: 100, ChurnDuration: 60 * time.Second, FaultsDuration: 10 * time.Second,
+			ChurnDrain:   150 * time.Second,
+			SteadyWindow: 60 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
+		}, nil
+	case "small":
+		return scale{
+			Name:         "small",
+			ColdServices: 30, ColdPodsPerSvc: 10, ColdNodesPerZone: 2, ColdTimeout: 3 * time.Minute,
+			SharedNodesPerZone: 2,
+			BigPods:            600, BigTimeout: 2 * time.Minute,
+			ChurnServices: 20, ChurnPodsPerSvc: 10, ChurnRate: 20, ChurnDuration: 15 * time.Second, FaultsDuration: 15 * time.Second,
+			ChurnDrain:   time.Minute,
+			SteadyWindow: 20 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
+		}, nil
+	}
+	return scale{}, fmt.Errorf("unknown scale %q: want small or full", name)
+}
+
+// MarshalJSON writes durations as strings ("1m0s") rather than nanoseconds.
+func (s scale) MarshalJSON() ([]byte, error) {
+	m := map[string]any{}
+	v, t := reflect.ValueOf(s), reflect.TypeOf(s)
+	for i := range t.NumField() {
+		val := v.Field(i).Interface()
+		if d, ok := val.(time.Duration); ok {
+			val = d.String()
+		}
+		m[t.Field(i).Tag.Get("json")] = val
+	}
+	return json.Marshal(m)
+}
