@@ -129,7 +129,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	if err != nil {
 		return err
 	}
-	gate, err := startReadiness(ctx, o, cl, factory, cloud, obs.metrics)
+	gate, err := startReadiness(ctx, o, cl, factory, cloud, obs)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/neg-controller/neg-controller/pkg/gce"
-	"github.com/neg-controller/neg-controller/pkg/metrics"
 	negready "github.com/neg-controller/neg-controller/pkg/readiness"
 )
 
@@ -151,12 +150,13 @@ type readinessGate struct {
 // startReadiness creates the reflector on factory (before it starts) and, unless disabled,
 // starts the webhook server and its certificate upkeep until ctx is done.
 func startReadiness(ctx context.Context, o *Options, cl Clients, factory informers.SharedInformerFactory,
-	cloud gce.Cloud, m *metrics.Metrics) (*readinessGate, error) {
+	cloud gce.Cloud, obs *observability) (*readinessGate, error) {
 	r := o.Readiness
+	m := negready.NewMetrics(obs.registry)
 	refl, err := negready.New(negready.Config{
 		KubeClient: cl.Kube, EventClient: cl.Events, Informers: factory, Cloud: cloud,
 		Timeout: r.Timeout, WithoutHealthCheck: negready.WithoutHealthCheck(r.WithoutHealthCheck),
-		QueueMetrics: m.QueueProvider(),
+		QueueMetrics: obs.metrics.QueueProvider(), Metrics: m, Registerer: obs.registry,
 	})
 	if err != nil {
 		return nil, err
@@ -172,6 +172,7 @@ func startReadiness(ctx context.Context, o *Options, cl Clients, factory informe
 		ClusterWide:  r.ClusterWide,
 		OwnNamespace: r.namespace(),
 		Synced:       func() bool { return svcInf.HasSynced() && nsInf.HasSynced() },
+		Metrics:      m,
 	}, klog.FromContext(ctx))
 	certs := negready.NewCertManager(negready.CertConfig{
 		Client: cl.Kube, Namespace: r.namespace(), SecretName: r.CertSecret,

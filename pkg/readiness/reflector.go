@@ -26,6 +26,8 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/neg-controller/neg-controller/pkg/gce"
 )
 
@@ -70,6 +72,10 @@ type Config struct {
 	Clock clock.WithTicker
 	// QueueMetrics provides the work queue's metrics (none when nil).
 	QueueMetrics workqueue.MetricsProvider
+	// Metrics records gate latencies (none when nil); Registerer, when set, also gets the
+	// gauge of waiting pods.
+	Metrics    *Metrics
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) defaults() {
@@ -147,6 +153,11 @@ func New(cfg Config) (*Reflector, error) {
 		polling:  map[negRef]bool{},
 		listings: map[negRef]*listing{},
 	}
+	cfg.Metrics.registerWaiting(cfg.Registerer, func() float64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return float64(len(r.podNEGs))
+	})
 	r.broadcaster = record.NewBroadcaster()
 	r.recorder = r.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: EventSource})
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -325,6 +336,9 @@ func (r *Reflector) write(ctx context.Context, pod *corev1.Pod, d decision) erro
 		"status", d.status, "reason", d.reason, "message", d.message)
 	if old == nil || old.Reason != d.reason {
 		r.recorder.Event(pod, corev1.EventTypeNormal, d.reason, d.message)
+	}
+	if d.status == corev1.ConditionTrue && (old == nil || old.Status != corev1.ConditionTrue) {
+		r.cfg.Metrics.observeGate(d.reason, transition.Sub(pod.CreationTimestamp.Time))
 	}
 	return nil
 }

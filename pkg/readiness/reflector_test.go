@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -97,6 +99,7 @@ func testNode() *corev1.Node {
 
 type harness struct {
 	t     *testing.T
+	reg   *prometheus.Registry
 	kube  *fake.Clientset
 	cloud *fakeHealth
 	clock *clocktesting.FakeClock
@@ -109,7 +112,9 @@ func start(t *testing.T, mode WithoutHealthCheck, objs ...runtime.Object) *harne
 	h := &harness{t: t, kube: kube, cloud: &fakeHealth{eps: map[negRef][]gce.EndpointHealth{}, calls: map[negRef]int{}},
 		clock: clocktesting.NewFakeClock(t0.Add(time.Second))}
 	factory := informers.NewSharedInformerFactory(kube, 0)
+	h.reg = prometheus.NewRegistry()
 	r, err := New(Config{KubeClient: kube, Informers: factory, Cloud: h.cloud, WithoutHealthCheck: mode,
+		Metrics: NewMetrics(h.reg), Registerer: h.reg,
 		Clock: h.clock, ErrorBackoff: 5 * time.Second, MaxErrorBackoff: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +202,29 @@ func TestReflectorHealthy(t *testing.T) {
 		t.Errorf("the NEG was listed %d more times after every pod was ready", got-n)
 	}
 	waitEvents(t, h, ReasonNotReady, ReasonReady)
+	if n := testutil.CollectAndCount(h.reg, "neg_controller_readiness_gate_seconds"); n != 1 {
+		t.Errorf("gate latency series = %d, want 1 (reason %s)", n, ReasonReady)
+	}
+	if v := testutil.ToFloat64(gauge(t, h.reg, "neg_controller_readiness_pods_waiting")); v != 0 {
+		t.Errorf("pods waiting = %v after the pod became ready", v)
+	}
+}
+
+// gauge finds a registered gauge by name.
+func gauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: "copy"},
+				func() float64 { return mf.GetMetric()[0].GetGauge().GetValue() })
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return nil
 }
 
 func waitEvents(t *testing.T, h *harness, want ...string) {

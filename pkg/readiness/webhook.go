@@ -36,6 +36,8 @@ type WebhookConfig struct {
 	OwnNamespace string
 	// Synced reports whether the listers are filled; until then no pod gets the gate.
 	Synced func() bool
+	// Metrics counts the answers (none when nil).
+	Metrics *Metrics
 }
 
 // Webhook is the mutating admission handler for pod CREATE (AdmissionReview v1).
@@ -67,7 +69,17 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	resp := &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true}
-	if patch, why := w.mutate(review.Request); patch != nil {
+	patch, why, err := w.mutate(review.Request)
+	switch {
+	case err != nil:
+		w.cfg.Metrics.observeInjection("error")
+		w.logger.Error(err, "Not injecting the readiness gate", "namespace", review.Request.Namespace, "pod", podName(review.Request))
+	case patch != nil:
+		w.cfg.Metrics.observeInjection("injected")
+	default:
+		w.cfg.Metrics.observeInjection("skipped")
+	}
+	if patch != nil {
 		pt := admissionv1.PatchTypeJSONPatch
 		resp.Patch, resp.PatchType = patch, &pt
 		w.logger.V(2).Info("Injecting the readiness gate", "namespace", review.Request.Namespace,
@@ -91,39 +103,40 @@ func podName(req *admissionv1.AdmissionRequest) string {
 	return "(generated)"
 }
 
-// mutate returns the JSON patch adding the gate, or nil and why not.
-func (w *Webhook) mutate(req *admissionv1.AdmissionRequest) ([]byte, string) {
+// mutate returns the JSON patch adding the gate, or nil and why not (err when something is
+// broken rather than the pod not to be gated).
+func (w *Webhook) mutate(req *admissionv1.AdmissionRequest) ([]byte, string, error) {
 	if req.Operation != admissionv1.Create || req.Kind.Kind != "Pod" || req.SubResource != "" {
-		return nil, "not a pod creation"
+		return nil, "not a pod creation", nil
 	}
 	if w.cfg.Synced != nil && !w.cfg.Synced() {
-		return nil, "caches not synced yet"
+		return nil, "caches not synced yet", nil
 	}
 	ns := req.Namespace
 	if ns == "" || ns == w.cfg.OwnNamespace {
-		return nil, "the controller's own namespace"
+		return nil, "the controller's own namespace", nil
 	}
 	if !w.cfg.ClusterWide {
 		n, err := w.cfg.Namespaces.Get(ns)
 		if err != nil || n.Labels[InjectionLabel] != InjectionEnabled {
-			return nil, "namespace not labelled " + InjectionLabel + "=" + InjectionEnabled
+			return nil, "namespace not labelled " + InjectionLabel + "=" + InjectionEnabled, nil
 		}
 	}
 	var pod corev1.Pod
 	if err := json.Unmarshal(req.Object.Raw, &pod); err != nil {
-		return nil, "pod does not decode: " + err.Error()
+		return nil, "", fmt.Errorf("decoding the pod: %w", err)
 	}
 	pod.Namespace = ns
 	if hasGate(&pod) {
-		return nil, "the pod has the gate already"
+		return nil, "the pod has the gate already", nil
 	}
 	svcs, err := w.cfg.Services.Services(ns).List(labels.Everything())
 	if err != nil {
-		return nil, err.Error()
+		return nil, "", err
 	}
 	sel := negServices(svcs, &pod)
 	if len(sel) == 0 {
-		return nil, "no Service with NEGs selects the pod"
+		return nil, "no Service with NEGs selects the pod", nil
 	}
 	gate := corev1.PodReadinessGate{ConditionType: GateType}
 	var op map[string]any
@@ -134,7 +147,7 @@ func (w *Webhook) mutate(req *admissionv1.AdmissionRequest) ([]byte, string) {
 	}
 	b, err := json.Marshal([]map[string]any{op})
 	if err != nil {
-		return nil, err.Error()
+		return nil, "", err
 	}
-	return b, fmt.Sprintf("selected by Service %s", sel[0].Name)
+	return b, fmt.Sprintf("selected by Service %s", sel[0].Name), nil
 }
