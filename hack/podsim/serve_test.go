@@ -143,7 +143,7 @@ func TestServeReadinessFollowsServer(t *testing.T) {
 	runCtx, cancel := context.WithCancel(runCtx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(runCtx, client, Config{Project: "proj", Nodes: DefaultNodes([]string{"z-a"}, 1), Serve: true,
+		done <- Run(runCtx, client, Config{Project: "proj", Nodes: isolatedNodes("z-a"), Serve: true,
 			ReadyDelay: time.Hour, MaxGrace: 5 * time.Second})
 	}()
 	stopped := false
@@ -195,7 +195,7 @@ func TestServeReadinessFollowsServer(t *testing.T) {
 func TestServePreStopThenStops(t *testing.T) {
 	ctx := context.Background()
 	client := newFakeClient()
-	startSim(t, client, Config{Project: "proj", Nodes: DefaultNodes([]string{"z-a"}, 1), Serve: true, MaxGrace: 10 * time.Second})
+	startSim(t, client, Config{Project: "proj", Nodes: isolatedNodes("z-a"), Serve: true, MaxGrace: 10 * time.Second})
 	if _, err := client.CoreV1().Pods("ns").Create(ctx, servedPod("p", 1), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestServedPodBehindFakeLB(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := newFakeClient()
-	nodes := DefaultNodes([]string{zone}, 1)
+	nodes := isolatedNodes(zone)
 	startSim(t, client, Config{Project: "proj", Nodes: nodes, Compute: svc, Serve: true, MaxGrace: 10 * time.Second})
 	if _, err := client.CoreV1().Pods("ns").Create(ctx, servedPod("p", 1), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -317,4 +317,11 @@ func waitZoneOpOrGlobal(ctx context.Context, svc *compute.Service, op *compute.O
 		return fmt.Errorf("operation %s failed: %+v", op.Name, op.Error.Errors[0])
 	}
 	return nil
+}
+
+// isolatedNodes is one node in zone whose pod range (10.201.1.0/24, served at 127.201.1.x) no
+// local stack uses (they use 10.64.0.0/16), so these tests can run beside `make run` or an e2e
+// suite on the same host without fighting over loopback addresses.
+func isolatedNodes(zone string) []NodeSpec {
+	return []NodeSpec{{Name: "node-" + zone + "-0", Zone: zone, PodCIDR: "10.201.1.0/24", IP: "10.1.0.1"}}
 }
