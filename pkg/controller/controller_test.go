@@ -231,4 +231,15 @@ func TestSteadyStateMakesNoMutatingCalls(t *testing.T) {
 	if m := mutations(counts); m != 0 || counts[mList] == 0 {
 		t.Errorf("verify: %d mutating calls, %d lists, want 0 and > 0: %v", m, counts[mList], counts)
 	}
+
+	// Without informer resyncs, each sync schedules its NEGs' next verify itself.
+	e.stop()
+	e.start(func(c *Config) { c.VerifyPeriod = 200 * time.Millisecond }, 0)
+	time.Sleep(300 * time.Millisecond)
+	e.srv.ResetCounts()
+	time.Sleep(1500 * time.Millisecond)
+	counts = e.srv.Counts()
+	if m := mutations(counts); m != 0 || counts[mList] == 0 {
+		t.Errorf("self-scheduled verify: %d mutating calls, %d lists, want 0 and > 0: %v", m, counts[mList], counts)
+	}
 }

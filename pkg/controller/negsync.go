@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
+	"math"
 	"time"
 
 	"k8s.io/client-go/tools/cache"
@@ -28,12 +30,32 @@ func (c *Controller) prepare(ctx context.Context, s *serviceSync, t *negTask) {
 	if !t.remove && !c.ensureNEG(ctx, s, t) {
 		return
 	}
-	if snap.current == nil || now.Sub(snap.listedAt) >= c.cfg.VerifyPeriod {
+	listedAt := snap.listedAt
+	if snap.current == nil || !now.Before(c.verifyDue(t.ref, listedAt)) {
 		if !c.listNEG(ctx, s, t) {
 			return
 		}
+		listedAt = now
+	}
+	if c.cfg.VerifyPeriod <= maxVerifyRequeue {
+		s.requeueBy(c.verifyDue(t.ref, listedAt))
 	}
 	t.ready = true
+}
+
+// maxVerifyRequeue bounds the verify periods for which a sync schedules its own next verify;
+// longer ones (resyncs disabled) leave verifies to events.
+const maxVerifyRequeue = 24 * time.Hour
+
+// verifyDue returns when the cached endpoints of ref, listed at listedAt, must be listed again:
+// between half of and the whole VerifyPeriod later, at a fraction fixed per NEG (a hash of its
+// zone and name). Each sync asks to be re-run then, so the re-lists of many NEGs spread over
+// the period (bounded by the listEndpoints rate limit) instead of all coming at one resync.
+func (c *Controller) verifyDue(ref neg.Ref, listedAt time.Time) time.Time {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(ref.String()))
+	frac := 0.5 + 0.5*float64(h.Sum32())/float64(math.MaxUint32)
+	return listedAt.Add(time.Duration(float64(c.cfg.VerifyPeriod) * frac))
 }
 
 // ensureNEG makes sure the NEG of t exists and may be used by the Service. It never adopts,

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -241,5 +242,26 @@ func TestWarningMemory(t *testing.T) {
 	w.clear(k, "s")
 	if !w.changed(k, "s", "m2") {
 		t.Error("message not reported after clear")
+	}
+}
+
+func TestVerifyDueSpreadsOverThePeriod(t *testing.T) {
+	const period = 10 * time.Minute
+	c := &Controller{cfg: Config{VerifyPeriod: period}}
+	listed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	lo, hi := period, time.Duration(0)
+	for i := 0; i < 1000; i++ {
+		ref := neg.Ref{Zone: "us-central1-a", Name: fmt.Sprintf("k8s1-0123abcd-ns-svc-%d-deadbeef", i)}
+		d := c.verifyDue(ref, listed).Sub(listed)
+		if d < period/2 || d > period {
+			t.Fatalf("%s: due after %s, want within [%s, %s]", ref, d, period/2, period)
+		}
+		if again := c.verifyDue(ref, listed).Sub(listed); again != d {
+			t.Fatalf("%s: due after %s then %s, want a fixed point per NEG", ref, d, again)
+		}
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	if hi-lo < period*4/10 {
+		t.Errorf("1000 NEGs due within [%s, %s], want them spread over most of the second half", lo, hi)
 	}
 }
