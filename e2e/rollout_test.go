@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,6 +32,35 @@ import (
 type load struct {
 	ok, failed atomic.Int64
 	firstErr   atomic.Value
+
+	mu        sync.Mutex
+	latencies []time.Duration      // of successful requests
+	firstSeen map[string]time.Time // pod name (X-Podsim-Pod) → first request it served
+}
+
+// record notes a successful request served by pod that took d.
+func (l *load) record(pod string, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.latencies = append(l.latencies, d)
+	if l.firstSeen == nil {
+		l.firstSeen = map[string]time.Time{}
+	}
+	if _, ok := l.firstSeen[pod]; !ok && pod != "" {
+		l.firstSeen[pod] = time.Now()
+	}
+}
+
+// percentile returns the p-th percentile (0..100) of the successful requests' latencies.
+func (l *load) percentile(p float64) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.latencies) == 0 {
+		return 0
+	}
+	s := slices.Clone(l.latencies)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p/100))]
 }
 
 func (l *load) run(url string, rate int, stop <-chan struct{}) {
@@ -53,10 +84,12 @@ func (l *load) run(url string, rate int, stop <-chan struct{}) {
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			t0 := time.Now()
 			resp, err := client.Get(url)
 			if err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
+					l.record(resp.Header.Get("X-Podsim-Pod"), time.Since(t0))
 					l.ok.Add(1)
 					return
 				}
@@ -196,6 +229,10 @@ func TestRolloutZeroDowntime(t *testing.T) {
 	// new endpoint needs two passing probes (HealthyThreshold 2) to be HEALTHY.
 	st.GCE.InjectFault(fakegce.Fault{Method: attachMethod, Latency: 4 * time.Second})
 
+	rows := []string{
+		"| rollout of 10 replicas at 200 req/s | requests | failed | p50 | p99 | rollout | pod Ready → first request (median) |",
+		"|---|---|---|---|---|---|---|",
+	}
 	rollout := func(what string, mutate func(*corev1.PodSpec)) (ok, failed int64, firstErr any) {
 		var l load
 		stop := make(chan struct{})
@@ -217,11 +254,15 @@ func TestRolloutZeroDowntime(t *testing.T) {
 			pods, _ := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
 			return len(pods.Items) == int(replicas), fmt.Sprintf("%d pods", len(pods.Items))
 		})
+		took := time.Since(start)
 		time.Sleep(2 * time.Second)
 		close(stop)
 		<-done
 		t.Logf("%s: rollout took %s; %d requests OK, %d failed (first failure: %v)", what,
-			time.Since(start).Round(time.Second), l.ok.Load(), l.failed.Load(), l.firstErr.Load())
+			took.Round(time.Second), l.ok.Load(), l.failed.Load(), l.firstErr.Load())
+		rows = append(rows, fmt.Sprintf("| %s | %d | %d | %s | %s | %s | %s |", what, l.ok.Load()+l.failed.Load(),
+			l.failed.Load(), l.percentile(50).Round(100*time.Microsecond), l.percentile(99).Round(100*time.Microsecond),
+			took.Round(time.Second), readyToFirstRequest(t, kube, ns, name, &l)))
 		return l.ok.Load(), l.failed.Load(), l.firstErr.Load()
 	}
 
@@ -240,8 +281,38 @@ func TestRolloutZeroDowntime(t *testing.T) {
 	}
 	stats, _ := st.GCE.Frontend(fe)
 	t.Logf("frontend: %+v", stats)
-	t.Logf("summary: %d failed requests without readiness gates, %d with", failedWithout, failedWith)
+	t.Logf("summary: %d failed requests without readiness gates, %d with\n%s", failedWithout, failedWith, strings.Join(rows, "\n"))
 	if ctrl.Exited() {
 		t.Errorf("controller exited:\n%s", ctrl.LogTail(40))
 	}
+}
+
+// readyToFirstRequest is the median, over the Deployment's current pods, of the time from the
+// pod's Ready condition turning True (second resolution) to the first request the load
+// balancer sent it. Negative: the load balancer served the pod before it counted as Ready, as
+// the readiness gate intends.
+func readyToFirstRequest(t *testing.T, kube kubernetes.Interface, ns, app string, l *load) string {
+	pods, err := kube.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=" + app})
+	if err != nil {
+		return err.Error()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ds []time.Duration
+	for _, p := range pods.Items {
+		first, ok := l.firstSeen[p.Name]
+		if !ok {
+			continue
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				ds = append(ds, first.Sub(c.LastTransitionTime.Time))
+			}
+		}
+	}
+	if len(ds) == 0 {
+		return "n/a"
+	}
+	slices.Sort(ds)
+	return fmt.Sprintf("%s (%d pods)", ds[len(ds)/2].Round(100*time.Millisecond), len(ds))
 }
