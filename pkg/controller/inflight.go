@@ -80,8 +80,10 @@ type snapshot struct {
 	current  neg.EndpointSet // nil = unknown
 	listedAt time.Time
 	inFlight neg.EndpointSet
-	retryAt  time.Time
-	invalid  neg.EndpointSet
+	// attaching and detaching report whether any attach, or detach, call is in flight.
+	attaching, detaching bool
+	retryAt              time.Time
+	invalid              neg.EndpointSet
 }
 
 // snapshot copies the state of ref; invalid holds only the endpoints still excluded at now.
@@ -97,8 +99,13 @@ func (s *negStates) snapshot(ref neg.Ref, now time.Time) snapshot {
 			out.current.Insert(e)
 		}
 	}
-	for e := range st.inFlight {
+	for e, kind := range st.inFlight {
 		out.inFlight.Insert(e)
+		if kind == opAttach {
+			out.attaching = true
+		} else {
+			out.detaching = true
+		}
 	}
 	for e, until := range st.invalid {
 		if now.Before(until) {

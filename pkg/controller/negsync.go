@@ -165,6 +165,7 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 		}
 	}
 	p := plan.Compute(want, snap.current, snap.inFlight, c.cfg.BatchSize, c.cfg.MaxEndpointsPerNEG)
+	coalesce(&p, snap)
 	slot := ReasonEndpointsOverCapacity + ":" + t.ref.String()
 	if p.OverCapacity > 0 {
 		c.warn(s.key, s.target, slot, ReasonEndpointsOverCapacity, fmt.Sprintf(
@@ -179,6 +180,28 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 	}
 	if t.remove && snap.current.Len() == 0 && snap.inFlight.Len() == 0 {
 		c.deleteNEG(ctx, s, t)
+	}
+}
+
+// coalesce holds back new attach calls while earlier attach calls on the NEG are in flight,
+// and new detach calls while detach calls are: the finishing call re-syncs the Service, which
+// then sends everything that arrived meanwhile in as few calls as the batch size allows. A
+// stream of endpoint changes thus costs about one call per operation latency per NEG and
+// direction instead of one call per change (kubernetes/ingress-gce also runs at most one
+// attach and one detach per NEG at a time); the calls of one plan still all start at once, so
+// N endpoints changed together cost ceil(N/batch) calls.
+func coalesce(p *plan.Plan, snap snapshot) {
+	if snap.attaching && len(p.Attach) > 0 {
+		for _, b := range p.Attach {
+			p.HeldInFlight += len(b.Endpoints)
+		}
+		p.Attach = nil
+	}
+	if snap.detaching && len(p.Detach) > 0 {
+		for _, b := range p.Detach {
+			p.HeldInFlight += len(b.Endpoints)
+		}
+		p.Detach = nil
 	}
 }
 

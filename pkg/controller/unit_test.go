@@ -13,6 +13,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/plan"
 )
 
 func svcAt(ns, name string, created time.Time) *corev1.Service {
@@ -263,5 +264,38 @@ func TestVerifyDueSpreadsOverThePeriod(t *testing.T) {
 	}
 	if hi-lo < period*4/10 {
 		t.Errorf("1000 NEGs due within [%s, %s], want them spread over most of the second half", lo, hi)
+	}
+}
+
+func TestCoalesceHoldsNewCallsBehindInFlightOnes(t *testing.T) {
+	ep := func(i int) neg.Endpoint {
+		return neg.Endpoint{Instance: "n", IP: fmt.Sprintf("10.0.0.%d", i), Port: 80}
+	}
+	fresh := func() plan.Plan {
+		return plan.Plan{
+			Attach: []plan.Batch{{Op: plan.Attach, Endpoints: []neg.Endpoint{ep(1), ep(2)}}, {Op: plan.Attach, Endpoints: []neg.Endpoint{ep(3)}}},
+			Detach: []plan.Batch{{Op: plan.Detach, Endpoints: []neg.Endpoint{ep(4)}}},
+		}
+	}
+	for _, tc := range []struct {
+		name                 string
+		attaching, detaching bool
+		wantAttach           int // batches left
+		wantDetach           int
+		wantHeld             int
+	}{
+		{name: "nothing in flight", wantAttach: 2, wantDetach: 1},
+		{name: "attach in flight holds attaches only", attaching: true, wantAttach: 0, wantDetach: 1, wantHeld: 3},
+		{name: "detach in flight holds detaches only", detaching: true, wantAttach: 2, wantDetach: 0, wantHeld: 1},
+		{name: "both in flight", attaching: true, detaching: true, wantHeld: 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := fresh()
+			coalesce(&p, snapshot{attaching: tc.attaching, detaching: tc.detaching})
+			if len(p.Attach) != tc.wantAttach || len(p.Detach) != tc.wantDetach || p.HeldInFlight != tc.wantHeld {
+				t.Errorf("got %d attach and %d detach batches, %d held; want %d, %d, %d",
+					len(p.Attach), len(p.Detach), p.HeldInFlight, tc.wantAttach, tc.wantDetach, tc.wantHeld)
+			}
+		})
 	}
 }
