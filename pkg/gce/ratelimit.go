@@ -95,35 +95,59 @@ func newAdaptiveLimiter(rl RateLimit, clk clock.Clock) *adaptiveLimiter {
 	return l
 }
 
+// maxReservation bounds how far ahead Wait books a token. A longer wait is taken in naps of
+// this length, re-booking after each, so that when the rate recovers (or is restored) waiting
+// calls get the faster rate instead of keeping a slot booked at the slow one for minutes.
+const maxReservation = time.Second
+
 // Wait blocks until a token is available or ctx is done. It returns how long it waited.
 func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
+	start := l.clk.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			return l.clk.Since(start), err
+		}
+		now := l.clk.Now()
+		l.mu.Lock()
+		r := l.lim.ReserveN(now, 1)
+		l.mu.Unlock()
+		if !r.OK() {
+			return 0, fmt.Errorf("rate limiter cannot grant a token")
+		}
+		delay := r.DelayFrom(now)
+		if delay <= 0 {
+			return l.clk.Since(start), nil
+		}
+		// Context deadlines are wall-clock times, whatever clock drives the bucket.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
+			r.CancelAt(now)
+			return l.clk.Since(start), fmt.Errorf("rate limiter wait of %v would exceed the deadline: %w", delay, context.DeadlineExceeded)
+		}
+		if delay > maxReservation {
+			// Give the slot back and re-book after a nap, at the then-current rate.
+			r.CancelAt(now)
+			if err := l.sleep(ctx, maxReservation); err != nil {
+				return l.clk.Since(start), err
+			}
+			continue
+		}
+		if err := l.sleep(ctx, delay); err != nil {
+			r.CancelAt(l.clk.Now())
+			return l.clk.Since(start), err
+		}
+		return l.clk.Since(start), nil
 	}
-	now := l.clk.Now()
-	l.mu.Lock()
-	r := l.lim.ReserveN(now, 1)
-	l.mu.Unlock()
-	if !r.OK() {
-		return 0, fmt.Errorf("rate limiter cannot grant a token")
-	}
-	delay := r.DelayFrom(now)
-	if delay <= 0 {
-		return 0, nil
-	}
-	// Context deadlines are wall-clock times, whatever clock drives the bucket.
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
-		r.CancelAt(now)
-		return 0, fmt.Errorf("rate limiter wait of %v would exceed the deadline: %w", delay, context.DeadlineExceeded)
-	}
-	t := l.clk.NewTimer(delay)
+}
+
+// sleep waits d on the limiter's clock, or until ctx is done.
+func (l *adaptiveLimiter) sleep(ctx context.Context, d time.Duration) error {
+	t := l.clk.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C():
-		return delay, nil
+		return nil
 	case <-ctx.Done():
-		r.CancelAt(l.clk.Now())
-		return l.clk.Since(now), ctx.Err()
+		return ctx.Err()
 	}
 }
 

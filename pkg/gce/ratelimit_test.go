@@ -158,3 +158,43 @@ func TestSemaphore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A call waiting behind a slowed-down bucket gets the restored rate once it recovers, instead
+// of keeping the slot it would have booked at the slow rate.
+func TestAdaptiveLimiterWaitersGetRecoveredRate(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	l := newAdaptiveLimiter(RateLimit{QPS: 10, Burst: 1}, clk)
+	ctx := context.Background()
+	l.mu.Lock()
+	l.set(clk.Now(), 0.1) // slowed right down: the next token is 10 s away
+	l.mu.Unlock()
+	if _, err := l.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ch := waitAsync(ctx, l)
+	untilWaiting(t, clk)
+	l.mu.Lock()
+	l.set(clk.Now(), 10) // recovered
+	l.mu.Unlock()
+	for i := 0; i < 3; i++ {
+		select {
+		case r := <-ch:
+			if r.err != nil || r.d > 2*time.Second {
+				t.Fatalf("Wait = %v, %v; want done within about a second of the recovery", r.d, r.err)
+			}
+			return
+		default:
+		}
+		untilWaiting(t, clk)
+		clk.Step(maxReservation)
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case r := <-ch:
+		if r.err != nil || r.d > 3*time.Second {
+			t.Fatalf("Wait = %v, %v; want done within a few seconds of the recovery, not 10 s", r.d, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("waiter still stuck at the slow rate after the recovery")
+	}
+}
