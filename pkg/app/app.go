@@ -103,6 +103,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		"gceEndpoint", o.GCEEndpoint)
 
 	factory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, o.ResyncPeriod,
+		informers.WithTransform(trimForCache),
 		informers.WithCustomResyncConfig(map[metav1.Object]time.Duration{
 			// Only Services are re-synced periodically (that drives the verify of their NEGs);
 			// re-syncing slices and nodes would only burn GCE quota.

@@ -1,0 +1,49 @@
+package app
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/tools/cache"
+)
+
+// trimForCache is the informer factory's transform: it drops what no part of the controller
+// reads before an object enters the caches, which is most of a pod. Every object loses its
+// managedFields; a pod keeps its metadata (without annotations), node, readiness gates,
+// container names and ports (to resolve named target ports) and the status fields the
+// readiness reflector reads; a node loses its image list. Nothing is ever written back from a
+// cached object (pod conditions are strategic-merge patches of one condition), so trimming
+// cannot erase anything in the apiserver.
+func trimForCache(obj any) (any, error) {
+	if _, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		return obj, nil
+	}
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		trimPod(o)
+	case *corev1.Node:
+		o.Status.Images = nil
+	}
+	return obj, nil
+}
+
+func trimPod(p *corev1.Pod) {
+	p.Annotations = nil
+	containers := make([]corev1.Container, len(p.Spec.Containers))
+	for i, c := range p.Spec.Containers {
+		containers[i] = corev1.Container{Name: c.Name, Ports: c.Ports}
+	}
+	p.Spec = corev1.PodSpec{
+		NodeName:       p.Spec.NodeName,
+		ReadinessGates: p.Spec.ReadinessGates,
+		Containers:     containers,
+	}
+	p.Status = corev1.PodStatus{
+		Phase:      p.Status.Phase,
+		Conditions: p.Status.Conditions,
+		PodIP:      p.Status.PodIP,
+		PodIPs:     p.Status.PodIPs,
+	}
+}

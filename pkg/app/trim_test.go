@@ -1,0 +1,95 @@
+package app
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/tools/cache"
+)
+
+func TestTrimForCachePod(t *testing.T) {
+	now := metav1.Now()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "p", Namespace: "ns", UID: "u1", ResourceVersion: "7", CreationTimestamp: now, DeletionTimestamp: &now,
+			Labels: map[string]string{"app": "a"}, Annotations: map[string]string{"big": "x"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+		},
+		Spec: corev1.PodSpec{
+			NodeName:       "n1",
+			ReadinessGates: []corev1.PodReadinessGate{{ConditionType: "cloud.google.com/load-balancer-neg-ready"}},
+			Volumes:        []corev1.Volume{{Name: "v"}},
+			InitContainers: []corev1.Container{{Name: "init"}},
+			Containers: []corev1.Container{{
+				Name: "app", Image: "img", Env: []corev1.EnvVar{{Name: "A", Value: "b"}},
+				Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromInt32(8080)}}},
+			}},
+		},
+		Status: corev1.PodStatus{
+			Phase:             corev1.PodRunning,
+			Conditions:        []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+			PodIP:             "10.0.0.1",
+			PodIPs:            []corev1.PodIP{{IP: "10.0.0.1"}},
+			HostIP:            "10.128.0.2",
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true}},
+		},
+	}
+	out, err := trimForCache(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := out.(*corev1.Pod)
+	want := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "p", Namespace: "ns", UID: "u1", ResourceVersion: "7", CreationTimestamp: now, DeletionTimestamp: &now,
+			Labels: map[string]string{"app": "a"},
+		},
+		Spec: corev1.PodSpec{
+			NodeName:       "n1",
+			ReadinessGates: []corev1.PodReadinessGate{{ConditionType: "cloud.google.com/load-balancer-neg-ready"}},
+			Containers:     []corev1.Container{{Name: "app", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}},
+		},
+		Status: corev1.PodStatus{
+			Phase:      corev1.PodRunning,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
+			PodIP:      "10.0.0.1",
+			PodIPs:     []corev1.PodIP{{IP: "10.0.0.1"}},
+		},
+	}
+	if !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("trimmed pod:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestTrimForCacheOthers(t *testing.T) {
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "n", Labels: map[string]string{corev1.LabelTopologyZone: "z"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}},
+		Spec:   corev1.NodeSpec{ProviderID: "gce://p/z/n"},
+		Status: corev1.NodeStatus{Images: []corev1.ContainerImage{{Names: []string{"img"}}}, Addresses: []corev1.NodeAddress{{Address: "10.1.1.1"}}},
+	}
+	out, _ := trimForCache(node)
+	n := out.(*corev1.Node)
+	if n.ManagedFields != nil || n.Status.Images != nil {
+		t.Errorf("node kept managed fields or images: %+v", n)
+	}
+	if n.Labels[corev1.LabelTopologyZone] != "z" || n.Spec.ProviderID == "" || len(n.Status.Addresses) != 1 {
+		t.Errorf("node lost fields the controller reads: %+v", n)
+	}
+
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Annotations: map[string]string{"cloud.google.com/neg": "{}"},
+		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}}
+	out, _ = trimForCache(svc)
+	if s := out.(*corev1.Service); s.ManagedFields != nil || s.Annotations["cloud.google.com/neg"] != "{}" {
+		t.Errorf("service: managed fields must go, annotations stay: %+v", s.ObjectMeta)
+	}
+
+	tomb := cache.DeletedFinalStateUnknown{Key: "ns/p", Obj: &corev1.Pod{}}
+	if out, err := trimForCache(tomb); err != nil || out != any(tomb) {
+		t.Errorf("tombstone: got %v, %v; want it unchanged", out, err)
+	}
+}
