@@ -60,8 +60,9 @@ func startEnv(ctx context.Context, workDir string, nodesPerZone int) (*env, erro
 	st, err := stack.Start(ctx, stack.Options{
 		WorkDir: workDir,
 		GCE: fakegce.Config{
-			OperationLatency: operationLatency,
-			RequestLogSize:   300000,
+			OperationLatency:  operationLatency,
+			RequestLogSize:    300000,
+			FixedHealthyDelay: gateHealthyDelay,
 		},
 		NodesPerZone: nodesPerZone,
 		PodMaxGrace:  time.Second,

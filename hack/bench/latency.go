@@ -215,6 +215,8 @@ type Latencies struct {
 	// Negative counts slice→GCE samples where the bench's informer saw the slice after the
 	// GCE change was visible (informer skew); they are counted as 0.
 	Negative int `json:"negative"`
+	// Gates are the readiness gate flips of replaced gated pods (churn only).
+	Gates *GateLatencies `json:"readinessGates,omitempty"`
 }
 
 // summary computes the distributions; end is when observation stopped (for censored samples).

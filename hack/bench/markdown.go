@@ -88,7 +88,10 @@ func (r *report) latencyTable(b *strings.Builder) {
 		line(s.Name, "EndpointSlice change → endpoint attached/detached in GCE", l.SliceToGCE)
 		line(s.Name, "… attach only", l.SliceToGCEAttach)
 		line(s.Name, "… detach only", l.SliceToGCEDetach)
-		rows = append(rows, fmt.Sprintf("| %s | readiness gate flip → condition written | %s | | | | |", s.Name, r.ReadinessGates))
+		if g := l.Gates; g != nil {
+			line(s.Name, "readiness gate: endpoint attached in GCE → gate True (includes fakegce's HEALTHY delay)", g.FromGCE)
+			line(s.Name, "readiness gate: gated pod created → gate True (end to end)", g.FromCreate)
+		}
 		line(s.Name, "pod label change → GCE (end to end, includes kube-controller-manager)", l.PodToGCE)
 		line(s.Name, "pod label change → EndpointSlice seen (kube-controller-manager lag)", l.PodToSlice)
 	}

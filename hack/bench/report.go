@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -86,20 +85,6 @@ func (r *scenarioResult) note(format string, args ...any) {
 	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
 }
 
-// readinessNA is what the readiness-gate column says: the churn flips no readiness gate, and
-// older binaries have none at all.
-func readinessNA() string {
-	bin := filepath.Join("bin", "neg-controller")
-	if d := os.Getenv("NEG_BIN_DIR"); d != "" {
-		bin = filepath.Join(d, "neg-controller")
-	}
-	out, _ := exec.Command(bin, "--help").CombinedOutput()
-	if !strings.Contains(string(out), "readiness-gate") {
-		return "n/a (readiness gates not implemented)"
-	}
-	return "n/a (not measured: this binary has readiness gates, but the churn pods carry none — measuring gate flips needs a pod-replacing churn)"
-}
-
 // machine describes where the bench ran.
 type machine struct {
 	NProc      int    `json:"nproc"`
@@ -114,18 +99,16 @@ type machine struct {
 }
 
 type report struct {
-	start time.Time
-	Date  string `json:"date"`
-	Scale scale  `json:"scale"`
-	// ReadinessGates is the readiness-gate latency column's value.
-	ReadinessGates string            `json:"readinessGateFlipLatency"`
-	Machine        machine           `json:"machine"`
-	Seconds        float64           `json:"wallSeconds"`
-	Scenarios      []*scenarioResult `json:"scenarios"`
+	start     time.Time
+	Date      string            `json:"date"`
+	Scale     scale             `json:"scale"`
+	Machine   machine           `json:"machine"`
+	Seconds   float64           `json:"wallSeconds"`
+	Scenarios []*scenarioResult `json:"scenarios"`
 }
 
 func newReport(sc scale) *report {
-	r := &report{start: time.Now(), Scale: sc, ReadinessGates: readinessNA()}
+	r := &report{start: time.Now(), Scale: sc}
 	r.Date = r.start.UTC().Format(time.RFC3339)
 	m := &r.Machine
 	m.NProc = runtime.NumCPU()

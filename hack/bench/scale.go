@@ -30,6 +30,11 @@ type scale struct {
 	ChurnDuration   time.Duration `json:"churnDuration"`
 	FaultsDuration  time.Duration `json:"faultsDuration"`
 	ChurnDrain      time.Duration `json:"churnDrain"`
+	// churn also replaces GateRate pods/s of GateServices Services × GatePodsPerSvc pods that
+	// carry the readiness gate (NEGs in health-checked backend services).
+	GateServices   int     `json:"gateServices"`
+	GatePodsPerSvc int     `json:"gatePodsPerService"`
+	GateRate       float64 `json:"gateReplacementsPerSecond"`
 	// steady: SteadyWindow of no change with --resync-period=SteadyResync.
 	SteadyWindow time.Duration `json:"steadyWindow"`
 	SteadyResync time.Duration `json:"steadyResync"`
@@ -46,6 +51,7 @@ func scaleFor(name string) (scale, error) {
 			BigPods:            5000, BigTimeout: 5 * time.Minute,
 			ChurnServices: 200, ChurnPodsPerSvc: 30, ChurnRate: 100, ChurnDuration: 60 * time.Second, FaultsDuration: 10 * time.Second,
 			ChurnDrain:   150 * time.Second,
+			GateServices: 10, GatePodsPerSvc: 10, GateRate: 5,
 			SteadyWindow: 60 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
 		}, nil
 	case "small":
@@ -56,6 +62,7 @@ func scaleFor(name string) (scale, error) {
 			BigPods:            600, BigTimeout: 2 * time.Minute,
 			ChurnServices: 20, ChurnPodsPerSvc: 10, ChurnRate: 20, ChurnDuration: 15 * time.Second, FaultsDuration: 15 * time.Second,
 			ChurnDrain:   time.Minute,
+			GateServices: 2, GatePodsPerSvc: 4, GateRate: 1,
 			SteadyWindow: 20 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
 		}, nil
 	}

@@ -18,8 +18,12 @@ func (b *bench) sharedStack(names []string) []*scenarioResult {
 	}
 	svcs := serviceRefs("bench-churn", "svc", sc.ChurnServices)
 	big := svcRef{ns: "bench-big", name: "big"}
+	var gates *gateWorkload
+	if results["churn"] != nil && sc.GateServices > 0 {
+		gates = &gateWorkload{svcs: serviceRefs("bench-gates", "gsvc", sc.GateServices)}
+	}
 	err := b.withStack("shared", sc.SharedNodesPerZone, func(e *env) error {
-		setup, err := b.sharedSetup(e, svcs, big, results["big-service"] != nil)
+		setup, err := b.sharedSetup(e, svcs, big, results["big-service"] != nil, gates)
 		if err != nil {
 			return err
 		}
@@ -29,9 +33,9 @@ func (b *bench) sharedStack(names []string) []*scenarioResult {
 			case "big-service":
 				r = b.bigService(e, big)
 			case "churn":
-				r = b.churnScenario(e, svcs, false)
+				r = b.churnScenario(e, svcs, false, gates)
 			case "faults":
-				r = b.churnScenario(e, svcs, true)
+				r = b.churnScenario(e, svcs, true, nil)
 			case "steady":
 				r = b.steady(e)
 			}
@@ -56,13 +60,18 @@ func (b *bench) sharedStack(names []string) []*scenarioResult {
 
 // sharedSetup creates the Services, starts the controller (so the NEGs get created while the
 // pods are), creates the pods and waits until every NEG is exact. Nothing here is measured.
-func (b *bench) sharedSetup(e *env, svcs []svcRef, big svcRef, wantBig bool) (string, error) {
+func (b *bench) sharedSetup(e *env, svcs []svcRef, big svcRef, wantBig bool, gates *gateWorkload) (string, error) {
 	t0 := time.Now()
-	all := svcs
+	all := append([]svcRef(nil), svcs...)
 	if wantBig {
-		all = append(append([]svcRef(nil), svcs...), big)
+		all = append(all, big)
 	}
-	for _, ns := range []string{svcs[0].ns, big.ns} {
+	nss := []string{svcs[0].ns, big.ns}
+	if gates != nil {
+		all = append(all, gates.svcs...)
+		nss = append(nss, gates.svcs[0].ns)
+	}
+	for _, ns := range nss {
 		if err := e.createNamespace(b.ctx, ns); err != nil {
 			return "", err
 		}
@@ -83,6 +92,14 @@ func (b *bench) sharedSetup(e *env, svcs []svcRef, big svcRef, wantBig bool) (st
 		return "", fmt.Errorf("waiting for pod IPs: %w", err)
 	}
 	podsAt := time.Since(t0)
+	gateSetup := ""
+	if gates != nil {
+		s, err := b.gateSetup(e, gates, b.sc.GatePodsPerSvc)
+		if err != nil {
+			return "", fmt.Errorf("readiness-gate set-up: %w", err)
+		}
+		gateSetup = " " + s
+	}
 	conv, err := e.waitConverged(b.ctx, all, t0, 500*time.Millisecond, 10*time.Minute, nil)
 	if err != nil {
 		return "", err
@@ -92,8 +109,8 @@ func (b *bench) sharedSetup(e *env, svcs []svcRef, big svcRef, wantBig bool) (st
 	}
 	setup := fmt.Sprintf("Shared stack: %d nodes; %d annotated Services created, the controller started, then %d pods created "+
 		"directly (spec.nodeName set, status by podsim; running with IPs %.0f s after the start), every other one selected; "+
-		"all %d NEGs exact after %.0f s (set-up, not measured).",
-		len(e.nodes), len(all), len(pods), podsAt.Seconds(), conv.Final.NEGs, conv.Seconds)
+		"all %d NEGs exact after %.0f s (set-up, not measured).%s",
+		len(e.nodes), len(all), len(pods), podsAt.Seconds(), conv.Final.NEGs, conv.Seconds, gateSetup)
 	say("shared stack ready: %s", setup)
 	return setup, nil
 }
