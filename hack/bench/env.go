@@ -161,6 +161,14 @@ func (e *env) stop() {
 // region, endpoint, --gce-operation-poll-interval=50ms and --cluster-name).
 var baseFlags = []string{"--cluster-uid=" + namingUID, "--v=2"}
 
+// stopController stops the running controller, if any.
+func (e *env) stopController() error {
+	if e.ctrl == nil || e.ctrl.Exited() {
+		return nil
+	}
+	return e.ctrl.Stop(15 * time.Second)
+}
+
 // startController (re)starts the controller with baseFlags + extra and tracks its process.
 func (e *env) startController(extra ...string) error {
 	if e.ctrl != nil && !e.ctrl.Exited() {

@@ -108,8 +108,8 @@ func (r *report) costTable(b *strings.Builder) {
 	for _, s := range r.Scenarios {
 		for _, p := range s.Procs {
 			name := p.Name
-			if name == "neg-controller" {
-				name = "**neg-controller**"
+			if strings.HasPrefix(name, "neg-controller") {
+				name = "**" + name + "**"
 			}
 			fmt.Fprintf(b, "| %s | %s | %.2f | %.1f | %.1f |\n", s.Name, name, p.CPUSeconds, p.PeakRSSMiB, p.HWMMiB)
 		}

@@ -46,7 +46,7 @@ func scaleFor(name string) (scale, error) {
 	case "full":
 		return scale{
 			Name:         "full",
-			ColdServices: 1000, ColdPodsPerSvc: 10, ColdNodesPerZone: 16, ColdTimeout: 180 * time.Second,
+			ColdServices: 1000, ColdPodsPerSvc: 10, ColdNodesPerZone: 16, ColdTimeout: 120 * time.Second,
 			SharedNodesPerZone: 16,
 			BigPods:            5000, BigTimeout: 5 * time.Minute,
 			ChurnServices: 200, ChurnPodsPerSvc: 30, ChurnRate: 100, ChurnDuration: 60 * time.Second, FaultsDuration: 10 * time.Second,
