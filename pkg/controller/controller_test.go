@@ -46,6 +46,12 @@ func TestCreate(t *testing.T) {
 	if err := e.checkNoNEG(zoneC, name80); err != nil {
 		t.Errorf("zone without nodes: %v", err)
 	}
+	// Creating a NEG costs its insert and attach only: the insert's operation describes it
+	// (no get) and a new NEG is empty (no list).
+	if c := e.srv.Counts(); c[mInsert] != 4 || c[mGet] != 0 || c[mList] != 0 || c[mAttach] != 4 {
+		t.Errorf("calls to create and fill 4 NEGs: %d insert, %d get, %d list, %d attach; want 4, 0, 0, 4",
+			c[mInsert], c[mGet], c[mList], c[mAttach])
+	}
 	e.eventually("neg-status", func() error {
 		st, ok := e.status("default", "web")
 		if !ok {

@@ -30,6 +30,8 @@ func (c *Controller) prepare(ctx context.Context, s *serviceSync, t *negTask) {
 	if !t.remove && !c.ensureNEG(ctx, s, t) {
 		return
 	}
+	// A NEG ensureNEG just created is known to be empty: no list needed.
+	snap = c.states.snapshot(t.ref, now)
 	listedAt := snap.listedAt
 	if snap.current == nil || !now.Before(c.verifyDue(t.ref, listedAt)) {
 		if !c.listNEG(ctx, s, t) {

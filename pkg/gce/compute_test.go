@@ -54,6 +54,9 @@ func TestNEGLifecycle(t *testing.T) {
 	if n := len(e.requests(mWait)); n == 0 {
 		t.Errorf("no zoneOperations.wait call although the operation took 20ms")
 	}
+	if n := len(e.requests(mGet)); n != 0 {
+		t.Errorf("CreateNEG made %d get calls; the operation's targetLink and targetId describe the NEG", n)
+	}
 
 	_, err = e.cloud.CreateNEG(ctx, zoneA, spec)
 	if !gce.IsAlreadyExists(err) {

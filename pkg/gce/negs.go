@@ -35,7 +35,7 @@ func (c *Compute) GetNEG(ctx context.Context, zone, name string) (*NEG, error) {
 	return &out, nil
 }
 
-// CreateNEG inserts a zonal NEG, waits for the operation and reads it back. An existing NEG of
+// CreateNEG inserts a zonal NEG and waits for the operation (see createdNEG for the result). An existing NEG of
 // that name yields an error classified AlreadyExists. Bare network / subnetwork names in spec
 // are expanded with NetworkURL / SubnetworkURL (the subnetwork in Config.Region).
 func (c *Compute) CreateNEG(ctx context.Context, zone string, spec NEGSpec) (*NEG, error) {
@@ -50,13 +50,46 @@ func (c *Compute) CreateNEG(ctx context.Context, zone string, spec NEGSpec) (*NE
 		Network:             NetworkURL(c.cfg.Project, spec.Network),
 		Subnetwork:          SubnetworkURL(c.cfg.Project, c.region(zone), spec.Subnetwork),
 	}
-	_, err := c.mutate(ctx, GroupInsertNEG, "networkEndpointGroups.insert", func(ctx context.Context, id string) (*compute.Operation, error) {
+	op, err := c.mutate(ctx, GroupInsertNEG, "networkEndpointGroups.insert", func(ctx context.Context, id string) (*compute.Operation, error) {
 		return c.svc.NetworkEndpointGroups.Insert(c.cfg.Project, zone, body).RequestId(id).Context(ctx).Do()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating NEG %s/%s: %w", zone, spec.Name, err)
 	}
+	if n, ok := createdNEG(op, zone, body); ok {
+		return n, nil
+	}
 	return c.GetNEG(ctx, zone, spec.Name)
+}
+
+// createdNEG describes the NEG an insert created from what was sent and the done operation's
+// targetLink and targetId (documented output fields of every insert operation), saving a get
+// per NEG. Network URLs are given the targetLink's scheme and host, the form GCE returns them
+// in. ok is false when the operation lacks either field; the caller then reads the NEG back.
+func createdNEG(op *compute.Operation, zone string, body *compute.NetworkEndpointGroup) (*NEG, bool) {
+	if op == nil || op.TargetLink == "" || op.TargetId == 0 {
+		return nil, false
+	}
+	base := ""
+	if i := strings.Index(op.TargetLink, "/projects/"); i >= 0 {
+		base = op.TargetLink[:i+1]
+	}
+	full := func(url string) string {
+		if url == "" || !strings.HasPrefix(url, "projects/") {
+			return url
+		}
+		return base + url
+	}
+	return &NEG{
+		ID:          fmt.Sprint(op.TargetId),
+		Name:        body.Name,
+		Zone:        zone,
+		SelfLink:    op.TargetLink,
+		Description: body.Description,
+		Type:        body.NetworkEndpointType,
+		Network:     full(body.Network),
+		Subnetwork:  full(body.Subnetwork),
+	}, true
 }
 
 // region returns Config.Region, or the region part of a zone name ("us-central1-a" →

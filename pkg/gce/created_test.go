@@ -1,0 +1,32 @@
+package gce
+
+import (
+	"testing"
+
+	"google.golang.org/api/compute/v1"
+)
+
+func TestCreatedNEG(t *testing.T) {
+	body := &compute.NetworkEndpointGroup{Name: "n", Description: "d", NetworkEndpointType: TypeGCEVMIPPort,
+		Network: "projects/p/global/networks/default", Subnetwork: "projects/p/regions/r/subnetworks/s"}
+	link := "https://www.googleapis.com/compute/v1/projects/p/zones/z/networkEndpointGroups/n"
+	got, ok := createdNEG(&compute.Operation{Status: "DONE", TargetLink: link, TargetId: 42}, "z", body)
+	if !ok {
+		t.Fatal("createdNEG refused a complete operation")
+	}
+	want := NEG{ID: "42", Name: "n", Zone: "z", SelfLink: link, Description: "d", Type: TypeGCEVMIPPort,
+		Network:    "https://www.googleapis.com/compute/v1/projects/p/global/networks/default",
+		Subnetwork: "https://www.googleapis.com/compute/v1/projects/p/regions/r/subnetworks/s"}
+	if *got != want {
+		t.Errorf("createdNEG = %+v, want %+v", *got, want)
+	}
+	for name, op := range map[string]*compute.Operation{
+		"nil":         nil,
+		"no link":     {TargetId: 42},
+		"no targetId": {TargetLink: link},
+	} {
+		if _, ok := createdNEG(op, "z", body); ok {
+			t.Errorf("%s: createdNEG accepted an operation without targetLink and targetId", name)
+		}
+	}
+}
