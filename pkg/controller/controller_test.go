@@ -249,3 +249,33 @@ func TestSteadyStateMakesNoMutatingCalls(t *testing.T) {
 		t.Errorf("self-scheduled verify: %d mutating calls, %d lists, want 0 and > 0: %v", m, counts[mList], counts)
 	}
 }
+
+// TestTrickleIsPacedBySyncDelay: endpoints added one at a time, faster than the operation
+// latency and much faster than SyncDelay, cost at
+// most about one attach call per SyncDelay, not one per operation latency.
+func TestTrickleIsPacedBySyncDelay(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{OperationLatency: 30 * time.Millisecond})
+	e.addNode("node-a1", zoneA)
+	e.createService(service("default", "web", `{"exposed_ports":{"80":{}}}`, 80))
+	const syncDelay = 400 * time.Millisecond
+	e.start(func(c *Config) { c.SyncDelay = syncDelay }, 0)
+	name := negName("web", 80)
+	e.eventually("NEG created", func() error { return e.checkNEG(zoneA, name, nil) })
+	e.srv.ResetCounts()
+
+	all := e.pods(80, "node-a1")
+	start := time.Now()
+	for i := range all {
+		e.setEndpoints("default", "web", []int32{80}, all[:i+1])
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.eventually("all 80 attached", func() error { return e.checkService("web", 80, name, all, zoneA) })
+	took := time.Since(start)
+	// One call per started SyncDelay of the trickle, plus the first and the last.
+	limit := int(took/syncDelay) + 2
+	if n := e.srv.Counts()[mAttach]; n > limit {
+		t.Errorf("%d attach calls for 80 endpoints over %s; want at most %d (one per %s)", n, took.Round(time.Millisecond), limit, syncDelay)
+	} else {
+		t.Logf("%d attach calls for 80 endpoints over %s", n, took.Round(time.Millisecond))
+	}
+}

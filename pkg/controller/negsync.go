@@ -188,8 +188,8 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 // coalesce holds back new attach calls while earlier attach calls on the NEG are in flight,
 // and new detach calls while detach calls are: the finishing call re-syncs the Service, which
 // then sends everything that arrived meanwhile in as few calls as the batch size allows. A
-// stream of endpoint changes thus costs about one call per operation latency per NEG and
-// direction instead of one call per change (kubernetes/ingress-gce also runs at most one
+// stream of endpoint changes thus costs about one call per NEG and direction per operation
+// latency or SyncDelay, whichever is longer (see runBatch), instead of one call per change (kubernetes/ingress-gce also runs at most one
 // attach and one detach per NEG at a time); the calls of one plan still all start at once, so
 // N endpoints changed together cost ceil(N/batch) calls.
 func coalesce(p *plan.Plan, snap snapshot) {
