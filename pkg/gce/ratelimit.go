@@ -76,6 +76,11 @@ type adaptiveLimiter struct {
 	cur          float64
 	lastDecrease time.Time
 	lim          *rate.Limiter
+	// The waiters' queue: issued counts tickets handed out, head is the ticket whose turn it
+	// is to book; gone holds tickets that gave up before their turn, wake the waiting ones.
+	issued, head int64
+	gone         map[int64]bool
+	wake         map[int64]chan struct{}
 }
 
 func newAdaptiveLimiter(rl RateLimit, clk clock.Clock) *adaptiveLimiter {
@@ -86,7 +91,8 @@ func newAdaptiveLimiter(rl RateLimit, clk clock.Clock) *adaptiveLimiter {
 	if rl.QPS > 0 && rl.QPS < floor {
 		floor = rl.QPS
 	}
-	l := &adaptiveLimiter{clk: clk, base: rl.QPS, baseBurst: rl.Burst, floor: floor, cur: rl.QPS}
+	l := &adaptiveLimiter{clk: clk, base: rl.QPS, baseBurst: rl.Burst, floor: floor, cur: rl.QPS,
+		gone: map[int64]bool{}, wake: map[int64]chan struct{}{}}
 	limit := rate.Limit(rl.QPS)
 	if rl.QPS <= 0 {
 		limit = rate.Inf // QPS 0 disables the bucket
@@ -101,10 +107,47 @@ func newAdaptiveLimiter(rl RateLimit, clk clock.Clock) *adaptiveLimiter {
 const maxReservation = time.Second
 
 // Wait blocks until a token is available or ctx is done. It returns how long it waited.
+//
+// Waiters book tokens strictly in arrival order: each takes a ticket and books when every
+// earlier ticket has booked or given up. Without the queue, a waiter re-booking after a nap
+// would go behind calls that arrived after it, and under a long backlog some calls would wait
+// many times longer than others. The head of the queue books at most maxReservation ahead and
+// otherwise naps (keeping its place), so a recovered rate applies to it at once.
 func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
 	start := l.clk.Now()
+	l.mu.Lock()
+	ticket := l.issued
+	l.issued++
+	var turn chan struct{}
+	if ticket != l.head {
+		turn = make(chan struct{})
+		l.wake[ticket] = turn
+	}
+	l.mu.Unlock()
+	if turn != nil {
+		select {
+		case <-turn:
+		case <-ctx.Done():
+			l.mu.Lock()
+			if ticket == l.head { // our turn came at the same time
+				l.advanceLocked()
+			} else {
+				delete(l.wake, ticket)
+				l.gone[ticket] = true
+			}
+			l.mu.Unlock()
+			return l.clk.Since(start), ctx.Err()
+		}
+	}
+	// Our turn: the next ticket waits until advance.
+	advance := func() {
+		l.mu.Lock()
+		l.advanceLocked()
+		l.mu.Unlock()
+	}
 	for {
 		if err := ctx.Err(); err != nil {
+			advance()
 			return l.clk.Since(start), err
 		}
 		now := l.clk.Now()
@@ -112,30 +155,48 @@ func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
 		r := l.lim.ReserveN(now, 1)
 		l.mu.Unlock()
 		if !r.OK() {
+			advance()
 			return 0, fmt.Errorf("rate limiter cannot grant a token")
 		}
 		delay := r.DelayFrom(now)
 		if delay <= 0 {
+			advance()
 			return l.clk.Since(start), nil
 		}
 		// Context deadlines are wall-clock times, whatever clock drives the bucket.
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
 			r.CancelAt(now)
+			advance()
 			return l.clk.Since(start), fmt.Errorf("rate limiter wait of %v would exceed the deadline: %w", delay, context.DeadlineExceeded)
 		}
 		if delay > maxReservation {
 			// Give the slot back and re-book after a nap, at the then-current rate.
 			r.CancelAt(now)
-			if err := l.sleep(ctx, maxReservation); err != nil {
+			if err := l.sleep(ctx, min(delay-maxReservation, maxReservation)); err != nil {
+				advance()
 				return l.clk.Since(start), err
 			}
 			continue
 		}
+		advance() // booked: the next in line may book behind us
 		if err := l.sleep(ctx, delay); err != nil {
 			r.CancelAt(l.clk.Now())
 			return l.clk.Since(start), err
 		}
 		return l.clk.Since(start), nil
+	}
+}
+
+// advanceLocked passes the turn to the next ticket that has not given up. Callers hold mu.
+func (l *adaptiveLimiter) advanceLocked() {
+	l.head++
+	for l.gone[l.head] {
+		delete(l.gone, l.head)
+		l.head++
+	}
+	if ch, ok := l.wake[l.head]; ok {
+		delete(l.wake, l.head)
+		close(ch)
 	}
 }
 

@@ -198,3 +198,107 @@ func TestAdaptiveLimiterWaitersGetRecoveredRate(t *testing.T) {
 		t.Fatal("waiter still stuck at the slow rate after the recovery")
 	}
 }
+
+// TestAdaptiveLimiterServesWaitersInOrder: with a backlog far longer than maxReservation,
+// waiters get their tokens in arrival order (re-booking after naps does not let late arrivals
+// overtake).
+func TestAdaptiveLimiterServesWaitersInOrder(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	l := newAdaptiveLimiter(RateLimit{QPS: 10, Burst: 1}, clk)
+	ctx := context.Background()
+	if _, err := l.Wait(ctx); err != nil { // drain the burst
+		t.Fatal(err)
+	}
+	const n = 40 // 4 s of tokens: most waiters start out beyond the booking window
+	done := make(chan int, n)
+	for i := range n {
+		go func() {
+			if _, err := l.Wait(ctx); err != nil {
+				t.Error(err)
+			}
+			done <- i
+		}()
+		// Let waiter i take its ticket before the next one starts.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+			l.mu.Lock()
+			issued := l.issued
+			l.mu.Unlock()
+			if issued == int64(i)+2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiter %d never took a ticket", i)
+			}
+		}
+	}
+	var order []int
+	for deadline := time.Now().Add(20 * time.Second); len(order) < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d waiters done: %v", len(order), n, order)
+		}
+		select {
+		case i := <-done:
+			order = append(order, i)
+			continue
+		case <-time.After(5 * time.Millisecond):
+		}
+		if clk.HasWaiters() {
+			clk.Step(50 * time.Millisecond)
+		}
+	}
+	for k, i := range order {
+		if i != k {
+			t.Fatalf("waiters finished in order %v; want 0..%d", order, n-1)
+		}
+	}
+}
+
+// TestAdaptiveLimiterQueuedWaiterGivesUp: a waiter cancelled while queued leaves the queue
+// without blocking the ones behind it.
+func TestAdaptiveLimiterQueuedWaiterGivesUp(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	l := newAdaptiveLimiter(RateLimit{QPS: 0.1, Burst: 1}, clk) // a token every 10 s
+	ctx := context.Background()
+	if _, err := l.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := waitAsync(ctx, l) // the head: naps until its token is within maxReservation
+	untilWaiting(t, clk)
+	cctx, cancel := context.WithCancel(ctx)
+	second := waitAsync(cctx, l)
+	third := waitAsync(ctx, l)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		l.mu.Lock()
+		queued := len(l.wake)
+		l.mu.Unlock()
+		if queued == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("waiters 2 and 3 never queued")
+		}
+	}
+	cancel()
+	if r := <-second; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("cancelled queued waiter: %v, want Canceled", r.err)
+	}
+	for _, ch := range []<-chan waitResult{first, third} {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			select {
+			case r := <-ch:
+				if r.err != nil {
+					t.Fatal(r.err)
+				}
+			case <-time.After(5 * time.Millisecond):
+				if time.Now().After(deadline) {
+					t.Fatal("a waiter behind the cancelled one was never served")
+				}
+				if clk.HasWaiters() {
+					clk.Step(500 * time.Millisecond)
+				}
+				continue
+			}
+			break
+		}
+	}
+}
