@@ -2,10 +2,14 @@
 // (hack/stack: etcd, kube-apiserver, kube-controller-manager), the in-process fakegce emulator,
 // the pod simulator and the neg-controller binary, and writes results.md and results.json.
 //
-// Scenarios: cold-start, big-service, churn, steady, faults (see scenarios.md in the output
-// for what each measures). cold-start runs on its own stack; the others share a second stack,
-// and each restarts the controller with its own flags. Targets are measured, never asserted:
-// the exit status is non-zero only when the harness itself fails.
+// Scenarios: cold-start, big-service, churn, steady, faults, rollout (results.md describes
+// each under "Scenario details": its workload, controller command line and notes). cold-start
+// runs on its own stack; big-service, churn, steady and faults share a second stack, and each
+// restarts the controller with its own flags. rollout runs on a third stack whose pods serve
+// HTTP behind an emulated load balancer: a Deployment is rolled out under load without and then
+// with readiness gates (hack/rollout, shared with the e2e test TestRolloutZeroDowntime).
+// Targets are measured, never asserted: the exit status is non-zero only when the harness
+// itself fails.
 package main
 
 import (
@@ -23,7 +27,7 @@ import (
 	"k8s.io/klog/v2"
 )
 
-var allScenarios = []string{"cold-start", "big-service", "churn", "steady", "faults"}
+var allScenarios = []string{"cold-start", "big-service", "churn", "steady", "faults", "rollout"}
 
 func main() {
 	klog.InitFlags(nil)
@@ -114,6 +118,9 @@ func (b *bench) run(want map[string]bool) {
 		for _, r := range b.sharedStack(shared) {
 			b.rep.add(r)
 		}
+	}
+	if want["rollout"] {
+		b.rep.add(b.rolloutScenario())
 	}
 }
 

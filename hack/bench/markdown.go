@@ -14,7 +14,7 @@ func (r *report) markdown() string {
 	w("- Date: %s; scale **%s**; wall time %.0f s\n", r.Date, r.Scale.Name, r.Seconds)
 	w("- Machine: %d CPUs (%s), %s RAM, Linux %s; %s; commit %s\n", m.NProc, m.CPUModel, m.MemTotal, m.Kernel, m.GoVersion, m.Commit)
 	w("- Load average at start %s, at end %s. The machine is shared: other jobs ran during the bench, so CPU-bound numbers (latencies, convergence, CPU seconds) are noisy; compare runs, not single values.\n", m.LoadStart, m.LoadEnd)
-	w("- Everything runs on this machine: etcd, kube-apiserver, kube-controller-manager (built from source), the bench process (fakegce emulator + pod simulator + measurement) and neg-controller. fakegce operation latency %s in every scenario.\n\n", operationLatency)
+	w("- Everything runs on this machine: etcd, kube-apiserver, kube-controller-manager (built from source), the bench process (fakegce emulator + pod simulator + measurement) and neg-controller. fakegce operation latency %s in every scenario but rollout (%s, as in its e2e test).\n\n", operationLatency, rolloutOperationLatency())
 
 	w("## Targets\n\n| Scenario | Target | Measured | Verdict |\n|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
@@ -46,6 +46,9 @@ func (r *report) markdown() string {
 		}
 		for _, n := range s.Notes {
 			w("- %s\n", n)
+		}
+		for _, t := range s.Tables {
+			w("\n%s\n", t)
 		}
 		if s.Error != "" {
 			w("- **Error:** %s\n", s.Error)
@@ -103,7 +106,7 @@ func (r *report) latencyTable(b *strings.Builder) {
 
 func (r *report) costTable(b *strings.Builder) {
 	fmt.Fprintf(b, "\n## Process cost per scenario (measurement window)\n\n")
-	fmt.Fprintf(b, "CPU = utime+stime inside the window (/proc/PID/stat); RSS peak = largest VmRSS sampled every 500 ms inside the window; VmHWM = the process's lifetime peak RSS at the window's end. cold-start has its own stack and controller; big-service, churn and faults share the controller started in the shared set-up (so their VmHWM is cumulative); steady restarts it. The control plane is never restarted within a stack.\n\n")
+	fmt.Fprintf(b, "CPU = utime+stime inside the window (/proc/PID/stat); RSS peak = largest VmRSS sampled every 500 ms inside the window; VmHWM = the process's lifetime peak RSS at the window's end. cold-start and rollout each have their own stack and controller; big-service, churn and faults share the controller started in the shared set-up (so their VmHWM is cumulative); steady restarts it. The control plane is never restarted within a stack.\n\n")
 	fmt.Fprintf(b, "| Scenario | Process | CPU s | RSS peak MiB | VmHWM MiB |\n|---|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
 		for _, p := range s.Procs {

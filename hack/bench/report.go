@@ -75,6 +75,7 @@ type scenarioResult struct {
 	Details     any                 `json:"details,omitempty"`
 	Notes       []string            `json:"notes,omitempty"`
 	LogExcerpts []string            `json:"logExcerpts,omitempty"`
+	Tables      []string            `json:"tables,omitempty"` // Markdown, shown with the details
 }
 
 func (r *scenarioResult) add(metric, format string, args ...any) {

@@ -26,6 +26,11 @@ func (r *scenarioResult) fail(e *env, err error) {
 // withStack starts a stack in a fresh work directory on /dev/shm (etcd is fsync-heavy), runs
 // fn, stops the stack and copies its logs to outDir/logs/<name>.
 func (b *bench) withStack(name string, nodesPerZone int, fn func(e *env) error) error {
+	return b.withStackFrom(name, nodesPerZone, func(dir string) (*env, error) { return startEnv(b.ctx, dir, nodesPerZone) }, fn)
+}
+
+// withStackFrom is withStack with the stack started by start in the work directory it gets.
+func (b *bench) withStackFrom(name string, nodesPerZone int, start func(workDir string) (*env, error), fn func(e *env) error) error {
 	base := "/dev/shm"
 	if _, err := os.Stat(base); err != nil {
 		base = os.TempDir()
@@ -36,7 +41,7 @@ func (b *bench) withStack(name string, nodesPerZone int, fn func(e *env) error) 
 	}
 	say("%s: starting stack (%d nodes per zone) in %s", name, nodesPerZone, dir)
 	t0 := time.Now()
-	e, err := startEnv(b.ctx, dir, nodesPerZone)
+	e, err := start(dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return fmt.Errorf("starting stack: %w", err)

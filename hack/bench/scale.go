@@ -39,6 +39,10 @@ type scale struct {
 	SteadyWindow time.Duration `json:"steadyWindow"`
 	SteadyResync time.Duration `json:"steadyResync"`
 	SteadyGC     time.Duration `json:"steadyGcPeriod"`
+	// rollout: a Deployment of RolloutReplicas serving pods rolled out twice (without, then with
+	// readiness gates) while RolloutRate requests/s go through the emulated load balancer.
+	RolloutReplicas int `json:"rolloutReplicas"`
+	RolloutRate     int `json:"rolloutRequestsPerSecond"`
 }
 
 func scaleFor(name string) (scale, error) {
@@ -53,6 +57,7 @@ func scaleFor(name string) (scale, error) {
 			ChurnDrain:   150 * time.Second,
 			GateServices: 10, GatePodsPerSvc: 10, GateRate: 5,
 			SteadyWindow: 60 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
+			RolloutReplicas: 10, RolloutRate: 200,
 		}, nil
 	case "small":
 		return scale{
@@ -64,6 +69,7 @@ func scaleFor(name string) (scale, error) {
 			ChurnDrain:   time.Minute,
 			GateServices: 2, GatePodsPerSvc: 4, GateRate: 1,
 			SteadyWindow: 20 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
+			RolloutReplicas: 4, RolloutRate: 100,
 		}, nil
 	}
 	return scale{}, fmt.Errorf("unknown scale %q: want small or full", name)
