@@ -151,7 +151,7 @@ func (b *bench) churnScenario(e *env, svcs []svcRef, withFaults bool, gates *gat
 		"controller attaches not-ready endpoints too, so a readiness flip changes no NEG.",
 		len(svcs), sc.ChurnPodsPerSvc, len(pods), sc.ChurnRate, dur)
 	if gates != nil {
-		res.Workload += fmt.Sprintf(" At the same time, %.0f pods/s of %d readiness-gated Services × %d pods are replaced (a new gated "+
+		res.Workload += fmt.Sprintf(" At the same time, %.1f pods/s of %d readiness-gated Services × %d pods are replaced (a new gated "+
 			"pod created on the same node, then the old one deleted) for the readiness gate flip latencies.",
 			sc.GateRate, len(gates.svcs), sc.GatePodsPerSvc)
 	}
@@ -232,7 +232,8 @@ func (b *bench) churnScenario(e *env, svcs []svcRef, withFaults bool, gates *gat
 		res.add("readiness gate: pod created → gate True p50 / p95 / p99 / max", "%s / %s / %s / %s s (n=%d)",
 			g.FromCreate.fmtP("p50", g.FromCreate.P50), g.FromCreate.fmtP("p95", g.FromCreate.P95), g.FromCreate.fmtP("p99", g.FromCreate.P99),
 			g.FromCreate.fmtP("max", g.FromCreate.Max), g.FromCreate.N)
-		res.add("gated pods replaced", "%d (%d failed or skipped); gate reasons %v", gateMade[0], gateMade[1], g.Reasons)
+		res.add("gated pods replaced", "%d (%d failed or skipped); gate reasons %v; %d replaced again before their gate opened (no sample)",
+			gateMade[0], gateMade[1], g.Reasons, g.Replaced)
 		limit := (gateHealthyDelay + readinessPoll + 500*time.Millisecond).Seconds()
 		t := upper("p99 GCE attach → gate True (HEALTHY delay + 1 s poll + 500 ms)", g.FromGCE.P99, limit, "s")
 		t.Actual = g.FromGCE.fmtP("p99", g.FromGCE.P99) + " s"

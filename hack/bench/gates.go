@@ -211,6 +211,8 @@ type gatePod struct {
 	zone                  string
 	tCreated, tGCE, tGate time.Time
 	reason                string
+	// deleted: the pod was replaced in its turn before its gate opened (not a sample).
+	deleted bool
 }
 
 // gateTracker timestamps each new gated pod: create returned, its endpoint attached in fakegce
@@ -229,6 +231,7 @@ func newGateTracker(e *env, interval time.Duration) (*gateTracker, error) {
 	reg, err := e.factory.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { t.onPod(obj) },
 		UpdateFunc: func(_, obj any) { t.onPod(obj) },
+		DeleteFunc: t.onDelete,
 	})
 	t.reg = reg
 	return t, err
@@ -279,6 +282,21 @@ func (t *gateTracker) onPod(obj any) {
 	}
 }
 
+func (t *gateTracker) onDelete(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.pods[pod.Namespace+"/"+pod.Name]; p != nil && p.tGate.IsZero() {
+		p.deleted = true
+	}
+}
+
 // run polls fakegce for the endpoints of tracked pods not yet seen attached, until ctx ends.
 func (t *gateTracker) run(ctx context.Context) {
 	tick := time.NewTicker(t.interval)
@@ -292,7 +310,7 @@ func (t *gateTracker) run(ctx context.Context) {
 		t.mu.Lock()
 		byNEG := map[string][]*gatePod{}
 		for _, p := range t.pods {
-			if p.ep.IP != "" && p.tGCE.IsZero() {
+			if p.ep.IP != "" && p.tGCE.IsZero() && !p.deleted {
 				byNEG[p.zone+"/"+p.svc.key()] = append(byNEG[p.zone+"/"+p.svc.key()], p)
 			}
 		}
@@ -321,7 +339,7 @@ func (t *gateTracker) pending() int {
 	defer t.mu.Unlock()
 	n := 0
 	for _, p := range t.pods {
-		if p.tGate.IsZero() {
+		if p.tGate.IsZero() && !p.deleted {
 			n++
 		}
 	}
@@ -337,6 +355,8 @@ type GateLatencies struct {
 	Reasons    map[string]int `json:"reasons"`
 	// NotInGCE pods never showed their endpoint attached while observed (excluded from FromGCE).
 	NotInGCE int `json:"notSeenInGce,omitempty"`
+	// Replaced pods were deleted in their turn before their gate opened (no sample).
+	Replaced int `json:"replacedBeforeGateTrue,omitempty"`
 }
 
 // summary computes the distributions; gates still False at end are censored samples.
@@ -353,6 +373,10 @@ func (t *gateTracker) summary(end time.Time) GateLatencies {
 	for _, k := range keys {
 		p := t.pods[k]
 		if p.tCreated.IsZero() {
+			continue
+		}
+		if p.deleted {
+			g.Replaced++
 			continue
 		}
 		gate, censored := p.tGate, p.tGate.IsZero()

@@ -17,6 +17,8 @@ func TestGateSummary(t *testing.T) {
 		"ns/c": {},
 		// Gate True but the attach poll never saw it: only in FromCreate.
 		"ns/d": {tCreated: at(100), tGate: at(1100), reason: "LoadBalancerNegTimeout"},
+		// Replaced before its gate opened: counted, not a sample.
+		"ns/e": {tCreated: at(0), tGCE: at(300), deleted: true},
 	}}
 	g := tr.summary(at(5000))
 	if g.FromGCE.N != 2 || g.FromGCE.Censored != 1 || g.FromGCE.P50 != 1.2 || g.FromGCE.Max != 4.5 {
@@ -25,7 +27,7 @@ func TestGateSummary(t *testing.T) {
 	if g.FromCreate.N != 3 || g.FromCreate.Censored != 1 || g.FromCreate.P50 != 2 || g.FromCreate.Max != 5 {
 		t.Errorf("FromCreate = %+v", g.FromCreate)
 	}
-	if g.NotInGCE != 1 || g.Reasons["LoadBalancerNegReady"] != 1 || g.Reasons["LoadBalancerNegTimeout"] != 1 || len(g.Reasons) != 2 {
+	if g.NotInGCE != 1 || g.Replaced != 1 || g.Reasons["LoadBalancerNegReady"] != 1 || g.Reasons["LoadBalancerNegTimeout"] != 1 || len(g.Reasons) != 2 {
 		t.Errorf("summary = %+v", g)
 	}
 	if tr.pending() != 2 {

@@ -71,18 +71,19 @@ func oneLine(s string) string {
 
 func (r *report) latencyTable(b *strings.Builder) {
 	var rows []string
-	line := func(scn, what string, p Percentiles) {
+	lineC := func(scn, what string, p Percentiles, censored string) {
 		if p.N == 0 {
 			rows = append(rows, fmt.Sprintf("| %s | %s | 0 | – | – | – | – |", scn, what))
 			return
 		}
 		n := fmt.Sprint(p.N)
 		if p.Censored > 0 {
-			n += fmt.Sprintf(" (%d not yet in GCE)", p.Censored)
+			n += fmt.Sprintf(" (%d %s)", p.Censored, censored)
 		}
 		rows = append(rows, fmt.Sprintf("| %s | %s | %s | %s | %s | %s | %s |", scn, what, n,
 			p.fmtP("p50", p.P50), p.fmtP("p95", p.P95), p.fmtP("p99", p.P99), p.fmtP("max", p.Max)))
 	}
+	line := func(scn, what string, p Percentiles) { lineC(scn, what, p, "not yet in GCE") }
 	for _, s := range r.Scenarios {
 		l := s.Latency
 		if l == nil {
@@ -92,8 +93,8 @@ func (r *report) latencyTable(b *strings.Builder) {
 		line(s.Name, "… attach only", l.SliceToGCEAttach)
 		line(s.Name, "… detach only", l.SliceToGCEDetach)
 		if g := l.Gates; g != nil {
-			line(s.Name, "readiness gate: endpoint attached in GCE → gate True (includes fakegce's HEALTHY delay)", g.FromGCE)
-			line(s.Name, "readiness gate: gated pod created → gate True (end to end)", g.FromCreate)
+			lineC(s.Name, "readiness gate: endpoint attached in GCE → gate True (includes fakegce's HEALTHY delay)", g.FromGCE, "gate still False")
+			lineC(s.Name, "readiness gate: gated pod created → gate True (end to end)", g.FromCreate, "gate still False")
 		}
 		line(s.Name, "pod label change → GCE (end to end, includes kube-controller-manager)", l.PodToGCE)
 		line(s.Name, "pod label change → EndpointSlice seen (kube-controller-manager lag)", l.PodToSlice)

@@ -55,7 +55,7 @@ func scaleFor(name string) (scale, error) {
 			BigPods:            5000, BigTimeout: 5 * time.Minute,
 			ChurnServices: 200, ChurnPodsPerSvc: 30, ChurnRate: 100, ChurnDuration: 60 * time.Second, FaultsDuration: 10 * time.Second,
 			ChurnDrain:   150 * time.Second,
-			GateServices: 10, GatePodsPerSvc: 10, GateRate: 5,
+			GateServices: 10, GatePodsPerSvc: 10, GateRate: 1,
 			SteadyWindow: 60 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
 			RolloutReplicas: 10, RolloutRate: 200,
 		}, nil
@@ -67,7 +67,7 @@ func scaleFor(name string) (scale, error) {
 			BigPods:            600, BigTimeout: 2 * time.Minute,
 			ChurnServices: 20, ChurnPodsPerSvc: 10, ChurnRate: 20, ChurnDuration: 15 * time.Second, FaultsDuration: 15 * time.Second,
 			ChurnDrain:   time.Minute,
-			GateServices: 2, GatePodsPerSvc: 4, GateRate: 1,
+			GateServices: 2, GatePodsPerSvc: 4, GateRate: 0.5,
 			SteadyWindow: 20 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
 			RolloutReplicas: 4, RolloutRate: 100,
 		}, nil
