@@ -34,10 +34,12 @@ const (
 // DefaultRateLimits are the per-group budgets used for groups absent from Config.RateLimits.
 // The NEG numbers follow kubernetes/ingress-gce's deployment (glbc-neg.yaml): attach/detach
 // 15 qps burst 30, listNetworkEndpoints 30/45, NEG get 10/15, operations.get 5/10. Operation
-// waits have their own, higher budget (20/40): each wait is a long poll that returns when the
-// operation is done (or after up to ~2 minutes), so they replace many gets, and one wait per
-// mutation must not be throttled below the mutation rate (attach + detach = 30 qps would
-// otherwise queue behind a 5 qps bucket).
+// waits have their own budget (40/80): each wait is a long poll that returns when the
+// operation is done (or after up to ~2 minutes), so they replace many gets, and every mutation
+// needs at least one, so the budget is the sum of the mutation budgets (insert 5 + delete 5 +
+// attach 15 + detach 15): a smaller one would become the bottleneck of a saturated churn
+// (measured: with 20 qps, finished operations waited in the wait queue while new calls were
+// started).
 var DefaultRateLimits = map[string]RateLimit{
 	GroupZones:         {QPS: 5, Burst: 10},
 	GroupGetNEG:        {QPS: 10, Burst: 15},
@@ -48,7 +50,7 @@ var DefaultRateLimits = map[string]RateLimit{
 	GroupAttach:        {QPS: 15, Burst: 30},
 	GroupDetach:        {QPS: 15, Burst: 30},
 	GroupOperations:    {QPS: 5, Burst: 10},
-	GroupWait:          {QPS: 20, Burst: 40},
+	GroupWait:          {QPS: 40, Burst: 80},
 }
 
 // AIMD parameters of the adaptive limiter.
