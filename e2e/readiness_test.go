@@ -37,15 +37,30 @@ func freePort(t *testing.T) int {
 func startGateWebhook(t *testing.T, timeout time.Duration, extra ...string) string {
 	t.Helper()
 	ctx := ctxFor(t)
-	// The manifests' name (InstallControllerManifests leaves the manifests' own configuration
-	// out), so that the controller runs with exactly the manifests' RBAC.
-	name := "neg-controller"
 	port := freePort(t)
+	mwc := webhookConfiguration(port)
+	createWebhookConfiguration(t, mwc)
+	startWebhookController(t, port, timeout, extra...)
+	waitFor(t, 60*time.Second, "caBundle patched into "+mwc.Name, func() (bool, string) {
+		got, err := env.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, mwc.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(got.Webhooks[0].ClientConfig.CABundle) > 0, "no caBundle"
+	})
+	return mwc.Name
+}
+
+// webhookConfiguration is the manifests' MutatingWebhookConfiguration (their name, so that the
+// controller runs with exactly the manifests' RBAC; InstallControllerManifests leaves the
+// manifests' own configuration out), calling the controller at 127.0.0.1:port, for this
+// suite's labelled namespaces only (other tests' pods never wait on the webhook).
+func webhookConfiguration(port int) *admissionregistrationv1.MutatingWebhookConfiguration {
 	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, readiness.MutatePath)
 	ignore, none, scope := admissionregistrationv1.Ignore, admissionregistrationv1.SideEffectClassNone, admissionregistrationv1.NamespacedScope
 	timeoutSec := int32(5)
-	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+	return &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "neg-controller"},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name:                    "readiness-gate.neg-controller.io",
 			AdmissionReviewVersions: []string{"v1"},
@@ -58,36 +73,32 @@ func startGateWebhook(t *testing.T, timeout time.Duration, extra ...string) stri
 				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"},
 					Resources: []string{"pods"}, Scope: &scope},
 			}},
-			// Only this test's namespaces: other tests' pods never wait on the webhook.
 			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{readiness.InjectionLabel: readiness.InjectionEnabled}},
 		}},
 	}
-	if _, err := env.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
+}
+
+// createWebhookConfiguration creates mwc; cleanup deletes it and restores the usual controller.
+func createWebhookConfiguration(t *testing.T, mwc *admissionregistrationv1.MutatingWebhookConfiguration) {
+	t.Helper()
+	if _, err := env.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctxFor(t), mwc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = env.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), name, metav1.DeleteOptions{})
+		_ = env.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), mwc.Name, metav1.DeleteOptions{})
 		restartController(t)
 	})
+}
+
+// startWebhookController restarts the suite's controller serving the webhook on 127.0.0.1:port.
+func startWebhookController(t *testing.T, port int, timeout time.Duration, extra ...string) {
+	t.Helper()
 	flags := append([]string{
 		fmt.Sprintf("--webhook-bind-address=127.0.0.1:%d", port), "--webhook-host=127.0.0.1",
-		"--webhook-configuration-name=" + name, "--controller-namespace=neg-controller",
+		"--webhook-configuration-name=neg-controller", "--controller-namespace=neg-controller",
 		"--readiness-gate-timeout=" + timeout.String(),
 	}, extra...)
-	if c := env.Controller(); c != nil {
-		_ = c.Stop(15 * time.Second)
-	}
-	if _, err := env.StartController(controllerKubeconfig, append(append([]string(nil), controllerFlags...), flags...)...); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 60*time.Second, "caBundle patched into "+name, func() (bool, string) {
-		got, err := env.Kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		return len(got.Webhooks[0].ClientConfig.CABundle) > 0, "no caBundle"
-	})
-	return name
+	restartController(t, flags...)
 }
 
 // labelledNamespace creates a test namespace labelled for gate injection.
