@@ -121,6 +121,8 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		Network:         gce.NetworkURL(env.Project, env.Network),
 		Subnetwork:      gce.SubnetworkURL(env.Project, env.Region, env.Subnetwork),
 		ConcurrentSyncs: o.ConcurrentSyncs,
+		SyncDelay:       o.SyncDelay,
+		CallInterval:    o.NEGCallInterval,
 		GCPeriod:        o.GCPeriod,
 		VerifyPeriod:    verifyPeriod(o.ResyncPeriod),
 		Backends:        backendsConfig(ctx, o, env, cloud, obs.metrics.ObserveDryRun),

@@ -39,6 +39,7 @@ func TestFlags(t *testing.T) {
 		"--cluster-name=c", "--cluster-uid=abcdef0123456789", "--gce-endpoint=http://127.0.0.1:1234",
 		"--concurrent-syncs=3", "--gce-max-in-flight=7", "--resync-period=1m", "--gc-period=30s",
 		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s", "--enable-svcneg=false",
+		"--sync-delay=50ms", "--neg-call-interval=2s",
 		"--enable-autoneg=false", "--backend-service-allow=web-.*,us-central1/x"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
@@ -47,7 +48,7 @@ func TestFlags(t *testing.T) {
 		Region: "europe-west4", Network: "net", Subnetwork: "sub", ClusterName: "c", ClusterUID: "abcdef0123456789",
 		GCEEndpoint: "http://127.0.0.1:1234", ConcurrentSyncs: 3, GCEMaxInFlight: 7, ResyncPeriod: time.Minute,
 		GCPeriod: 30 * time.Second, GCEOperationPollInterval: 250 * time.Millisecond, GCECallTimeout: 5 * time.Second,
-		BackendServiceAllow: "web-.*,us-central1/x"}
+		SyncDelay: 50 * time.Millisecond, NEGCallInterval: 2 * time.Second, BackendServiceAllow: "web-.*,us-central1/x"}
 	// The operating options keep their defaults here (operating_test.go parses them).
 	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
 	want.Readiness = o.Readiness // readiness_test.go parses them
@@ -76,6 +77,8 @@ func TestValidate(t *testing.T) {
 		"cluster-uid":       func(o *Options) { o.ClusterUID = "Bad UID" },
 		"kube-api-qps":      func(o *Options) { o.KubeAPIQPS = 0 },
 		"gce-call-timeout":  func(o *Options) { o.GCECallTimeout = 0 },
+		"sync-delay":        func(o *Options) { o.SyncDelay = 0 },
+		"neg-call-interval": func(o *Options) { o.NEGCallInterval = -time.Second },
 	}
 	for name, mutate := range cases {
 		o := NewOptions()

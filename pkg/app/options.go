@@ -41,6 +41,8 @@ type Options struct {
 	GCPeriod                 time.Duration
 	GCEOperationPollInterval time.Duration
 	GCECallTimeout           time.Duration
+	SyncDelay                time.Duration
+	NEGCallInterval          time.Duration
 
 	// Running in production (operating.go): leader election, the metrics and health server,
 	// log format, GCE rate limits (group=qps:burst,...) and dry run.
@@ -70,6 +72,8 @@ func NewOptions() *Options {
 		GCPeriod:                 controller.DefaultGCPeriod,
 		GCEOperationPollInterval: gce.DefaultOperationPollInterval,
 		GCECallTimeout:           gce.DefaultCallTimeout,
+		SyncDelay:                controller.DefaultSyncDelay,
+		NEGCallInterval:          controller.DefaultCallInterval,
 		LeaderElection:           DefaultLeaderElection(),
 		MetricsBindAddress:       DefaultMetricsBindAddress,
 		LogFormat:                LogFormatText,
@@ -125,6 +129,12 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Minimum time between two polls of the same Compute Engine operation.")
 	fs.DurationVar(&o.GCECallTimeout, "gce-call-timeout", o.GCECallTimeout,
 		"Timeout of a single Compute Engine API request.")
+	fs.DurationVar(&o.SyncDelay, "sync-delay", o.SyncDelay,
+		"How long after an EndpointSlice or Service change its Service is synced; changes within it share one sync.")
+	fs.DurationVar(&o.NEGCallInterval, "neg-call-interval", o.NEGCallInterval,
+		"Least time between the starts of two attach (or two detach) calls on one NEG. A change to a NEG with no "+
+			"recent call goes out at once; changes arriving faster share the next call (up to 500 endpoints each), "+
+			"so a steady stream costs at most one call per NEG and direction per interval.")
 	fs.BoolVar(&o.EnableSvcNEG, "enable-svcneg", o.EnableSvcNEG,
 		"Write a ServiceNetworkEndpointGroup (networking.gke.io/v1beta1, kubectl get svcneg) per NEG name, with the "+
 			"NEGs' ids, selfLinks and Initialized/Synced conditions. The CRD is installed by the manifests, not by "+
@@ -155,6 +165,9 @@ func (o *Options) Validate() error {
 	}
 	if o.GCPeriod <= 0 {
 		add("--gc-period must be positive, got %s", o.GCPeriod)
+	}
+	if o.SyncDelay <= 0 || o.NEGCallInterval <= 0 {
+		add("--sync-delay and --neg-call-interval must be positive, got %s and %s", o.SyncDelay, o.NEGCallInterval)
 	}
 	if o.GCEOperationPollInterval <= 0 {
 		add("--gce-operation-poll-interval must be positive, got %s", o.GCEOperationPollInterval)

@@ -40,7 +40,8 @@ const (
 	DefaultGCPeriod        = 2 * time.Minute
 	DefaultGCInitialDelay  = 10 * time.Second
 	DefaultVerifyPeriod    = 10 * time.Minute
-	DefaultSyncDelay       = time.Second
+	DefaultSyncDelay       = 200 * time.Millisecond
+	DefaultCallInterval    = time.Second
 	DefaultInvalidRetry    = 10 * time.Minute
 )
 
@@ -79,6 +80,9 @@ type Config struct {
 	VerifyPeriod time.Duration
 	// SyncDelay coalesces EndpointSlice churn: a slice change syncs its Service after this delay.
 	SyncDelay time.Duration
+	// CallInterval is the least time between the starts of two attach (or two detach) calls
+	// on one NEG, unless they belong to the same plan; see coalesce.
+	CallInterval time.Duration
 	// Backoff is the retry policy for failed syncs and calls.
 	Backoff Backoff
 	// InvalidEndpointRetry is how long an endpoint GCE rejected as invalid is left out.
@@ -117,6 +121,7 @@ func (cfg Config) withDefaults() Config {
 	def(&cfg.GCInitialDelay, DefaultGCInitialDelay)
 	def(&cfg.VerifyPeriod, DefaultVerifyPeriod)
 	def(&cfg.SyncDelay, DefaultSyncDelay)
+	def(&cfg.CallInterval, DefaultCallInterval)
 	def(&cfg.InvalidEndpointRetry, DefaultInvalidRetry)
 	cfg.Backoff = cfg.Backoff.withDefaults()
 	if cfg.BatchSize <= 0 {

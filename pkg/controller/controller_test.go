@@ -250,15 +250,15 @@ func TestSteadyStateMakesNoMutatingCalls(t *testing.T) {
 	}
 }
 
-// TestTrickleIsPacedBySyncDelay: endpoints added one at a time, faster than the operation
-// latency and much faster than SyncDelay, cost at
-// most about one attach call per SyncDelay, not one per operation latency.
-func TestTrickleIsPacedBySyncDelay(t *testing.T) {
+// TestTrickleIsPacedByCallInterval: endpoints added one at a time, faster than the operation
+// latency and much faster than CallInterval, cost at most about one attach call per
+// CallInterval, not one per operation latency.
+func TestTrickleIsPacedByCallInterval(t *testing.T) {
 	e := newTestEnv(t, fakegce.Config{OperationLatency: 30 * time.Millisecond})
 	e.addNode("node-a1", zoneA)
 	e.createService(service("default", "web", `{"exposed_ports":{"80":{}}}`, 80))
-	const syncDelay = 400 * time.Millisecond
-	e.start(func(c *Config) { c.SyncDelay = syncDelay }, 0)
+	const interval = 400 * time.Millisecond
+	e.start(func(c *Config) { c.CallInterval = interval }, 0)
 	name := negName("web", 80)
 	e.eventually("NEG created", func() error { return e.checkNEG(zoneA, name, nil) })
 	e.srv.ResetCounts()
@@ -271,10 +271,10 @@ func TestTrickleIsPacedBySyncDelay(t *testing.T) {
 	}
 	e.eventually("all 80 attached", func() error { return e.checkService("web", 80, name, all, zoneA) })
 	took := time.Since(start)
-	// One call per started SyncDelay of the trickle, plus the first and the last.
-	limit := int(took/syncDelay) + 2
+	// One call per started interval of the trickle, plus the first and the last.
+	limit := int(took/interval) + 2
 	if n := e.srv.Counts()[mAttach]; n > limit {
-		t.Errorf("%d attach calls for 80 endpoints over %s; want at most %d (one per %s)", n, took.Round(time.Millisecond), limit, syncDelay)
+		t.Errorf("%d attach calls for 80 endpoints over %s; want at most %d (one per %s)", n, took.Round(time.Millisecond), limit, interval)
 	} else {
 		t.Logf("%d attach calls for 80 endpoints over %s", n, took.Round(time.Millisecond))
 	}

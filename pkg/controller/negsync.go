@@ -167,7 +167,9 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 		}
 	}
 	p := plan.Compute(want, snap.current, snap.inFlight, c.cfg.BatchSize, c.cfg.MaxEndpointsPerNEG)
-	coalesce(&p, snap)
+	if at := coalesce(&p, snap, c.clock.Now(), c.cfg.CallInterval); !at.IsZero() {
+		s.requeueBy(at)
+	}
 	slot := ReasonEndpointsOverCapacity + ":" + t.ref.String()
 	if p.OverCapacity > 0 {
 		c.warn(s.key, s.target, slot, ReasonEndpointsOverCapacity, fmt.Sprintf(
@@ -185,26 +187,35 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 	}
 }
 
-// coalesce holds back new attach calls while earlier attach calls on the NEG are in flight,
-// and new detach calls while detach calls are: the finishing call re-syncs the Service, which
-// then sends everything that arrived meanwhile in as few calls as the batch size allows. A
-// stream of endpoint changes thus costs about one call per NEG and direction per operation
-// latency or SyncDelay, whichever is longer (see runBatch), instead of one call per change (kubernetes/ingress-gce also runs at most one
-// attach and one detach per NEG at a time); the calls of one plan still all start at once, so
-// N endpoints changed together cost ceil(N/batch) calls.
-func coalesce(p *plan.Plan, snap snapshot) {
-	if snap.attaching && len(p.Attach) > 0 {
-		for _, b := range p.Attach {
+// coalesce holds back new attach calls while earlier attach calls on the NEG are in flight or
+// started less than interval ago, and likewise detach calls: the finishing call re-syncs the
+// Service, and a held plan asks for a sync when the interval is over (the returned time, zero
+// when nothing waits on the interval), which then sends everything that arrived meanwhile in
+// as few calls as the batch size allows. A stream of endpoint changes thus costs at most one
+// call per NEG and direction per operation latency or interval, whichever is longer, instead
+// of one call per change (kubernetes/ingress-gce also runs at most one attach and one detach
+// per NEG at a time), while a change to a quiet NEG goes out at once. The calls of one plan
+// still all start together, so N endpoints changed together cost ceil(N/batch) calls.
+func coalesce(p *plan.Plan, snap snapshot, now time.Time, interval time.Duration) (resumeAt time.Time) {
+	hold := func(batches *[]plan.Batch, inFlight bool, last time.Time) {
+		if len(*batches) == 0 {
+			return
+		}
+		next := last.Add(interval)
+		if !inFlight && (last.IsZero() || !now.Before(next)) {
+			return
+		}
+		for _, b := range *batches {
 			p.HeldInFlight += len(b.Endpoints)
 		}
-		p.Attach = nil
-	}
-	if snap.detaching && len(p.Detach) > 0 {
-		for _, b := range p.Detach {
-			p.HeldInFlight += len(b.Endpoints)
+		*batches = nil
+		if !inFlight && (resumeAt.IsZero() || next.Before(resumeAt)) {
+			resumeAt = next
 		}
-		p.Detach = nil
 	}
+	hold(&p.Attach, snap.attaching, snap.lastAttach)
+	hold(&p.Detach, snap.detaching, snap.lastDetach)
+	return resumeAt
 }
 
 // deleteNEG deletes an emptied NEG of ours that the Service no longer wants. A NEG still used

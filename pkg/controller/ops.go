@@ -23,8 +23,7 @@ const maxSplitCalls = 64
 // launch starts the calls of p on ref in the background and returns at once. The endpoints
 // enter the in-flight table before any call leaves; when a call finishes, its goroutine
 // updates the NEG's state, clears the endpoints from the table and requeues the Service
-// (on success at once, or SyncDelay after the call started if that is later; after the NEG's
-// backoff on failure). One Normal event per kind and
+// (at once on success, after the NEG's backoff on failure). One Normal event per kind and
 // NEG sums up the calls of this launch.
 func (c *Controller) launch(ctx context.Context, s *serviceSync, ref neg.Ref, p plan.Plan) {
 	for _, group := range [][]plan.Batch{p.Attach, p.Detach} {
@@ -38,7 +37,7 @@ func (c *Controller) launch(ctx context.Context, s *serviceSync, ref neg.Ref, p 
 		g := &opGroup{c: c, key: s.key, target: s.target, ref: ref, kind: kind, changedAt: c.changes.activeChange(s.key),
 			started: c.clock.Now()}
 		for _, b := range group {
-			if !c.states.tryStart(ref, kind, b.Endpoints) {
+			if !c.states.tryStart(ref, kind, b.Endpoints, g.started) {
 				klog.FromContext(ctx).Info("Skipping a batch with endpoints already in flight", "neg", ref.Name, "zone", ref.Zone)
 				continue
 			}
@@ -84,11 +83,7 @@ func (c *Controller) runBatch(g *opGroup, eps []neg.Endpoint) {
 		c.queue.AddAfter(g.key, c.states.retryDelay(g.ref, c.clock.Now()))
 		return
 	}
-	// The follow-up sync sends what arrived while the call ran, but no sooner than SyncDelay
-	// after the call started: with fast operations a NEG receiving a steady trickle of changes
-	// thus gets at most one call per direction per SyncDelay instead of one per operation
-	// latency. Operations slower than SyncDelay (real GCE's usually are) follow up at once.
-	c.queue.AddAfter(g.key, c.cfg.SyncDelay-c.clock.Since(g.started))
+	c.queue.Add(g.key)
 }
 
 // callResult is the outcome of one batch, possibly split into several calls.
@@ -156,7 +151,7 @@ type opGroup struct {
 	kind   opKind
 	// changedAt is when the EndpointSlice change this launch handles was observed (metrics).
 	changedAt time.Time
-	// started is when the calls were launched (paces the follow-up sync).
+	// started is when the calls were launched (paces the next ones, see coalesce).
 	started time.Time
 
 	mu                          sync.Mutex
