@@ -54,10 +54,7 @@ type env struct {
 const serviceIndex = "bench/service"
 
 func startEnv(ctx context.Context, workDir string, nodesPerZone int) (*env, error) {
-	if err := os.MkdirAll(workDir, 0o755); err != nil {
-		return nil, err
-	}
-	st, err := stack.Start(ctx, stack.Options{
+	return startEnvWith(ctx, stack.Options{
 		WorkDir: workDir,
 		GCE: fakegce.Config{
 			OperationLatency:  operationLatency,
@@ -66,7 +63,17 @@ func startEnv(ctx context.Context, workDir string, nodesPerZone int) (*env, erro
 		},
 		NodesPerZone: nodesPerZone,
 		PodMaxGrace:  time.Second,
-	})
+	}, "bench (fakegce+podsim+harness)")
+}
+
+// startEnvWith starts a stack with opts and wraps it: the bench's own client and informers,
+// nodes interleaved by zone, the controller's namespace, and a process sampler that names the
+// bench's own process harness.
+func startEnvWith(ctx context.Context, opts stack.Options, harness string) (*env, error) {
+	if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
+		return nil, err
+	}
+	st, err := stack.Start(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +92,7 @@ func startEnv(ctx context.Context, workDir string, nodesPerZone int) (*env, erro
 		}
 		byZone[n.Zone] = append(byZone[n.Zone], n.Name)
 	}
-	for i := range nodesPerZone {
+	for i := range opts.NodesPerZone {
 		for _, z := range e.zones {
 			if i < len(byZone[z]) {
 				e.nodes = append(e.nodes, byZone[z][i])
@@ -106,7 +113,7 @@ func startEnv(ctx context.Context, workDir string, nodesPerZone int) (*env, erro
 	for name, pid := range st.Cluster.PIDs() {
 		e.smp.track(name, pid)
 	}
-	e.smp.track("bench (fakegce+podsim+harness)", os.Getpid())
+	e.smp.track(harness, os.Getpid())
 	return e, nil
 }
 

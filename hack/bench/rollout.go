@@ -3,18 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-
 	"github.com/neg-controller/neg-controller/hack/rollout"
-	"github.com/neg-controller/neg-controller/hack/stack"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
-	"github.com/neg-controller/neg-controller/pkg/naming"
 )
 
 // rolloutOperationLatency is fakegce's operation latency in the rollout scenario: the e2e
@@ -23,41 +17,12 @@ func rolloutOperationLatency() time.Duration { return rollout.StackOptions().GCE
 
 // startRolloutEnv starts the rollout scenario's stack with hack/rollout's options (pods that
 // serve HTTP and are probed for real, 30 s to terminate, 20 ms GCE operations) in workDir and
-// wraps it like startEnv, without the node bookkeeping the other scenarios need.
+// wraps it like startEnv.
 func startRolloutEnv(ctx context.Context, workDir string) (*env, error) {
 	opts := rollout.StackOptions()
 	opts.WorkDir = workDir
 	opts.GCE.RequestLogSize = fakegce.DefaultRequestLogSize * 10
-	st, err := stack.Start(ctx, opts)
-	if err != nil {
-		return nil, err
-	}
-	e := &env{st: st, namer: naming.NewNamer(namingUID), nodeZone: map[string]string{}, stopInf: make(chan struct{})}
-	cfg := rest.CopyConfig(st.Cluster.RESTConfig)
-	cfg.QPS, cfg.Burst = 2000, 4000
-	if e.kube, err = kubernetes.NewForConfig(cfg); err != nil {
-		st.Stop()
-		return nil, err
-	}
-	for _, n := range st.Nodes {
-		e.nodeZone[n.Name] = n.Zone
-		e.nodes = append(e.nodes, n.Name)
-	}
-	// The controller's namespace (webhook certificate Secret), as in startEnv.
-	if err := e.createNamespace(ctx, "neg-controller"); err != nil {
-		st.Stop()
-		return nil, err
-	}
-	if err := e.startInformers(ctx); err != nil {
-		st.Stop()
-		return nil, err
-	}
-	e.smp = newSampler(500 * time.Millisecond)
-	for name, pid := range st.Cluster.PIDs() {
-		e.smp.track(name, pid)
-	}
-	e.smp.track("bench (fakegce+podsim+load+harness)", os.Getpid())
-	return e, nil
+	return startEnvWith(ctx, opts, "bench (fakegce+podsim+load+harness)")
 }
 
 // rolloutDetails is the rollout scenario's JSON details.
