@@ -132,9 +132,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.SyncDelay, "sync-delay", o.SyncDelay,
 		"How long after an EndpointSlice or Service change its Service is synced; changes within it share one sync.")
 	fs.DurationVar(&o.NEGCallInterval, "neg-call-interval", o.NEGCallInterval,
-		"Least time between the starts of two attach (or two detach) calls on one NEG. A change to a NEG with no "+
-			"recent call goes out at once; changes arriving faster share the next call (up to 500 endpoints each), "+
-			"so a steady stream costs at most one call per NEG and direction per interval.")
+		"Paces attach (and detach) calls on one NEG to one per interval, with a burst of two. A change to a NEG "+
+			"with no recent call goes out at once; changes arriving faster share the next call (up to 500 endpoints "+
+			"each), so a steady stream costs about one call per NEG and direction per interval.")
 	fs.BoolVar(&o.EnableSvcNEG, "enable-svcneg", o.EnableSvcNEG,
 		"Write a ServiceNetworkEndpointGroup (networking.gke.io/v1beta1, kubectl get svcneg) per NEG name, with the "+
 			"NEGs' ids, selfLinks and Initialized/Synced conditions. The CRD is installed by the manifests, not by "+

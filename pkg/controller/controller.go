@@ -80,8 +80,8 @@ type Config struct {
 	VerifyPeriod time.Duration
 	// SyncDelay coalesces EndpointSlice churn: a slice change syncs its Service after this delay.
 	SyncDelay time.Duration
-	// CallInterval is the least time between the starts of two attach (or two detach) calls
-	// on one NEG, unless they belong to the same plan; see coalesce.
+	// CallInterval paces attach (and detach) calls on one NEG: one per interval sustained,
+	// a burst of two (calls of one plan count once); see coalesce and callPacer.
 	CallInterval time.Duration
 	// Backoff is the retry policy for failed syncs and calls.
 	Backoff Backoff

@@ -49,8 +49,8 @@ type negState struct {
 	// invalid holds endpoints GCE rejected as invalid, with the time until which they are not
 	// retried.
 	invalid map[neg.Endpoint]time.Time
-	// lastStart is when the last attach (index opAttach) and detach call started (pacing).
-	lastStart [2]time.Time
+	// pacers pace attach (index opAttach) and detach calls; see coalesce.
+	pacers [2]callPacer
 }
 
 // completion is the outcome of one finished call on a NEG.
@@ -84,10 +84,10 @@ type snapshot struct {
 	inFlight neg.EndpointSet
 	// attaching and detaching report whether any attach, or detach, call is in flight.
 	attaching, detaching bool
-	// lastAttach and lastDetach are when the last attach, and detach, call started.
-	lastAttach, lastDetach time.Time
-	retryAt                time.Time
-	invalid                neg.EndpointSet
+	// pacers are the NEG's attach and detach pacers.
+	pacers  [2]callPacer
+	retryAt time.Time
+	invalid neg.EndpointSet
 }
 
 // snapshot copies the state of ref; invalid holds only the endpoints still excluded at now.
@@ -95,8 +95,8 @@ func (s *negStates) snapshot(ref neg.Ref, now time.Time) snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.get(ref)
-	out := snapshot{listedAt: st.listedAt, retryAt: st.retryAt, lastAttach: st.lastStart[opAttach],
-		lastDetach: st.lastStart[opDetach], inFlight: neg.NewEndpointSet(), invalid: neg.NewEndpointSet()}
+	out := snapshot{listedAt: st.listedAt, retryAt: st.retryAt, pacers: st.pacers,
+		inFlight: neg.NewEndpointSet(), invalid: neg.NewEndpointSet()}
 	if st.current != nil {
 		out.current = make(neg.EndpointSet, len(st.current))
 		for e := range st.current {
@@ -151,10 +151,10 @@ func (s *negStates) endList(ref neg.Ref, listed neg.EndpointSet, now time.Time) 
 	}
 }
 
-// tryStart marks eps in flight for ref (a call of kind starting at now) and returns true,
-// unless one of them is already in flight (then nothing is marked and it returns false). It is
-// the last guard against a duplicate call.
-func (s *negStates) tryStart(ref neg.Ref, kind opKind, eps []neg.Endpoint, now time.Time) bool {
+// tryStart marks eps in flight for ref and returns true, unless one of them is already in
+// flight (then nothing is marked and it returns false). It is the last guard against a
+// duplicate call.
+func (s *negStates) tryStart(ref neg.Ref, kind opKind, eps []neg.Endpoint) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.get(ref)
@@ -166,8 +166,14 @@ func (s *negStates) tryStart(ref neg.Ref, kind opKind, eps []neg.Endpoint, now t
 	for _, e := range eps {
 		st.inFlight[e] = kind
 	}
-	st.lastStart[kind] = now
 	return true
+}
+
+// charge records that calls of kind (one plan's, however many batches) started on ref at now.
+func (s *negStates) charge(ref neg.Ref, kind opKind, now time.Time, interval time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.get(ref).pacers[kind].take(now, interval)
 }
 
 // finish records the outcome of one call on ref: eps leave the in-flight table; succeeded

@@ -188,33 +188,34 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 }
 
 // coalesce holds back new attach calls while earlier attach calls on the NEG are in flight or
-// started less than interval ago, and likewise detach calls: the finishing call re-syncs the
-// Service, and a held plan asks for a sync when the interval is over (the returned time, zero
-// when nothing waits on the interval), which then sends everything that arrived meanwhile in
-// as few calls as the batch size allows. A stream of endpoint changes thus costs at most one
-// call per NEG and direction per operation latency or interval, whichever is longer, instead
-// of one call per change (kubernetes/ingress-gce also runs at most one attach and one detach
-// per NEG at a time), while a change to a quiet NEG goes out at once. The calls of one plan
-// still all start together, so N endpoints changed together cost ceil(N/batch) calls.
+// its attach pacer has no token (see callPacer: one call per interval sustained, a burst of
+// two), and likewise detach calls: the finishing call re-syncs the Service, and a plan held by
+// its pacer asks for a sync when a token is back (the returned time, zero when nothing waits on
+// a pacer), which then sends everything that arrived meanwhile in as few calls as the batch
+// size allows. A change to a quiet NEG thus goes out at once, while a stream of changes costs
+// about one call per NEG and direction per operation latency or interval, whichever is longer,
+// instead of one call per change (kubernetes/ingress-gce also runs at most one attach and one
+// detach per NEG at a time). The calls of one plan all start together, so N endpoints changed
+// together cost ceil(N/batch) calls.
 func coalesce(p *plan.Plan, snap snapshot, now time.Time, interval time.Duration) (resumeAt time.Time) {
-	hold := func(batches *[]plan.Batch, inFlight bool, last time.Time) {
+	hold := func(batches *[]plan.Batch, inFlight bool, pacer callPacer) {
 		if len(*batches) == 0 {
 			return
 		}
-		next := last.Add(interval)
-		if !inFlight && (last.IsZero() || !now.Before(next)) {
+		ready := pacer.readyAt(now, interval)
+		if !inFlight && !ready.After(now) {
 			return
 		}
 		for _, b := range *batches {
 			p.HeldInFlight += len(b.Endpoints)
 		}
 		*batches = nil
-		if !inFlight && (resumeAt.IsZero() || next.Before(resumeAt)) {
-			resumeAt = next
+		if !inFlight && (resumeAt.IsZero() || ready.Before(resumeAt)) {
+			resumeAt = ready
 		}
 	}
-	hold(&p.Attach, snap.attaching, snap.lastAttach)
-	hold(&p.Detach, snap.detaching, snap.lastDetach)
+	hold(&p.Attach, snap.attaching, snap.pacers[opAttach])
+	hold(&p.Detach, snap.detaching, snap.pacers[opDetach])
 	return resumeAt
 }
 

@@ -34,12 +34,16 @@ func (c *Controller) launch(ctx context.Context, s *serviceSync, ref neg.Ref, p 
 		if group[0].Op == plan.Detach {
 			kind = opDetach
 		}
-		g := &opGroup{c: c, key: s.key, target: s.target, ref: ref, kind: kind, changedAt: c.changes.activeChange(s.key),
-			started: c.clock.Now()}
+		g := &opGroup{c: c, key: s.key, target: s.target, ref: ref, kind: kind, changedAt: c.changes.activeChange(s.key)}
+		charged := false
 		for _, b := range group {
-			if !c.states.tryStart(ref, kind, b.Endpoints, g.started) {
+			if !c.states.tryStart(ref, kind, b.Endpoints) {
 				klog.FromContext(ctx).Info("Skipping a batch with endpoints already in flight", "neg", ref.Name, "zone", ref.Zone)
 				continue
+			}
+			if !charged {
+				c.states.charge(ref, kind, c.clock.Now(), c.cfg.CallInterval)
+				charged = true
 			}
 			g.add()
 			c.ops.Add(1)
@@ -151,8 +155,6 @@ type opGroup struct {
 	kind   opKind
 	// changedAt is when the EndpointSlice change this launch handles was observed (metrics).
 	changedAt time.Time
-	// started is when the calls were launched (paces the next ones, see coalesce).
-	started time.Time
 
 	mu                          sync.Mutex
 	pending                     int

@@ -182,10 +182,10 @@ func TestNEGStates(t *testing.T) {
 		t.Fatal("new NEG has a known current set")
 	}
 	s.beginList(ref)
-	if !s.tryStart(ref, opAttach, []neg.Endpoint{e2}, time.Time{}) {
+	if !s.tryStart(ref, opAttach, []neg.Endpoint{e2}) {
 		t.Fatal("tryStart refused")
 	}
-	if s.tryStart(ref, opDetach, []neg.Endpoint{e2, e3}, time.Time{}) {
+	if s.tryStart(ref, opDetach, []neg.Endpoint{e2, e3}) {
 		t.Fatal("duplicate call allowed for an endpoint in flight")
 	}
 	// The attach completes while the listing runs; the listing predates it.
@@ -197,7 +197,7 @@ func TestNEGStates(t *testing.T) {
 	}
 
 	// A failed call makes the set unknown and schedules a retry.
-	s.tryStart(ref, opDetach, []neg.Endpoint{e1}, time.Time{})
+	s.tryStart(ref, opDetach, []neg.Endpoint{e1})
 	s.finish(ref, opDetach, []neg.Endpoint{e1}, nil, nil, true, now, never)
 	snap = s.snapshot(ref, now)
 	if snap.current != nil || !snap.retryAt.Equal(now.Add(time.Hour)) {
@@ -206,7 +206,7 @@ func TestNEGStates(t *testing.T) {
 
 	// A failure during a listing makes the listing untrusted.
 	s.beginList(ref)
-	s.tryStart(ref, opAttach, []neg.Endpoint{e3}, time.Time{})
+	s.tryStart(ref, opAttach, []neg.Endpoint{e3})
 	s.finish(ref, opAttach, []neg.Endpoint{e3}, nil, nil, true, now, never)
 	s.endList(ref, neg.NewEndpointSet(e1), now)
 	if s.snapshot(ref, now).current != nil {
@@ -214,7 +214,7 @@ func TestNEGStates(t *testing.T) {
 	}
 
 	// Invalid endpoints are excluded until their time passes.
-	s.tryStart(ref, opAttach, []neg.Endpoint{e3}, time.Time{})
+	s.tryStart(ref, opAttach, []neg.Endpoint{e3})
 	s.finish(ref, opAttach, []neg.Endpoint{e3}, nil, []neg.Endpoint{e3}, false, now.Add(time.Minute), never)
 	if !s.snapshot(ref, now).invalid.Has(e3) {
 		t.Errorf("invalid endpoint not excluded")
@@ -267,7 +267,7 @@ func TestVerifyDueSpreadsOverThePeriod(t *testing.T) {
 	}
 }
 
-func TestCoalesceHoldsNewCallsBehindInFlightAndRecentOnes(t *testing.T) {
+func TestCoalesceHoldsNewCallsBehindInFlightAndPacedOnes(t *testing.T) {
 	ep := func(i int) neg.Endpoint {
 		return neg.Endpoint{Instance: "n", IP: fmt.Sprintf("10.0.0.%d", i), Port: 80}
 	}
@@ -278,38 +278,71 @@ func TestCoalesceHoldsNewCallsBehindInFlightAndRecentOnes(t *testing.T) {
 		}
 	}
 	now := time.Unix(1000, 0)
-	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	const interval = time.Second
+	// spent: a pacer with both tokens used, the last one d ago.
+	spent := func(d time.Duration) callPacer { return callPacer{used: pacerBurst, at: now.Add(-d)} }
 	for _, tc := range []struct {
 		name                 string
 		attaching, detaching bool
-		lastAttach           time.Time
-		lastDetach           time.Time
+		attach, detach       callPacer
 		wantAttach           int // batches left
 		wantDetach           int
 		wantHeld             int
 		wantResume           time.Time
 	}{
-		{name: "nothing in flight, no call before", wantAttach: 2, wantDetach: 1},
+		{name: "nothing in flight, full pacers", wantAttach: 2, wantDetach: 1},
 		{name: "attach in flight holds attaches only", attaching: true, wantAttach: 0, wantDetach: 1, wantHeld: 3},
 		{name: "detach in flight holds detaches only", detaching: true, wantAttach: 2, wantDetach: 0, wantHeld: 1},
 		{name: "both in flight", attaching: true, detaching: true, wantHeld: 4},
-		{name: "last calls long ago", lastAttach: ago(5 * time.Second), lastDetach: ago(interval), wantAttach: 2, wantDetach: 1},
-		{name: "recent attach paces attaches", lastAttach: ago(300 * time.Millisecond), wantDetach: 1, wantHeld: 3,
+		{name: "one call just made: the burst allows another", attach: callPacer{used: 1, at: now}, wantAttach: 2, wantDetach: 1},
+		{name: "spent attach pacer holds attaches", attach: spent(300 * time.Millisecond), wantDetach: 1, wantHeld: 3,
 			wantResume: now.Add(700 * time.Millisecond)},
-		{name: "both recent: resume at the earlier", lastAttach: ago(300 * time.Millisecond), lastDetach: ago(900 * time.Millisecond),
+		{name: "both spent: resume at the earlier", attach: spent(300 * time.Millisecond), detach: spent(900 * time.Millisecond),
 			wantHeld: 4, wantResume: now.Add(100 * time.Millisecond)},
-		{name: "in flight and recent: the finishing call re-syncs", attaching: true, lastAttach: ago(100 * time.Millisecond),
+		{name: "spent long ago", attach: spent(interval), detach: spent(5 * time.Second), wantAttach: 2, wantDetach: 1},
+		{name: "in flight and spent: the finishing call re-syncs", attaching: true, attach: spent(100 * time.Millisecond),
 			wantDetach: 1, wantHeld: 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := fresh()
-			snap := snapshot{attaching: tc.attaching, detaching: tc.detaching, lastAttach: tc.lastAttach, lastDetach: tc.lastDetach}
+			snap := snapshot{attaching: tc.attaching, detaching: tc.detaching}
+			snap.pacers[opAttach], snap.pacers[opDetach] = tc.attach, tc.detach
 			resume := coalesce(&p, snap, now, interval)
 			if len(p.Attach) != tc.wantAttach || len(p.Detach) != tc.wantDetach || p.HeldInFlight != tc.wantHeld || !resume.Equal(tc.wantResume) {
 				t.Errorf("got %d attach and %d detach batches, %d held, resume %v; want %d, %d, %d, %v",
 					len(p.Attach), len(p.Detach), p.HeldInFlight, resume, tc.wantAttach, tc.wantDetach, tc.wantHeld, tc.wantResume)
 			}
 		})
+	}
+}
+
+func TestCallPacer(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	const interval = time.Second
+	var p callPacer
+	steps := []struct {
+		ms        int
+		take      bool
+		wantReady int // ms
+	}{
+		{ms: 0, wantReady: 0},                  // full
+		{ms: 0, take: true, wantReady: 0},      // one left
+		{ms: 100, take: true, wantReady: 1000}, // burst spent; tokens refill from the first call
+		{ms: 600, wantReady: 1000},
+		{ms: 1000, wantReady: 1000}, // a token is back
+		{ms: 1000, take: true, wantReady: 2000},
+		{ms: 10000, wantReady: 10000}, // refilled (never above the burst)
+		{ms: 10000, take: true, wantReady: 10000},
+		{ms: 10000, take: true, wantReady: 11000},
+		{ms: 10000, take: true, wantReady: 11000}, // a large plan leaves no debt
+	}
+	for i, s := range steps {
+		if s.take {
+			p.take(at(s.ms), interval)
+		}
+		if got := p.readyAt(at(s.ms), interval); got.Sub(at(s.wantReady)).Abs() > time.Microsecond {
+			t.Errorf("step %d (t=%dms, take=%v): ready at %v, want %dms", i, s.ms, s.take, got.Sub(t0), s.wantReady)
+		}
 	}
 }
