@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,17 +132,39 @@ func (e *env) drive(ctx context.Context, pool *churnPool, t *latencyTracker, rat
 	return st
 }
 
-// churnScenario runs churn (withFaults false) or faults (true) on the shared stack, with the
-// controller already running.
-func (b *bench) churnScenario(e *env, svcs []svcRef, withFaults bool, gates *gateWorkload) *scenarioResult {
+// churnMode selects a variant of the churn scenario.
+type churnMode int
+
+const (
+	churnPlain  churnMode = iota // churn: the running controller, default limits
+	churnFaults                  // faults: churn with injected 429s and 503s, shorter
+	churnRaised                  // churn-raised: churn with the controller restarted with raisedFlags
+)
+
+// churnScenario runs churn, faults or churn-raised on the shared stack. churn and faults use
+// the running controller; churn-raised restarts it with raisedFlags and leaves it so (steady
+// restarts it again).
+func (b *bench) churnScenario(e *env, svcs []svcRef, mode churnMode, gates *gateWorkload) *scenarioResult {
+	withFaults := mode == churnFaults
 	name, dur := "churn", b.sc.ChurnDuration
-	if withFaults {
+	switch mode {
+	case churnFaults:
 		name, dur = "faults", b.sc.FaultsDuration
+	case churnRaised:
+		name = "churn-raised"
 	}
 	res := newResult(name)
 	t0 := time.Now()
 	defer func() { res.Seconds = round(time.Since(t0).Seconds(), 1) }()
 	sc := b.sc
+	if mode == churnRaised {
+		if err := e.startController(raisedFlags...); err != nil {
+			res.fail(e, err)
+			return res
+		}
+		res.note("The controller was restarted with raised client-side limits (`%s`) before this scenario, to show "+
+			"its own latency where the project's quota allows that budget.", strings.Join(raisedFlags, " "))
+	}
 	res.Controller = e.controllerArgs()
 	b.settle(e, res)
 	pods := e.churnPods(svcs)

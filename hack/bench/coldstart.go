@@ -63,9 +63,14 @@ func serviceRefs(ns, prefix string, n int) []svcRef {
 	return out
 }
 
-// raisedLimits are the --gce-rate-limit values of cold-start's second phase: high enough that
-// the controller, not its client-side budget, bounds the pace (a project whose quota allows it).
-const raisedLimits = "insertNEG=200:200,attach=200:200,wait=400:400,getNEG=200:200,listEndpoints=200:200"
+// raisedLimits are the --gce-rate-limit values of cold-start's second phase and churn-raised:
+// high enough that the controller, not its client-side budget, bounds the pace (a project whose
+// quota allows it).
+const raisedLimits = "insertNEG=200:200,attach=200:200,detach=200:200,wait=400:400,getNEG=200:200,listEndpoints=200:200"
+
+// raisedFlags are the controller flags of the raised-limits runs: raisedLimits and room for
+// more calls in flight (each mutation holds a slot while its operation is awaited).
+var raisedFlags = []string{"--gce-rate-limit=" + raisedLimits, "--gce-max-in-flight=128"}
 
 // coldStart: Services and pods exist, no NEGs; the controller starts; time until every NEG
 // holds exactly the right endpoints. Then again on the same stack with every NEG deleted and
@@ -88,7 +93,7 @@ func (b *bench) coldStart() *scenarioResult {
 			return err
 		}
 		res.Workload = wl + ". No NEG exists when the controller starts. Then every NEG is deleted, and the controller " +
-			"restarted with raised client-side rate limits (`--gce-rate-limit=" + raisedLimits + "`) and measured again."
+			"restarted with raised client-side limits (`" + strings.Join(raisedFlags, " ") + "`) and measured again."
 		conv, err := b.coldPhase(e, res, svcs, "default limits", nil)
 		if err != nil {
 			return err
@@ -111,7 +116,7 @@ func (b *bench) coldStart() *scenarioResult {
 			return err
 		}
 		procs := res.Procs
-		raised, err := b.coldPhase(e, res, svcs, "raised limits", []string{"--gce-rate-limit=" + raisedLimits})
+		raised, err := b.coldPhase(e, res, svcs, "raised limits", raisedFlags)
 		if err != nil {
 			return err
 		}

@@ -2,10 +2,11 @@
 // (hack/stack: etcd, kube-apiserver, kube-controller-manager), the in-process fakegce emulator,
 // the pod simulator and the neg-controller binary, and writes results.md and results.json.
 //
-// Scenarios: cold-start, big-service, churn, steady, faults, rollout (results.md describes
-// each under "Scenario details": its workload, controller command line and notes). cold-start
-// runs on its own stack; big-service, churn, steady and faults share a second stack, and each
-// restarts the controller with its own flags. rollout runs on a third stack whose pods serve
+// Scenarios: cold-start, big-service, churn, faults, churn-raised, steady, rollout (results.md
+// describes each under "Scenario details": its workload, controller command line and notes).
+// cold-start runs on its own stack; big-service, churn, faults, churn-raised and steady share a
+// second stack (the first three use the controller started in its set-up, churn-raised and
+// steady restart it with their own flags). rollout runs on a third stack whose pods serve
 // HTTP behind an emulated load balancer: a Deployment is rolled out under load without and then
 // with readiness gates (hack/rollout, shared with the e2e test TestRolloutZeroDowntime).
 // Targets are measured, never asserted: the exit status is non-zero only when the harness
@@ -27,7 +28,7 @@ import (
 	"k8s.io/klog/v2"
 )
 
-var allScenarios = []string{"cold-start", "big-service", "churn", "steady", "faults", "rollout"}
+var allScenarios = []string{"cold-start", "big-service", "churn", "faults", "churn-raised", "steady", "rollout"}
 
 func main() {
 	klog.InitFlags(nil)
@@ -109,7 +110,7 @@ func (b *bench) run(want map[string]bool) {
 		b.rep.add(b.coldStart())
 	}
 	var shared []string
-	for _, s := range []string{"big-service", "churn", "faults", "steady"} {
+	for _, s := range []string{"big-service", "churn", "faults", "churn-raised", "steady"} {
 		if want[s] {
 			shared = append(shared, s)
 		}

@@ -107,7 +107,7 @@ func (r *report) latencyTable(b *strings.Builder) {
 
 func (r *report) costTable(b *strings.Builder) {
 	fmt.Fprintf(b, "\n## Process cost per scenario (measurement window)\n\n")
-	fmt.Fprintf(b, "CPU = utime+stime inside the window (/proc/PID/stat); RSS peak = largest VmRSS sampled every 500 ms inside the window; VmHWM = the process's lifetime peak RSS at the window's end. cold-start and rollout each have their own stack and controller; big-service, churn and faults share the controller started in the shared set-up (so their VmHWM is cumulative); steady restarts it. The control plane is never restarted within a stack.\n\n")
+	fmt.Fprintf(b, "CPU = utime+stime inside the window (/proc/PID/stat); RSS peak = largest VmRSS sampled every 500 ms inside the window; VmHWM = the process's lifetime peak RSS at the window's end. cold-start and rollout each have their own stack and controller; big-service, churn and faults share the controller started in the shared set-up (so their VmHWM is cumulative); churn-raised and steady restart it. The control plane is never restarted within a stack.\n\n")
 	fmt.Fprintf(b, "| Scenario | Process | CPU s | RSS peak MiB | VmHWM MiB |\n|---|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
 		for _, p := range s.Procs {

@@ -19,7 +19,7 @@ func (b *bench) sharedStack(names []string) []*scenarioResult {
 	svcs := serviceRefs("bench-churn", "svc", sc.ChurnServices)
 	big := svcRef{ns: "bench-big", name: "big"}
 	var gates *gateWorkload
-	if results["churn"] != nil && sc.GateServices > 0 {
+	if (results["churn"] != nil || results["churn-raised"] != nil) && sc.GateServices > 0 {
 		gates = &gateWorkload{svcs: serviceRefs("bench-gates", "gsvc", sc.GateServices)}
 	}
 	err := b.withStack("shared", sc.SharedNodesPerZone, func(e *env) error {
@@ -33,9 +33,11 @@ func (b *bench) sharedStack(names []string) []*scenarioResult {
 			case "big-service":
 				r = b.bigService(e, big)
 			case "churn":
-				r = b.churnScenario(e, svcs, false, gates)
+				r = b.churnScenario(e, svcs, churnPlain, gates)
 			case "faults":
-				r = b.churnScenario(e, svcs, true, nil)
+				r = b.churnScenario(e, svcs, churnFaults, nil)
+			case "churn-raised":
+				r = b.churnScenario(e, svcs, churnRaised, gates)
 			case "steady":
 				r = b.steady(e)
 			}
