@@ -112,17 +112,7 @@ func (e *env) drive(ctx context.Context, pool *churnPool, t *latencyTracker, rat
 		})
 	}
 	start := time.Now()
-	interval := time.Duration(float64(time.Second) / rate)
-	for i := 0; ; i++ {
-		at := start.Add(time.Duration(i) * interval)
-		if at.Sub(start) >= d || ctx.Err() != nil {
-			break
-		}
-		if w := time.Until(at); w > 0 {
-			time.Sleep(w)
-		}
-		jobs <- struct{}{}
-	}
+	atRate(ctx, rate, d, func() { jobs <- struct{}{} })
 	close(jobs)
 	wg.Wait()
 	el := time.Since(start)

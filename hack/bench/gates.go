@@ -167,20 +167,11 @@ func (g *gateWorkload) release(i int, newPod string) {
 func (e *env) replaceGated(ctx context.Context, g *gateWorkload, t *gateTracker, rate float64, d time.Duration) (made, failed int) {
 	var ok, bad atomic.Int64
 	var wg sync.WaitGroup
-	interval := time.Duration(float64(time.Second) / rate)
-	start := time.Now()
-	for i := 0; ; i++ {
-		at := start.Add(time.Duration(i) * interval)
-		if at.Sub(start) >= d || ctx.Err() != nil {
-			break
-		}
-		if w := time.Until(at); w > 0 {
-			time.Sleep(w)
-		}
+	atRate(ctx, rate, d, func() {
 		slot, name, found := g.take()
 		if !found {
 			bad.Add(1)
-			continue
+			return
 		}
 		s := g.slots[slot]
 		wg.Go(func() {
@@ -199,7 +190,7 @@ func (e *env) replaceGated(ctx context.Context, g *gateWorkload, t *gateTracker,
 			ok.Add(1)
 			g.release(slot, name)
 		})
-	}
+	})
 	wg.Wait()
 	return int(ok.Load()), int(bad.Load())
 }
@@ -298,38 +289,31 @@ func (t *gateTracker) onDelete(obj any) {
 }
 
 // run polls fakegce for the endpoints of tracked pods not yet seen attached, until ctx ends.
-func (t *gateTracker) run(ctx context.Context) {
-	tick := time.NewTicker(t.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
+func (t *gateTracker) run(ctx context.Context) { every(ctx, t.interval, t.pollOnce) }
+
+func (t *gateTracker) pollOnce() {
+	t.mu.Lock()
+	byNEG := map[string][]*gatePod{}
+	for _, p := range t.pods {
+		if p.ep.IP != "" && p.tGCE.IsZero() && !p.deleted {
+			byNEG[p.zone+"/"+p.svc.key()] = append(byNEG[p.zone+"/"+p.svc.key()], p)
 		}
+	}
+	t.mu.Unlock()
+	for _, list := range byNEG {
+		eps, ok := t.e.st.GCE.NEGEndpoints(list[0].zone, t.e.negName(list[0].svc))
+		now := time.Now()
+		if !ok {
+			continue
+		}
+		have := neg.NewEndpointSet(eps...)
 		t.mu.Lock()
-		byNEG := map[string][]*gatePod{}
-		for _, p := range t.pods {
-			if p.ep.IP != "" && p.tGCE.IsZero() && !p.deleted {
-				byNEG[p.zone+"/"+p.svc.key()] = append(byNEG[p.zone+"/"+p.svc.key()], p)
+		for _, p := range list {
+			if have.Has(p.ep) {
+				p.tGCE = now
 			}
 		}
 		t.mu.Unlock()
-		for _, list := range byNEG {
-			eps, ok := t.e.st.GCE.NEGEndpoints(list[0].zone, t.e.negName(list[0].svc))
-			now := time.Now()
-			if !ok {
-				continue
-			}
-			have := neg.NewEndpointSet(eps...)
-			t.mu.Lock()
-			for _, p := range list {
-				if have.Has(p.ep) {
-					p.tGCE = now
-				}
-			}
-			t.mu.Unlock()
-		}
 	}
 }
 

@@ -79,18 +79,7 @@ func (t *latencyTracker) sliceChanged(svc string, ips map[string]bool, at time.T
 }
 
 // run polls fakegce for the NEGs of pending changes until ctx ends.
-func (t *latencyTracker) run(ctx context.Context) {
-	tick := time.NewTicker(t.interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			t.pollOnce()
-		}
-	}
-}
+func (t *latencyTracker) run(ctx context.Context) { every(ctx, t.interval, t.pollOnce) }
 
 func (t *latencyTracker) pollOnce() {
 	t.mu.Lock()
