@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -164,7 +163,7 @@ type Controller struct {
 
 	services    corelisters.ServiceLister
 	svcIndexer  cache.Indexer
-	slices      discoverylisters.EndpointSliceLister
+	slices      cache.Indexer // EndpointSlices, with sliceServiceIndex
 	nodes       corelisters.NodeLister
 	ingresses   networkinglisters.IngressLister
 	cacheSynced []cache.InformerSynced

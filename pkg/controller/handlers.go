@@ -18,6 +18,18 @@ import (
 // customNameIndex indexes Services by the custom NEG names their annotation claims.
 const customNameIndex = "negCustomName"
 
+// sliceServiceIndex indexes EndpointSlices by "namespace/service" (their service-name label), so
+// a sync finds its Service's slices without matching every slice of the namespace.
+const sliceServiceIndex = "sliceService"
+
+func sliceServiceOf(obj any) ([]string, error) {
+	es, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok || es.Labels[discoveryv1.LabelServiceName] == "" {
+		return nil, nil
+	}
+	return []string{es.Namespace + "/" + es.Labels[discoveryv1.LabelServiceName]}, nil
+}
+
 // registerHandlers wires the informers the controller needs. Handlers only turn events into
 // Service keys; all work happens in sync.
 func (c *Controller) registerHandlers(f informers.SharedInformerFactory) error {
@@ -26,10 +38,13 @@ func (c *Controller) registerHandlers(f informers.SharedInformerFactory) error {
 		return fmt.Errorf("controller: adding Service indexer: %w", err)
 	}
 	sliceInf := f.Discovery().V1().EndpointSlices()
+	if err := sliceInf.Informer().AddIndexers(cache.Indexers{sliceServiceIndex: sliceServiceOf}); err != nil {
+		return fmt.Errorf("controller: adding EndpointSlice indexer: %w", err)
+	}
 	nodeInf := f.Core().V1().Nodes()
 	ingInf := f.Networking().V1().Ingresses()
 	c.services, c.svcIndexer = svcInf.Lister(), svcInf.Informer().GetIndexer()
-	c.slices = sliceInf.Lister()
+	c.slices = sliceInf.Informer().GetIndexer()
 	c.nodes = nodeInf.Lister()
 	c.ingresses = ingInf.Lister()
 

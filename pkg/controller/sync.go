@@ -190,10 +190,15 @@ func (c *Controller) desiredEndpoints(s *serviceSync) (map[int32]map[string]neg.
 	if len(s.want) == 0 {
 		return out, nil
 	}
-	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: s.key.Name})
-	sl, err := c.slices.EndpointSlices(s.key.Namespace).List(sel)
+	objs, err := c.slices.ByIndex(sliceServiceIndex, s.key.Namespace+"/"+s.key.Name)
 	if err != nil {
 		return nil, fmt.Errorf("listing EndpointSlices: %w", err)
+	}
+	sl := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	for _, o := range objs {
+		if es, ok := o.(*discoveryv1.EndpointSlice); ok {
+			sl = append(sl, es)
+		}
 	}
 	var skipped []string
 	for _, port := range sortedPorts(s.want) {

@@ -109,6 +109,7 @@ func (c *Config) defaults() {
 type Reflector struct {
 	cfg      Config
 	pods     corelisters.PodLister
+	podIndex cache.Indexer // with waitingByNamespace
 	services corelisters.ServiceLister
 	nodes    corelisters.NodeLister
 	synced   []cache.InformerSynced
@@ -160,6 +161,10 @@ func New(cfg Config) (*Reflector, error) {
 	})
 	r.broadcaster = record.NewBroadcaster()
 	r.recorder = r.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: EventSource})
+	if err := podInf.Informer().AddIndexers(cache.Indexers{waitingByNamespace: indexWaitingPods}); err != nil {
+		return nil, err
+	}
+	r.podIndex = podInf.Informer().GetIndexer()
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    r.onPod,
 		UpdateFunc: func(_, obj any) { r.onPod(obj) },
@@ -201,6 +206,18 @@ func (r *Reflector) onPod(obj any) {
 	}
 }
 
+// waitingByNamespace indexes the pods in need of work (see needsWork) by namespace, so that a
+// Service event looks only at those, not at every pod of its namespace: the controller's own
+// neg-status writes and resyncs make Service events frequent, and gated pods are few.
+const waitingByNamespace = "readiness/waiting-by-namespace"
+
+func indexWaitingPods(obj any) ([]string, error) {
+	if pod, ok := obj.(*corev1.Pod); ok && needsWork(pod) {
+		return []string{pod.Namespace}, nil
+	}
+	return nil, nil
+}
+
 // onService queues the pods in need of work that the Service selects.
 func (r *Reflector) onService(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -210,12 +227,13 @@ func (r *Reflector) onService(obj any) {
 	if !ok || len(svc.Spec.Selector) == 0 {
 		return
 	}
-	pods, err := r.pods.Pods(svc.Namespace).List(labels.SelectorFromSet(svc.Spec.Selector))
-	if err != nil {
+	objs, err := r.podIndex.ByIndex(waitingByNamespace, svc.Namespace)
+	if err != nil || len(objs) == 0 {
 		return
 	}
-	for _, p := range pods {
-		if needsWork(p) {
+	sel := labels.SelectorFromSet(svc.Spec.Selector)
+	for _, o := range objs {
+		if p, ok := o.(*corev1.Pod); ok && sel.Matches(labels.Set(p.Labels)) {
 			r.queue.Add(cache.MetaObjectToName(p))
 		}
 	}

@@ -3,6 +3,7 @@ package readiness
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -333,5 +334,30 @@ func TestPodTargets(t *testing.T) {
 	}
 	if _, targets := podTargets([]*corev1.Service{svc}, testPod(), nil); len(targets) != 0 {
 		t.Errorf("targets without a node = %v", targets)
+	}
+}
+
+func TestIndexWaitingPods(t *testing.T) {
+	waiting := testPod()
+	ready := testPod()
+	ready.Status.Conditions = append(ready.Status.Conditions, corev1.PodCondition{Type: GateType, Status: corev1.ConditionTrue})
+	ungated := testPod()
+	ungated.Spec.ReadinessGates = nil
+	deleting := testPod()
+	deleting.DeletionTimestamp = &metav1.Time{Time: t0}
+	for name, tc := range map[string]struct {
+		pod  any
+		want []string
+	}{
+		"waiting":   {waiting, []string{"default"}},
+		"ready":     {ready, nil},
+		"ungated":   {ungated, nil},
+		"deleting":  {deleting, nil},
+		"not a pod": {testService(true), nil},
+	} {
+		got, err := indexWaitingPods(tc.pod)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: index %v, %v; want %v", name, got, err, tc.want)
+		}
 	}
 }
