@@ -3,7 +3,8 @@
 #   docker build -t REGISTRY/neg-controller:TAG .
 # Then point manifests/kustomization.yaml's images entry at it and `kubectl apply -k manifests/`.
 
-FROM golang:1.26 AS build
+# Same Go release as the Makefile's GOTOOLCHAIN (go1.27.3).
+FROM golang:1.27.3 AS build
 WORKDIR /src
 # Dependencies first, so source changes do not re-download them.
 COPY go.mod go.sum ./

@@ -1,5 +1,9 @@
 # neg-controller — run `make help` for the targets.
 SHELL := /usr/bin/env bash
+# Go 1.27.3: Go 1.26.8 (the machine's default) has standard-library vulnerabilities reachable
+# through net/http (HTTP/2, the webhook server), crypto/tls and crypto/x509. The go command
+# fetches this toolchain from the module proxy on first use (about 10 s).
+export GOTOOLCHAIN := go1.27.3
 GO ?= go
 BIN := $(CURDIR)/bin
 STATICCHECK_VERSION ?= v0.8.2
