@@ -79,6 +79,7 @@ func Parse(value string) (Config, error) {
 //	exposed port not in spec.ports[].port     ReasonUnknownPort (all such ports, ascending)
 //	custom name with "ingress": true          ReasonInvalidCustomName (GKE's message)
 //	custom name not a valid GCE name          ReasonInvalidCustomName (all such names)
+//	custom name starting k8s1- or k8s2-       ReasonInvalidCustomName (reserved: generated names)
 //	custom name shared by two or more ports   ReasonDuplicateCustomName
 func FromService(svc *corev1.Service) (cfg Config, ok bool, err error) {
 	if svc == nil {
@@ -136,7 +137,7 @@ func checkPortsExist(ports []int32, svc *corev1.Service) *Error {
 }
 
 func checkCustomNames(cfg Config, ports []int32, svc *corev1.Service) *Error {
-	var invalid []string
+	var invalid, reserved []string
 	byName := map[string][]int32{}
 	var names []string // in order of first use, ports ascending
 	for _, p := range ports {
@@ -153,6 +154,8 @@ func checkCustomNames(cfg Config, ports []int32, svc *corev1.Service) *Error {
 		}
 		if !naming.IsValidName(name) {
 			invalid = append(invalid, fmt.Sprintf("%q (port %d)", name, p))
+		} else if naming.LooksGenerated(name) {
+			reserved = append(reserved, fmt.Sprintf("%q (port %d)", name, p))
 		}
 		if _, seen := byName[name]; !seen {
 			names = append(names, name)
@@ -165,6 +168,14 @@ func checkCustomNames(cfg Config, ports []int32, svc *corev1.Service) *Error {
 			Message: fmt.Sprintf("custom NEG name %s in %q is invalid: a NEG name must be 1-63 characters long, "+
 				"start with a lowercase letter, contain only lowercase letters, digits and '-', and not end with '-'",
 				strings.Join(invalid, ", "), NEGKey),
+		}
+	}
+	if len(reserved) > 0 {
+		return &Error{
+			Reason: ReasonInvalidCustomName,
+			Message: fmt.Sprintf("custom NEG name %s in %q is reserved: names starting with \"k8s1-\" or \"k8s2-\" are "+
+				"generated NEG names (another Service's NEG may carry it); choose a name without that prefix",
+				strings.Join(reserved, ", "), NEGKey),
 		}
 	}
 	var dups []string

@@ -110,12 +110,12 @@ func TestCustomNameConflict(t *testing.T) {
 
 	e.eventually("older wins", func() error { return e.checkService("older", 80, "shared-neg", podsOld, zoneA) })
 	e.eventually("newer rejected", func() error {
-		return e.checkEvent("default", "newer", ReasonNEGNameConflict, "already claimed by Service default/older")
+		return e.checkEvent("default", "newer", ReasonNEGNameConflict, "Service default/older")
 	})
 	if _, ok := e.status("default", "newer"); ok {
 		t.Errorf("loser got a neg-status")
 	}
-	time.Sleep(200 * time.Millisecond)
+	e.waitQuiet()
 	if err := e.checkService("older", 80, "shared-neg", podsOld, zoneA); err != nil {
 		t.Errorf("loser changed the winner's NEG: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +27,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/metrics"
 	"github.com/neg-controller/neg-controller/pkg/naming"
+	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/plan"
 	"github.com/neg-controller/neg-controller/pkg/svcneg"
 )
@@ -64,9 +66,12 @@ type Config struct {
 	// generated NEG names embed. Required.
 	NamingUID string
 	// Network and Subnetwork are set on every NEG created (URL or partial URL). Network empty
-	// means the project's default network.
+	// means the project's default network. A NEG on another network is never ours.
 	Network    string
 	Subnetwork string
+	// RequireNamespacePrefix refuses custom NEG names that do not start with
+	// "<namespace>-", for clusters shared by teams.
+	RequireNamespacePrefix bool
 
 	// ConcurrentSyncs is the number of Services synced at once.
 	ConcurrentSyncs int
@@ -184,9 +189,24 @@ type Controller struct {
 	// backends keeps backend services in step with the NEGs (backends.go); nil when disabled.
 	backends *backends.Reconciler
 
-	// opCtx is the context of asynchronous calls (Run's); ops tracks them.
+	// opCtx is the context of asynchronous calls (Run's); ops tracks them, and busy counts
+	// them together with the syncs running (see idle).
 	opCtx context.Context
 	ops   sync.WaitGroup
+	busy  atomic.Int64
+
+	// unclaimed counts, as of the last GC pass, custom-named NEGs of ours no Service claims;
+	// unownedLogged remembers the NEGs already logged as not ours (see reportUnowned).
+	unclaimed     atomic.Int64
+	unownedMu     sync.Mutex
+	unownedLogged map[neg.Ref]bool
+}
+
+// idle reports whether the controller has nothing to do right now: no key queued, no sync
+// running and no GCE call in flight (keys waiting for a delayed requeue are not counted). Tests
+// use it as a quiescence barrier before asserting that something did not happen.
+func (c *Controller) idle() bool {
+	return c.queue.Len() == 0 && c.busy.Load() == 0
 }
 
 // New builds a Controller and registers its event handlers on cfg.Informers. It makes no
@@ -201,16 +221,19 @@ func New(cfg Config) (*Controller, error) {
 		clock:    cfg.Clock,
 		namer:    naming.NewNamer(cfg.NamingUID),
 		warnings: newWarningMemory(),
-		index:    newNEGIndex(cfg.ClusterUID),
+		index:    newNEGIndex(ownershipRule{clusterUID: cfg.ClusterUID, network: cfg.Network, namer: naming.NewNamer(cfg.NamingUID)}),
 		states:   newNEGStates(),
 		svcNEGs:  newSvcNEGs(cfg.SvcNEG, cfg.VerifyPeriod),
 		changes:  newChangeTracker(),
+
+		unownedLogged: map[neg.Ref]bool{},
 	}
 	c.keyBackoff = newKeyBackoff(cfg.Backoff)
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[cache.ObjectName](c.keyBackoff,
 		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, Clock: cfg.Clock,
 			MetricsProvider: cfg.Metrics.QueueProvider()})
 	cfg.Metrics.SetAttachedEndpointsSource(c.states.attachedCounts)
+	cfg.Metrics.SetUnownedNEGsSource(c.unownedCounts)
 	c.broadcaster = record.NewBroadcaster()
 	c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: EventSource})
 	if err := c.registerHandlers(cfg.Informers); err != nil {
@@ -308,6 +331,8 @@ func (c *Controller) processNextItem(ctx context.Context) bool {
 	logger := klog.LoggerWithValues(klog.FromContext(ctx), "service", klog.KRef(key.Namespace, key.Name))
 	ctx = klog.NewContext(ctx, logger)
 
+	c.busy.Add(1)
+	defer c.busy.Add(-1)
 	start := c.clock.Now()
 	c.changes.begin(key)
 	requeueAfter, err := c.sync(ctx, key)

@@ -411,3 +411,51 @@ func mutations(counts map[string]int) int {
 }
 
 func keyOf(ns, name string) cache.ObjectName { return cache.ObjectName{Namespace: ns, Name: name} }
+
+// waitQuiet waits until the running controller is idle (nothing queued, no sync running, no
+// call in flight) for several consecutive checks: the barrier before asserting that something
+// did not happen.
+func (e *testEnv) waitQuiet() {
+	e.t.Helper()
+	e.mu.Lock()
+	c := e.ctrl
+	e.mu.Unlock()
+	stable := 0
+	e.eventually("quiescence", func() error {
+		if c.idle() {
+			stable++
+		} else {
+			stable = 0
+		}
+		if stable < 10 {
+			return fmt.Errorf("controller busy (queue %d, busy %d)", c.queue.Len(), c.busy.Load())
+		}
+		return nil
+	})
+}
+
+// negDescription returns the description of a NEG in the emulator ("" if absent).
+func (e *testEnv) negDescription(zone, name string) string {
+	e.t.Helper()
+	n, err := e.newCloud().GetNEG(e.ctx, zone, name)
+	if err != nil {
+		return ""
+	}
+	return n.Description
+}
+
+// setFQDNEndpoints gives a Service one FQDN EndpointSlice with host for Service port p.
+func (e *testEnv) setFQDNEndpoints(ns, svc string, p int32, host string) {
+	e.t.Helper()
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc + "-fqdn",
+			Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		AddressType: discoveryv1.AddressTypeFQDN,
+		Ports: []discoveryv1.EndpointPort{{Name: ptr.To(portName(p)), Port: ptr.To(containerPort(p)),
+			Protocol: ptr.To(corev1.ProtocolTCP)}},
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{host}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
+	}
+	if _, err := e.kube.DiscoveryV1().EndpointSlices(ns).Create(e.ctx, s, metav1.CreateOptions{}); err != nil {
+		e.t.Fatalf("create slice: %v", err)
+	}
+}

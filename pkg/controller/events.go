@@ -47,6 +47,12 @@ const (
 	ReasonEndpointsSkipped = "EndpointsSkipped"
 	// ReasonEndpointsOverCapacity: a NEG would exceed its endpoint limit; the excess is left out.
 	ReasonEndpointsOverCapacity = "EndpointsOverCapacity"
+	// ReasonExternalNameService: an ExternalName Service carries the NEG annotation; it has no
+	// endpoints and gets no NEG.
+	ReasonExternalNameService = "ExternalNameService"
+	// ReasonNoIPv4Endpoints: the Service cannot have IPv4 endpoints (IPv6-only, or only FQDN or
+	// IPv6 EndpointSlices), so its NEGs stay empty.
+	ReasonNoIPv4Endpoints = "NoIPv4Endpoints"
 	// ReasonStatusUpdateFailed: the neg-status annotation could not be written.
 	ReasonStatusUpdateFailed = "NEGStatusUpdateFailed"
 )

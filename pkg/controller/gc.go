@@ -5,6 +5,9 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/klog/v2"
+
+	"github.com/neg-controller/neg-controller/pkg/metrics"
+	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
 // runGC is the garbage collector: GCInitialDelay after the start, then every GCPeriod, it
@@ -35,7 +38,8 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 	if err := c.refreshIndex(ctx); err != nil {
 		return err
 	}
-	n := 0
+	c.reportUnowned(ctx)
+	n, unclaimed := 0, 0
 	for _, key := range c.index.owners() {
 		svc, err := c.services.Services(key.Namespace).Get(key.Name)
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -49,6 +53,11 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 			continue // a rejected configuration keeps its NEGs as they are
 		}
 		for ref, e := range c.index.ownedBy(key) {
+			if !c.claimed(svc, want, ref, e) {
+				unclaimed++
+				c.logUnownedOnce(ctx, ref, e, metrics.UnownedClaim)
+				continue
+			}
 			port, ok := descPort(e.desc)
 			if p, wanted := want[port]; !ok || !wanted || p.name != ref.Name {
 				klog.FromContext(ctx).V(2).Info("NEG no longer wanted", "service", klog.KRef(key.Namespace, key.Name), "neg", ref.Name, "zone", ref.Zone)
@@ -58,6 +67,39 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 			}
 		}
 	}
-	klog.FromContext(ctx).V(2).Info("Garbage collection pass done", "servicesEnqueued", n)
+	c.unclaimed.Store(int64(unclaimed))
+	klog.FromContext(ctx).V(2).Info("Garbage collection pass done", "servicesEnqueued", n, "unclaimedCustomNEGs", unclaimed)
 	return nil
+}
+
+// reportUnowned logs, once per NEG, the NEGs whose description names this cluster but that fail
+// another ownership check (type, network, name): they are never touched.
+func (c *Controller) reportUnowned(ctx context.Context) {
+	_, list := c.index.unowned()
+	for _, e := range list {
+		c.logUnownedOnce(ctx, neg.Ref{Zone: e.neg.Zone, Name: e.neg.Name}, e, e.verdict.unownedReason())
+	}
+}
+
+// logUnownedOnce logs that a NEG naming this cluster is left alone, the first time it is seen.
+func (c *Controller) logUnownedOnce(ctx context.Context, ref neg.Ref, e indexEntry, reason string) {
+	c.unownedMu.Lock()
+	seen := c.unownedLogged[ref]
+	c.unownedLogged[ref] = true
+	c.unownedMu.Unlock()
+	if seen {
+		return
+	}
+	klog.FromContext(ctx).Info("NEG names this cluster but is not ours; it is never modified or deleted",
+		"neg", ref.Name, "zone", ref.Zone, "reason", reason, "type", e.neg.Type, "network", e.neg.Network,
+		"description", e.neg.Description)
+}
+
+// unownedCounts is the unowned_negs metric source.
+func (c *Controller) unownedCounts() map[string]int {
+	counts, _ := c.index.unowned()
+	if n := c.unclaimed.Load(); n > 0 {
+		counts[metrics.UnownedClaim] = int(n)
+	}
+	return counts
 }

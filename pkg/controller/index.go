@@ -20,7 +20,7 @@ import (
 // the listing started (tracked with a generation counter), so a slow listing never undoes a
 // create or delete it did not see.
 type negIndex struct {
-	clusterUID string
+	rule ownershipRule
 
 	mu  sync.Mutex
 	gen uint64
@@ -33,15 +33,21 @@ type negIndex struct {
 // indexEntry is one NEG of the index.
 type indexEntry struct {
 	neg gce.NEG // zero for tombstones
-	// desc is the parsed description; ours is true when its cluster-uid is our cluster's.
+	// desc is the parsed description; verdict says whether the NEG is ours (see ownershipRule);
+	// ours is true for ownedGenerated and ownedCustom.
 	desc    naming.Description
+	verdict verdict
 	ours    bool
+	// claimed records that a sync of the owning Service used this custom-named NEG since the
+	// controller started: the proof that the Service claimed the name, kept after the claim
+	// is dropped so that the NEG can be removed.
+	claimed bool
 	deleted bool
 	gen     uint64
 }
 
-func newNEGIndex(clusterUID string) *negIndex {
-	return &negIndex{clusterUID: clusterUID, negs: map[neg.Ref]*indexEntry{},
+func newNEGIndex(rule ownershipRule) *negIndex {
+	return &negIndex{rule: rule, negs: map[neg.Ref]*indexEntry{},
 		owned: map[cache.ObjectName]map[neg.Ref]struct{}{}}
 }
 
@@ -100,8 +106,50 @@ func (x *negIndex) putOwned(n gce.NEG, want naming.Description) {
 	x.setLocked(ref, n, true)
 	e := x.negs[ref]
 	x.unownLocked(ref, e)
-	e.desc, e.ours = want, true
+	e.desc, e.ours, e.verdict = want, true, ownedGenerated
 	x.ownLocked(ref, e)
+}
+
+// markClaimed records that the owning Service uses the custom-named NEG ref.
+func (x *negIndex) markClaimed(ref neg.Ref) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if e := x.negs[ref]; e != nil && !e.deleted {
+		e.claimed = true
+	}
+}
+
+// named returns the entries of the existing NEGs called name, in any zone.
+func (x *negIndex) named(name string) []indexEntry {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var out []indexEntry
+	for ref, e := range x.negs {
+		if ref.Name == name && !e.deleted {
+			out = append(out, *e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].neg.Zone < out[j].neg.Zone })
+	return out
+}
+
+// unowned counts the NEGs whose description names this cluster but that are not ours, by
+// reason (a metrics label), and returns them for logging.
+func (x *negIndex) unowned() (map[string]int, []indexEntry) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	counts := map[string]int{}
+	var out []indexEntry
+	for _, e := range x.negs {
+		if e.deleted {
+			continue
+		}
+		if r := e.verdict.unownedReason(); r != "" {
+			counts[r]++
+			out = append(out, *e)
+		}
+	}
+	return counts, out
 }
 
 // remove records that a NEG no longer exists (we deleted it, or GCE answered NotFound).
@@ -155,13 +203,15 @@ func (x *negIndex) setLocked(ref neg.Ref, n gce.NEG, local bool) {
 		x.unownLocked(ref, old)
 	}
 	e := &indexEntry{neg: n}
+	if old := x.negs[ref]; old != nil && !old.deleted {
+		e.claimed = old.claimed
+	}
 	if local {
 		x.gen++
 		e.gen = x.gen
 	}
-	if d, err := naming.ParseDescription(n.Description); err == nil && d.ClusterUID != "" && d.ClusterUID == x.clusterUID {
-		e.desc, e.ours = d, true
-	}
+	e.desc, e.verdict = x.rule.judge(n)
+	e.ours = e.verdict == ownedGenerated || e.verdict == ownedCustom
 	x.negs[ref] = e
 	x.ownLocked(ref, e)
 }

@@ -51,6 +51,11 @@ type negState struct {
 	invalid map[neg.Endpoint]time.Time
 	// pacers pace attach (index opAttach) and detach calls; see coalesce.
 	pacers [2]callPacer
+	// deleteFailures counts consecutive refused deletes of a NEG no longer wanted (a backend
+	// service still uses it); deleteRetryAt is when the delete is tried again. Unlike retryAt
+	// it does not hold back the NEG's endpoint calls: an in-use NEG keeps being synced.
+	deleteFailures int
+	deleteRetryAt  time.Time
 }
 
 // completion is the outcome of one finished call on a NEG.
@@ -85,9 +90,10 @@ type snapshot struct {
 	// attaching and detaching report whether any attach, or detach, call is in flight.
 	attaching, detaching bool
 	// pacers are the NEG's attach and detach pacers.
-	pacers  [2]callPacer
-	retryAt time.Time
-	invalid neg.EndpointSet
+	pacers        [2]callPacer
+	retryAt       time.Time
+	deleteRetryAt time.Time
+	invalid       neg.EndpointSet
 }
 
 // snapshot copies the state of ref; invalid holds only the endpoints still excluded at now.
@@ -95,7 +101,7 @@ func (s *negStates) snapshot(ref neg.Ref, now time.Time) snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.get(ref)
-	out := snapshot{listedAt: st.listedAt, retryAt: st.retryAt, pacers: st.pacers,
+	out := snapshot{listedAt: st.listedAt, retryAt: st.retryAt, deleteRetryAt: st.deleteRetryAt, pacers: st.pacers,
 		inFlight: neg.NewEndpointSet(), invalid: neg.NewEndpointSet()}
 	if st.current != nil {
 		out.current = make(neg.EndpointSet, len(st.current))
@@ -237,6 +243,17 @@ func (s *negStates) failNEG(ref neg.Ref, retryAt func(failures int) time.Time) t
 	st.failures++
 	st.retryAt = retryAt(st.failures)
 	return st.retryAt
+}
+
+// deferDelete records that deleting ref was refused because a backend service uses the NEG,
+// and returns when to try again.
+func (s *negStates) deferDelete(ref neg.Ref, retryAt func(failures int) time.Time) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.get(ref)
+	st.deleteFailures++
+	st.deleteRetryAt = retryAt(st.deleteFailures)
+	return st.deleteRetryAt
 }
 
 func applyCompletion(set neg.EndpointSet, c completion) {

@@ -27,7 +27,11 @@ func (c *Controller) prepare(ctx context.Context, s *serviceSync, t *negTask) {
 		s.requeueBy(snap.retryAt)
 		return
 	}
-	if !t.remove && !c.ensureNEG(ctx, s, t) {
+	if t.remove {
+		if !c.removeNEG(ctx, s, t, snap) {
+			return
+		}
+	} else if !c.ensureNEG(ctx, s, t) {
 		return
 	}
 	// A NEG ensureNEG just created is known to be empty: no list needed.
@@ -89,6 +93,9 @@ func (c *Controller) ensureNEG(ctx context.Context, s *serviceSync, t *negTask) 
 	}
 	created.Zone = t.ref.Zone
 	c.index.put(*created)
+	if t.port.custom {
+		c.index.markClaimed(t.ref)
+	}
 	c.states.setCurrent(t.ref, neg.NewEndpointSet(), c.clock.Now())
 	c.warnings.clear(s.key, ReasonCreateNEGFailed+":"+t.ref.String())
 	klog.FromContext(ctx).Info("Created NEG", "neg", t.ref.Name, "zone", t.ref.Zone)
@@ -103,9 +110,21 @@ func (c *Controller) ensureNEG(ctx context.Context, s *serviceSync, t *negTask) 
 func (c *Controller) checkOwnership(s *serviceSync, t *negTask, n gce.NEG, want naming.Description) bool {
 	slot := ReasonNEGNotOwned + ":" + t.ref.String()
 	own := naming.Classify(n.Description, want, !t.port.custom)
+	if own == naming.Owned || own == naming.Adoptable {
+		if reason := c.mismatch(n); reason != "" {
+			c.warn(s.key, s.target, slot, ReasonNEGNotOwned, fmt.Sprintf(
+				"NEG %q in zone %q already exists but %s; it is not used, modified or deleted. "+
+					"Delete it or choose another NEG name for port %d.", t.ref.Name, t.ref.Zone, reason, t.port.port))
+			s.requeueBy(c.clock.Now().Add(c.cfg.Backoff.Max))
+			return false
+		}
+	}
 	switch own {
 	case naming.Owned:
 		c.warnings.clear(s.key, slot)
+		if t.port.custom {
+			c.index.markClaimed(t.ref)
+		}
 		return true
 	case naming.Adoptable:
 		c.index.putOwned(n, want)
@@ -121,6 +140,19 @@ func (c *Controller) checkOwnership(s *serviceSync, t *negTask, n gce.NEG, want 
 			"Delete it or choose another NEG name for port %d.", t.ref.Name, t.ref.Zone, owner, t.port.port))
 	s.requeueBy(c.clock.Now().Add(c.cfg.Backoff.Max))
 	return false
+}
+
+// mismatch explains why an existing NEG whose description fits cannot be ours: its type or its
+// network ("" when both fit). GKE deletes and re-creates a NEG on the wrong network; a load
+// balancer may use it, so we refuse instead.
+func (c *Controller) mismatch(n gce.NEG) string {
+	if n.Type != "" && n.Type != gce.TypeGCEVMIPPort {
+		return fmt.Sprintf("is of type %s, not %s", n.Type, gce.TypeGCEVMIPPort)
+	}
+	if !c.index.rule.sameNetwork(n.Network) {
+		return fmt.Sprintf("is on network %q, not the configured %q", n.Network, c.cfg.Network)
+	}
+	return ""
 }
 
 // listNEG reads the current endpoints of the NEG of t from GCE (without health).
@@ -159,7 +191,13 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 		return
 	}
 	want := neg.NewEndpointSet()
-	if t.active && !t.remove {
+	switch {
+	case t.remove && desired == nil:
+		// Kept because a backend service uses it, and the Service (or its port) is gone: the
+		// endpoints stay as they are.
+		want = snap.current
+	case t.remove || t.active:
+		// Kept in use while the Service has the port, or wanted: in step with the slices.
 		for e := range desired {
 			if !snap.invalid.Has(e) {
 				want.Insert(e)
@@ -180,10 +218,6 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 	}
 	if !p.Empty() {
 		c.launch(ctx, s, t.ref, p)
-		return
-	}
-	if t.remove && snap.current.Len() == 0 && snap.inFlight.Len() == 0 {
-		c.deleteNEG(ctx, s, t)
 	}
 }
 
@@ -219,12 +253,25 @@ func coalesce(p *plan.Plan, snap snapshot, now time.Time, interval time.Duration
 	return resumeAt
 }
 
-// deleteNEG deletes an emptied NEG of ours that the Service no longer wants. A NEG still used
-// by a backend service is kept (NEGInUse warning) and retried later.
-func (c *Controller) deleteNEG(ctx context.Context, s *serviceSync, t *negTask) {
+// removeNEG deletes a NEG of ours the Service no longer wants, endpoints and all (GCE deletes a
+// NEG with endpoints; no detach is needed). It returns true when the NEG is kept because a
+// backend service uses it — GCE refused the delete (resourceInUseByAnotherResource), or the
+// backend service reconciler still has it as a backend, or an earlier refusal's retry time has
+// not come — and false when the NEG is gone or the delete failed otherwise (backoff).
+//
+// A kept NEG is never emptied: while the Service has the port its endpoints follow the
+// EndpointSlices, after that they stay as they are (see reconcile); the delete is retried
+// later (NEGInUse). Detaching everything before deleting would turn an annotation typo or a
+// port rename into an outage for the load balancer that uses the NEG.
+func (c *Controller) removeNEG(ctx context.Context, s *serviceSync, t *negTask, snap snapshot) bool {
 	logger := klog.FromContext(ctx).WithValues("neg", t.ref.Name, "zone", t.ref.Zone)
+	now := c.clock.Now()
+	if now.Before(snap.deleteRetryAt) {
+		s.requeueBy(snap.deleteRetryAt)
+		return true
+	}
 	if c.backendsHold(ctx, s, t) {
-		return
+		return true
 	}
 	err := c.cfg.Cloud.DeleteNEG(ctx, t.ref.Zone, t.ref.Name)
 	inUseSlot := ReasonNEGInUse + ":" + t.ref.String()
@@ -237,14 +284,21 @@ func (c *Controller) deleteNEG(ctx context.Context, s *serviceSync, t *negTask) 
 		logger.Info("Deleted NEG")
 		c.normal(s.target, ReasonDelete, fmt.Sprintf("Deleted NEG %q in zone %q.", t.ref.Name, t.ref.Zone))
 		c.enqueueClaimants(t.ref.Name)
+		return false
 	case gce.IsInUse(err):
-		c.failNEG(ctx, s, t, err, ReasonNEGInUse, fmt.Sprintf(
-			"NEG %q in zone %q is no longer wanted but is still used by a backend service: its endpoints were "+
-				"detached and it is kept. Remove it from the backend service and it will be deleted. (%v)",
-			t.ref.Name, t.ref.Zone, err))
+		at := c.states.deferDelete(t.ref, c.retryAt(retryPolicy(gce.Classify(err))))
+		logger.Info("NEG no longer wanted but used by a backend service; keeping it with its endpoints", "retryIn", at.Sub(now))
+		c.warn(s.key, s.target, inUseSlot, ReasonNEGInUse, fmt.Sprintf(
+			"NEG %q in zone %q is no longer wanted but is still used by a backend service: it is kept with its "+
+				"endpoints (in step with the Service while it has the port). Remove it from the backend service "+
+				"and it will be deleted. (%v)", t.ref.Name, t.ref.Zone, err))
+		c.noteNEGFailure(s.key, t.ref, ReasonNEGInUse, err.Error())
+		s.requeueBy(at)
+		return true
 	default:
 		c.failNEG(ctx, s, t, err, ReasonDeleteNEGFailed,
 			fmt.Sprintf("Failed to delete NEG %q in zone %q: %v", t.ref.Name, t.ref.Zone, err))
+		return false
 	}
 }
 

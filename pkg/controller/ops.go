@@ -47,8 +47,10 @@ func (c *Controller) launch(ctx context.Context, s *serviceSync, ref neg.Ref, p 
 			}
 			g.add()
 			c.ops.Add(1)
+			c.busy.Add(1)
 			go func(eps []neg.Endpoint) {
 				defer c.ops.Done()
+				defer c.busy.Add(-1)
 				c.runBatch(g, eps)
 			}(b.Endpoints)
 		}

@@ -3,12 +3,8 @@ package controller
 import (
 	"fmt"
 	"testing"
-	"time"
-
-	compute "google.golang.org/api/compute/v1"
 
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
-	"github.com/neg-controller/neg-controller/pkg/gce"
 )
 
 // syncedWeb starts a controller with Service default/web exposing 80 and 443 in zones A and B
@@ -48,8 +44,10 @@ func TestRemovePort(t *testing.T) {
 	if err := e.checkService("web", 80, negName("web", 80), pods, zoneA, zoneB); err != nil {
 		t.Errorf("port 80 disturbed: %v", err)
 	}
-	if c := e.srv.Counts(); c[mDetach] < 2 {
-		t.Errorf("endpoints were not detached before delete: %v", c)
+	// GCE deletes a NEG with its endpoints: no detach is needed (nor wanted: a NEG in use
+	// must never be emptied, see TestInUseNEGKeepsEndpoints).
+	if c := e.srv.Counts(); c[mDetach] != 0 || c[mDelete] != 2 {
+		t.Errorf("detach/delete calls = %d/%d, want 0/2", c[mDetach], c[mDelete])
 	}
 	e.eventually("status", func() error {
 		st, _ := e.status("default", "web")
@@ -92,40 +90,6 @@ func TestServiceDeletedWhileDown(t *testing.T) {
 	if err := e.checkNEG(zoneA, negName("other", 80), nil); err != nil {
 		t.Errorf("GC touched a wanted NEG: %v", err)
 	}
-}
-
-func TestNEGInUseIsKept(t *testing.T) {
-	e, _ := syncedWeb(t)
-	name := negName("web", 443)
-	cloud := e.newCloud()
-	bs := &compute.BackendService{Name: "web-be", Protocol: "HTTP", Backends: []*compute.Backend{{
-		Group: gce.NEGURL(project, zoneA, name), BalancingMode: "RATE", MaxRatePerEndpoint: 1,
-	}}}
-	if _, err := cloud.Service().BackendServices.Insert(project, bs).Context(e.ctx).Do(); err != nil {
-		t.Fatalf("insert backend service: %v", err)
-	}
-	e.eventually("backend service exists", func() error {
-		_, err := cloud.Service().BackendServices.Get(project, "web-be").Context(e.ctx).Do()
-		return err
-	})
-
-	e.setAnnotation("default", "web", `{"exposed_ports":{"80":{}}}`)
-	e.eventually("NEGInUse", func() error {
-		return e.checkEvent("default", "web", ReasonNEGInUse, fmt.Sprintf("NEG %q in zone %q", name, zoneA))
-	})
-	e.eventually("in-use NEG emptied and kept, the other deleted", func() error {
-		if err := e.checkNEG(zoneA, name, nil); err != nil {
-			return err
-		}
-		return e.checkNoNEG(zoneB, name)
-	})
-
-	// Once the backend service lets go, the NEG is deleted on a later retry.
-	if _, err := cloud.Service().BackendServices.Delete(project, "web-be").Context(e.ctx).Do(); err != nil {
-		t.Fatalf("delete backend service: %v", err)
-	}
-	e.eventually("NEG deleted after release", func() error { return e.checkNoNEG(zoneA, name) })
-	time.Sleep(100 * time.Millisecond)
 }
 
 // TestNEGDeletedOutsideIsRecreated checks that the periodic listing notices a NEG deleted behind

@@ -379,11 +379,11 @@ func TestSvcNEGConditionsReportFailures(t *testing.T) {
 	}
 }
 
-// TestSvcNEGDeletedWhenNEGKeptInUse: a NEG a backend service still uses is kept, but the object
-// of the port that no longer exists is deleted (nothing waits on it).
+// TestSvcNEGDeletedWhenNEGKeptInUse: a NEG a backend service still uses is kept with its
+// endpoints, but the object of the port that no longer exists is deleted (nothing waits on it).
 func TestSvcNEGDeletedWhenNEGKeptInUse(t *testing.T) {
 	f := newSvcNEGFake(true, true)
-	e, _ := svcNEGWeb(t, f)
+	e, pods := svcNEGWeb(t, f)
 	name := negName("web", 443)
 	cloud := e.newCloud()
 	bs := &compute.BackendService{Name: "web-be", Protocol: "HTTP", Backends: []*compute.Backend{{
@@ -398,7 +398,7 @@ func TestSvcNEGDeletedWhenNEGKeptInUse(t *testing.T) {
 	})
 	e.setAnnotation("default", "web", `{"exposed_ports":{"80":{}}}`)
 	e.eventually("object deleted while the NEG is kept", func() error {
-		if err := e.checkNEG(zoneA, name, nil); err != nil {
+		if err := e.checkNEG(zoneA, name, e.endpointsOf(pods, 443)[zoneA]); err != nil {
 			return err
 		}
 		if _, err := f.get(t, name); !apierrors.IsNotFound(err) {

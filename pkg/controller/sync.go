@@ -28,6 +28,7 @@ const (
 	slotAnnotation = "annotation"
 	slotSkipped    = "skipped"
 	slotStatus     = "status"
+	slotNoIPv4     = "noIPv4"
 )
 
 // serviceSync is the state of one sync of one Service.
@@ -108,14 +109,22 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	statusErr := c.writeStatus(ctx, s, tasks)
 	c.syncBackends(s, tasks)
 
-	desired, err := c.desiredEndpoints(s)
+	desired, err := c.desiredEndpoints(s, tasks)
 	if err != nil {
 		return 0, err
 	}
 	c.parallel(tasks, func(t *negTask) {
-		if t.ready {
-			c.reconcile(ctx, s, t, desired[t.port.port][t.ref.Zone])
+		if !t.ready {
+			return
 		}
+		var d neg.EndpointSet
+		if byZone, ok := desired[t.port.port]; ok {
+			d = byZone[t.ref.Zone]
+			if d == nil {
+				d = neg.NewEndpointSet()
+			}
+		}
+		c.reconcile(ctx, s, t, d)
 	})
 	svcNEGErr := c.syncSvcNEGs(ctx, s, tasks, desired)
 	var after time.Duration
@@ -140,6 +149,35 @@ func (c *Controller) loadNodes(s *serviceSync) error {
 	return nil
 }
 
+// claimed reports whether the Service svc (nil when gone) may act on a NEG of its own, e: always
+// for a generated name; for a custom name only with proof that the Service claims or claimed
+// the name — its annotation wants it, a sync of this process used it, or the neg-status we
+// wrote on the Service lists it. A custom-named NEG without such proof (say, made by a
+// cluster restored from the same backup, which shares our cluster-uid) is never touched.
+func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref neg.Ref, e indexEntry) bool {
+	if e.verdict != ownedCustom || e.claimed {
+		return e.verdict == ownedGenerated || e.claimed
+	}
+	for _, p := range want {
+		if p.name == ref.Name {
+			return true
+		}
+	}
+	if svc == nil {
+		return false
+	}
+	st, err := annotation.ParseStatus(svc.Annotations[annotation.NEGStatusKey])
+	if err != nil {
+		return false
+	}
+	for _, name := range st.NetworkEndpointGroups {
+		if name == ref.Name {
+			return true
+		}
+	}
+	return false
+}
+
 // tasks lists the NEGs of s: every wanted NEG in every NEG zone, every wanted NEG of ours that
 // exists in another zone (kept, emptied), and every NEG of ours the Service no longer wants.
 func (c *Controller) tasks(s *serviceSync) []*negTask {
@@ -160,7 +198,7 @@ func (c *Controller) tasks(s *serviceSync) []*negTask {
 	}
 	sort.Slice(refs, func(i, j int) bool { return refs[i].String() < refs[j].String() })
 	for _, ref := range refs {
-		if seen[ref] {
+		if seen[ref] || !c.claimed(s.svc, s.want, ref, owned[ref]) {
 			continue
 		}
 		port, ok := descPort(owned[ref].desc)
@@ -183,11 +221,19 @@ func (c *Controller) parallel(tasks []*negTask, fn func(t *negTask)) {
 	wg.Wait()
 }
 
-// desiredEndpoints computes, per wanted port and NEG zone, the endpoints from the Service's
-// EndpointSlices, and reports endpoints that could not be mapped (deduplicated event).
-func (c *Controller) desiredEndpoints(s *serviceSync) (map[int32]map[string]neg.EndpointSet, error) {
+// desiredEndpoints computes, per port and NEG zone, the endpoints from the Service's
+// EndpointSlices — for every wanted port, and for the ports of NEGs being removed while the
+// Service still has the port (a removed NEG kept in use follows the slices) — and reports
+// endpoints of wanted ports that could not be mapped (deduplicated event).
+func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int32]map[string]neg.EndpointSet, error) {
 	out := map[int32]map[string]neg.EndpointSet{}
-	if len(s.want) == 0 {
+	kept := map[int32]string{}
+	for _, t := range tasks {
+		if _, wanted := s.want[t.port.port]; t.remove && t.ready && !wanted && s.svc != nil && servicePortExists(s.svc, t.port.port) {
+			kept[t.port.port] = servicePortName(s.svc, t.port.port)
+		}
+	}
+	if len(s.want) == 0 && len(kept) == 0 {
 		return out, nil
 	}
 	objs, err := c.slices.ByIndex(sliceServiceIndex, s.key.Namespace+"/"+s.key.Name)
@@ -200,6 +246,7 @@ func (c *Controller) desiredEndpoints(s *serviceSync) (map[int32]map[string]neg.
 			sl = append(sl, es)
 		}
 	}
+	c.warnNoIPv4(s, sl)
 	var skipped []string
 	for _, port := range sortedPorts(s.want) {
 		r := endpoints.Desired(s.want[port].portName, sl, s.nodes, s.negZones)
@@ -209,6 +256,9 @@ func (c *Controller) desiredEndpoints(s *serviceSync) (map[int32]map[string]neg.
 			skipped = append(skipped, fmt.Sprintf("port %d: %s", port, msg))
 		}
 	}
+	for port, name := range kept {
+		out[port] = endpoints.Desired(name, sl, s.nodes, s.negZones).ByZone
+	}
 	if len(skipped) > 0 {
 		c.warn(s.key, s.target, slotSkipped, ReasonEndpointsSkipped,
 			"Some endpoints cannot be placed in a NEG and are skipped ("+strings.Join(skipped, "; ")+")")
@@ -216,6 +266,30 @@ func (c *Controller) desiredEndpoints(s *serviceSync) (map[int32]map[string]neg.
 		c.warnings.clear(s.key, slotSkipped)
 	}
 	return out, nil
+}
+
+// warnNoIPv4 records a NoIPv4Endpoints Warning when the Service has EndpointSlices but none of
+// them is IPv4 (FQDN or IPv6 slices only, e.g. a selector-less Service pointing at a host name):
+// its NEGs stay empty, and the user is told why.
+func (c *Controller) warnNoIPv4(s *serviceSync, sl []*discoveryv1.EndpointSlice) {
+	var others []string
+	for _, es := range sl {
+		if es.AddressType == discoveryv1.AddressTypeIPv4 {
+			c.warnings.clear(s.key, slotNoIPv4)
+			return
+		}
+		if !slices.Contains(others, string(es.AddressType)) {
+			others = append(others, string(es.AddressType))
+		}
+	}
+	if len(others) == 0 {
+		c.warnings.clear(s.key, slotNoIPv4)
+		return
+	}
+	slices.Sort(others)
+	c.warn(s.key, s.target, slotNoIPv4, ReasonNoIPv4Endpoints, fmt.Sprintf(
+		"The Service's EndpointSlices hold only %s addresses: GCE_VM_IP_PORT NEGs take IPv4 endpoints, so its NEGs stay empty",
+		strings.Join(others, " and ")))
 }
 
 // skipSummary renders skip counts as "NoNodeName=2, UnknownNode=1", leaving out non-IPv4

@@ -122,7 +122,7 @@ func TestKeyBackoff(t *testing.T) {
 }
 
 func TestNEGIndex(t *testing.T) {
-	x := newNEGIndex("cluster")
+	x := newNEGIndex(ownershipRule{clusterUID: "cluster", namer: naming.NewNamer("a1b2c3d4")})
 	desc := func(svc, port string) string {
 		return naming.Description{ClusterUID: "cluster", Namespace: "ns", ServiceName: svc, Port: port}.String()
 	}

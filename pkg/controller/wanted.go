@@ -41,6 +41,9 @@ func (c *Controller) wantedNEGs(svc *corev1.Service) (map[int32]portNEG, error) 
 		}
 		return nil, &annotation.Error{Reason: ReasonInvalidAnnotation, Message: err.Error()}
 	}
+	if err := checkServiceShape(svc); err != nil {
+		return nil, err
+	}
 	out := map[int32]portNEG{}
 	for port, pc := range cfg.ExposedPorts {
 		p := portNEG{port: port, portName: servicePortName(svc, port), name: pc.Name, custom: pc.Name != ""}
@@ -67,12 +70,35 @@ func (c *Controller) wantedNEGs(svc *corev1.Service) (map[int32]portNEG, error) 
 	return out, nil
 }
 
-// checkNameClaims rejects svc if another Service wins one of its custom names.
+// checkNameClaims rejects svc if it may not use one of its custom names:
+//
+//   - with RequireNamespacePrefix, a name must start with "<namespace>-";
+//   - a NEG of that name that exists and whose description names another Service belongs to
+//     that Service for as long as it exists: every other claim is refused, however old, so no
+//     annotation in any namespace can take over (and freeze) a NEG in use;
+//   - only when no NEG of the name exists does the oldest claimant win (then namespace/name).
+//
+// A refusal is a NEGNameConflict (or InvalidCustomNEGName) on the claimant, never on the owner:
+// the owner's check passes by the second rule whatever others claim.
 func (c *Controller) checkNameClaims(svc *corev1.Service, want map[int32]portNEG) error {
 	for _, port := range sortedPorts(want) {
 		p := want[port]
 		if !p.custom {
 			continue
+		}
+		if c.cfg.RequireNamespacePrefix && !strings.HasPrefix(p.name, svc.Namespace+"-") {
+			return &annotation.Error{Reason: annotation.ReasonInvalidCustomName, Message: fmt.Sprintf(
+				"custom NEG name %q (port %d) must start with %q: this cluster requires custom NEG names to "+
+					"start with the Service's namespace", p.name, port, svc.Namespace+"-")}
+		}
+		if owner, ok := c.existingOwner(p.name); ok {
+			if owner.Namespace == svc.Namespace && owner.Name == svc.Name {
+				continue
+			}
+			return &annotation.Error{Reason: ReasonNEGNameConflict, Message: fmt.Sprintf(
+				"custom NEG name %q (port %d) is the name of an existing NEG that belongs to Service %s/%s; "+
+					"choose another name: nothing is done for this Service until the conflict is resolved",
+				p.name, port, owner.Namespace, owner.Name)}
 		}
 		objs, err := c.svcIndexer.ByIndex(customNameIndex, p.name)
 		if err != nil {
@@ -90,6 +116,36 @@ func (c *Controller) checkNameClaims(svc *corev1.Service, want map[int32]portNEG
 					"choose another name: nothing is done for this Service until the conflict is resolved",
 				p.name, port, w.Namespace, w.Name)}
 		}
+	}
+	return nil
+}
+
+// existingOwner returns the Service an existing NEG called name belongs to: the Service its
+// description names, when the description names this cluster (ours, or ours but for type or
+// network: such a NEG is still not free to claim). ok is false when no such NEG exists — no
+// NEG of the name, or only NEGs of other clusters or users, which ensureNEG refuses per zone.
+func (c *Controller) existingOwner(name string) (cache.ObjectName, bool) {
+	for _, e := range c.index.named(name) {
+		if e.verdict != notOurs && e.desc.Namespace != "" && e.desc.ServiceName != "" {
+			return cache.ObjectName{Namespace: e.desc.Namespace, Name: e.desc.ServiceName}, true
+		}
+	}
+	return cache.ObjectName{}, false
+}
+
+// checkServiceShape refuses Services that cannot have endpoints in a GCE_VM_IP_PORT NEG: an
+// ExternalName Service has no endpoints at all, an IPv6-only Service only IPv6 ones. Like an
+// annotation error, the refusal leaves any NEG of the Service as it is.
+func checkServiceShape(svc *corev1.Service) *annotation.Error {
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		return &annotation.Error{Reason: ReasonExternalNameService, Message: fmt.Sprintf(
+			"Service is of type ExternalName (%q): it has no endpoints, so %s creates no NEG for it",
+			svc.Spec.ExternalName, annotation.NEGKey)}
+	}
+	if len(svc.Spec.IPFamilies) > 0 && !slices.Contains(svc.Spec.IPFamilies, corev1.IPv4Protocol) {
+		return &annotation.Error{Reason: ReasonNoIPv4Endpoints, Message: fmt.Sprintf(
+			"Service is IPv6-only (ipFamilies %v): GCE_VM_IP_PORT NEGs hold IPv4 endpoints, so %s creates no NEG "+
+				"for it; make the Service dual-stack or IPv4", svc.Spec.IPFamilies, annotation.NEGKey)}
 	}
 	return nil
 }
@@ -132,6 +188,16 @@ func servicePortName(svc *corev1.Service, port int32) string {
 		}
 	}
 	return ""
+}
+
+// servicePortExists reports whether svc has a port with number port.
+func servicePortExists(svc *corev1.Service, port int32) bool {
+	for _, sp := range svc.Spec.Ports {
+		if sp.Port == port {
+			return true
+		}
+	}
+	return false
 }
 
 // sortedPorts returns the keys of want, ascending.

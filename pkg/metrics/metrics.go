@@ -29,6 +29,7 @@ type Metrics struct {
 	leader               prometheus.Gauge
 	queue                *queueMetrics
 	scrape               *scrapeCollector
+	unowned              *unownedCollector
 }
 
 // New creates the metrics and registers them on reg. It panics if reg already holds metrics of
@@ -81,11 +82,13 @@ func New(reg prometheus.Registerer) *Metrics {
 			Subsystem: Subsystem, Name: "leader",
 			Help: "1 while this process holds the leader Lease (or runs without leader election), else 0.",
 		}),
-		queue:  newQueueMetrics(),
-		scrape: newScrapeCollector(),
+		queue:   newQueueMetrics(),
+		scrape:  newScrapeCollector(),
+		unowned: newUnownedCollector(),
 	}
 	reg.MustRegister(m.gceRequests, m.gceRequestDuration, m.gceOperationDuration, m.gceRateLimitWait,
 		m.syncDuration, m.skippedEndpoints, m.propagation, m.dryRunMutations, m.leader, m.scrape)
+	reg.MustRegister(m.unowned)
 	m.queue.register(reg)
 	return m
 }

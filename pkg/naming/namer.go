@@ -98,3 +98,31 @@ func IsValidName(name string) bool {
 	}
 	return name[len(name)-1] != '-'
 }
+
+// generatedPrefixes are the name prefixes of NEGs GKE's controllers generate: "k8s1-" for L7
+// (and ours), "k8s2-" for L4 (ILB subsetting, NetLB).
+var generatedPrefixes = []string{"k8s1-", "k8s2-"}
+
+// LooksGenerated reports whether name has the shape of a generated NEG name (any naming UID), so
+// it must not be accepted as a custom name: a Service could otherwise squat another Service's
+// generated name.
+func LooksGenerated(name string) bool {
+	for _, p := range generatedPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsGeneratedFor reports whether name is exactly the name n generates for the Service port a
+// description names (GKE's namer.IsNEG, made strict: the prefix with this UID and the hash of
+// the namespace, Service and port). A NEG of another naming UID — such as one made by a
+// cluster restored from the same backup — never matches.
+func (n Namer) IsGeneratedFor(name string, d Description) bool {
+	port, err := strconv.ParseInt(strings.TrimSpace(d.Port), 10, 32)
+	if err != nil || d.Namespace == "" || d.ServiceName == "" || !n.IsNEG(name) {
+		return false
+	}
+	return n.NEGName(d.Namespace, d.ServiceName, int32(port)) == name
+}

@@ -162,3 +162,44 @@ func TestIsValidName(t *testing.T) {
 		})
 	}
 }
+
+func TestIsGeneratedFor(t *testing.T) {
+	n := NewNamer(testUID)
+	web80 := Description{ClusterUID: "c", Namespace: "default", ServiceName: "my-service", Port: "80"}
+	tests := []struct {
+		name string
+		neg  string
+		desc Description
+		want bool
+	}{
+		{name: "ours", neg: "k8s1-a1b2c3d4-default-my-service-80-912f4002", desc: web80, want: true},
+		{name: "other port in description", neg: "k8s1-a1b2c3d4-default-my-service-80-912f4002",
+			desc: Description{Namespace: "default", ServiceName: "my-service", Port: "81"}, want: false},
+		{name: "other service in description", neg: "k8s1-a1b2c3d4-default-my-service-80-912f4002",
+			desc: Description{Namespace: "default", ServiceName: "other", Port: "80"}, want: false},
+		{name: "other naming UID (restored cluster)", neg: NewNamer("ffffffff").NEGName("default", "my-service", 80), desc: web80, want: false},
+		{name: "right prefix, wrong hash", neg: "k8s1-a1b2c3d4-default-my-service-80-00000000", desc: web80, want: false},
+		{name: "custom name", neg: "my-neg", desc: web80, want: false},
+		{name: "unparseable port", neg: "k8s1-a1b2c3d4-default-my-service-80-912f4002",
+			desc: Description{Namespace: "default", ServiceName: "my-service", Port: "http"}, want: false},
+		{name: "empty description", neg: "k8s1-a1b2c3d4-default-my-service-80-912f4002", want: false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := n.IsGeneratedFor(tc.neg, tc.desc); got != tc.want {
+				t.Errorf("IsGeneratedFor(%q, %+v) = %v, want %v", tc.neg, tc.desc, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLooksGenerated(t *testing.T) {
+	for name, want := range map[string]bool{
+		"k8s1-a1b2c3d4-default-web-80-575c8822": true, "k8s2-abc": true, "k8s1-": true,
+		"k8s3-x": false, "k8s1": false, "my-k8s1-neg": false, "web": false,
+	} {
+		if got := LooksGenerated(name); got != want {
+			t.Errorf("LooksGenerated(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

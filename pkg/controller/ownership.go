@@ -1,0 +1,93 @@
+package controller
+
+import (
+	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/metrics"
+	"github.com/neg-controller/neg-controller/pkg/naming"
+)
+
+// verdict is what the controller may do with an existing NEG, judged from the NEG alone.
+type verdict int
+
+const (
+	// notOurs: the description does not name this cluster (another cluster, a user's NEG, an
+	// empty or unparseable description). Never touched, except that a wanted generated name
+	// with an empty description is adopted as GKE does (see naming.Classify).
+	notOurs verdict = iota
+	// ownedGenerated: ours: type GCE_VM_IP_PORT, description names this cluster, configured
+	// network, and the name is exactly the one this cluster generates for the description's
+	// namespace, Service and port.
+	ownedGenerated
+	// ownedCustom: as ownedGenerated but with a custom name; it is ours only while (or after)
+	// the Service of the description claims the name (see Controller.claimed).
+	ownedCustom
+	// The description names this cluster, yet another check fails; never touched, counted in
+	// the unowned_negs metric and logged once.
+	wrongType    // not GCE_VM_IP_PORT, e.g. a GKE L4 GCE_VM_IP NEG
+	wrongNetwork // on another network
+	wrongName    // a generated-looking name this cluster does not generate for its description
+)
+
+// unownedReason is the unowned_negs label of a verdict that names this cluster but is not ours
+// ("" for the others).
+func (v verdict) unownedReason() string {
+	switch v {
+	case wrongType:
+		return metrics.UnownedType
+	case wrongNetwork:
+		return metrics.UnownedNetwork
+	case wrongName:
+		return metrics.UnownedName
+	}
+	return ""
+}
+
+// ownershipRule decides which existing NEGs are this controller's. It is stricter than GKE's
+// (which trusts a matching description, and for GC any name with the k8s1-<uid8> prefix): a
+// NEG is ours only if all of these hold —
+//
+//	networkEndpointType       GCE_VM_IP_PORT (empty counts as the API default, GCE_VM_IP_PORT)
+//	description cluster-uid   this cluster's (the kube-system Namespace UID)
+//	network                   the configured network (when both are known)
+//	name                      Namer.IsGeneratedFor(description), or a custom name (not k8s1-/k8s2-)
+//	                          that the description's Service claims
+//
+// so a GKE L4 NEG with our description, a NEG of a cluster restored from the same etcd backup
+// (same cluster-uid, another naming UID), or a NEG on another network is never detached from
+// or deleted.
+type ownershipRule struct {
+	clusterUID string
+	network    string // configured network: URL, partial URL or bare name; "" = not checked
+	namer      naming.Namer
+}
+
+// judge returns the parsed description of n and the verdict on it.
+func (r ownershipRule) judge(n gce.NEG) (naming.Description, verdict) {
+	d, err := naming.ParseDescription(n.Description)
+	if err != nil || d.ClusterUID == "" || d.ClusterUID != r.clusterUID {
+		return naming.Description{}, notOurs
+	}
+	switch {
+	case n.Type != "" && n.Type != gce.TypeGCEVMIPPort:
+		return d, wrongType
+	case !r.sameNetwork(n.Network):
+		return d, wrongNetwork
+	case r.namer.IsGeneratedFor(n.Name, d):
+		return d, ownedGenerated
+	case naming.LooksGenerated(n.Name):
+		return d, wrongName
+	}
+	return d, ownedCustom
+}
+
+// sameNetwork reports whether a NEG's network URL is the configured network (true when either
+// is unknown). A bare configured name is compared with the URL's last segment.
+func (r ownershipRule) sameNetwork(negNetwork string) bool {
+	if r.network == "" || negNetwork == "" {
+		return true
+	}
+	if gce.LastSegment(r.network) == r.network {
+		return gce.LastSegment(negNetwork) == r.network
+	}
+	return gce.SameResource(negNetwork, r.network)
+}
