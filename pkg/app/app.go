@@ -121,13 +121,15 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		Network:         gce.NetworkURL(env.Project, env.Network),
 		Subnetwork:      gce.SubnetworkURL(env.Project, env.Region, env.Subnetwork),
 		ConcurrentSyncs: o.ConcurrentSyncs,
-		SyncDelay:       o.SyncDelay,
-		CallInterval:    o.NEGCallInterval,
-		GCPeriod:        o.GCPeriod,
-		VerifyPeriod:    verifyPeriod(o.ResyncPeriod),
-		Backends:        backendsConfig(ctx, o, env, cloud, obs.metrics.ObserveDryRun),
-		Metrics:         obs.metrics,
-		SvcNEG:          svcNEGClient(ctx, o, cl),
+		// Custom NEG names must start with "<namespace>-" (teams sharing a cluster).
+		RequireNamespacePrefix: o.RequireNamespacePrefix,
+		SyncDelay:              o.SyncDelay,
+		CallInterval:           o.NEGCallInterval,
+		GCPeriod:               o.GCPeriod,
+		VerifyPeriod:           verifyPeriod(o.ResyncPeriod),
+		Backends:               backendsConfig(ctx, o, env, cloud, obs.metrics.ObserveDryRun),
+		Metrics:                obs.metrics,
+		SvcNEG:                 svcNEGClient(ctx, o, cl),
 	})
 	if err != nil {
 		return err

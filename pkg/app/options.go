@@ -30,6 +30,9 @@ type Options struct {
 	ClusterUID  string
 	GCEEndpoint string
 
+	// RequireNamespacePrefix refuses custom NEG names not starting with "<namespace>-".
+	RequireNamespacePrefix bool
+
 	// Backend service wiring (backends.go): --enable-autoneg, --backend-service-allow.
 	EnableAutoneg       bool
 	BackendServiceAllow string
@@ -139,6 +142,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Write a ServiceNetworkEndpointGroup (networking.gke.io/v1beta1, kubectl get svcneg) per NEG name, with the "+
 			"NEGs' ids, selfLinks and Initialized/Synced conditions. The CRD is installed by the manifests, not by "+
 			"the controller; without it nothing is written. Set false where GKE's own NEG controller owns that CRD.")
+	fs.BoolVar(&o.RequireNamespacePrefix, "require-namespace-prefix", o.RequireNamespacePrefix,
+		"Refuse custom NEG names (exposed_ports.<port>.name) that do not start with the Service's namespace and "+
+			"a hyphen (\"<namespace>-\"), so teams sharing a cluster cannot claim each other's names (Warning "+
+			"InvalidCustomNEGName). Off by default, as in GKE.")
 	o.addOperatingFlags(fs)
 	o.addBackendFlags(fs)
 	o.addReadinessFlags(fs)
