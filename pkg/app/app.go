@@ -176,6 +176,7 @@ func gceConfig(o *Options, env Environment) gce.Config {
 		MaxInFlight:           o.GCEMaxInFlight,
 		CallTimeout:           o.GCECallTimeout,
 		OperationPollInterval: o.GCEOperationPollInterval,
+		OperationTimeout:      o.GCEOperationTimeout,
 		RateLimits:            o.effectiveRateLimits(),
 	}
 }

@@ -38,7 +38,7 @@ func TestFlags(t *testing.T) {
 	args := []string{"--kubeconfig=/k", "--project=p", "--region=europe-west4", "--network=net", "--subnetwork=sub",
 		"--cluster-name=c", "--cluster-uid=abcdef0123456789", "--gce-endpoint=http://127.0.0.1:1234",
 		"--concurrent-syncs=3", "--gce-max-in-flight=7", "--resync-period=1m", "--gc-period=30s",
-		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s", "--enable-svcneg=false",
+		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s", "--gce-operation-timeout=10m", "--enable-svcneg=false",
 		"--sync-delay=50ms", "--neg-call-interval=2s",
 		"--enable-autoneg=false", "--backend-service-allow=web-.*,us-central1/x"}
 	if err := fs.Parse(args); err != nil {
@@ -48,7 +48,7 @@ func TestFlags(t *testing.T) {
 		Region: "europe-west4", Network: "net", Subnetwork: "sub", ClusterName: "c", ClusterUID: "abcdef0123456789",
 		GCEEndpoint: "http://127.0.0.1:1234", ConcurrentSyncs: 3, GCEMaxInFlight: 7, ResyncPeriod: time.Minute,
 		GCPeriod: 30 * time.Second, GCEOperationPollInterval: 250 * time.Millisecond, GCECallTimeout: 5 * time.Second,
-		SyncDelay: 50 * time.Millisecond, NEGCallInterval: 2 * time.Second, BackendServiceAllow: "web-.*,us-central1/x"}
+		GCEOperationTimeout: 10 * time.Minute, SyncDelay: 50 * time.Millisecond, NEGCallInterval: 2 * time.Second, BackendServiceAllow: "web-.*,us-central1/x"}
 	// The operating options keep their defaults here (operating_test.go parses them).
 	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
 	want.Readiness = o.Readiness // readiness_test.go parses them
@@ -77,6 +77,10 @@ func TestValidate(t *testing.T) {
 		"cluster-uid":       func(o *Options) { o.ClusterUID = "Bad UID" },
 		"kube-api-qps":      func(o *Options) { o.KubeAPIQPS = 0 },
 		"gce-call-timeout":  func(o *Options) { o.GCECallTimeout = 0 },
+		"op-timeout":        func(o *Options) { o.GCEOperationTimeout = 0 },
+		"op-timeout <= poll": func(o *Options) {
+			o.GCEOperationPollInterval, o.GCEOperationTimeout = time.Minute, time.Minute
+		},
 		"sync-delay":        func(o *Options) { o.SyncDelay = 0 },
 		"neg-call-interval": func(o *Options) { o.NEGCallInterval = -time.Second },
 	}
@@ -197,6 +201,16 @@ func TestGCEConfigAuth(t *testing.T) {
 	t.Setenv("GCE_METADATA_HOST", "")
 	if gceConfig(o, env).WithoutAuth {
 		t.Error("the real endpoint always authenticates")
+	}
+}
+
+func TestGCEConfigTimings(t *testing.T) {
+	o := NewOptions()
+	o.GCECallTimeout, o.GCEOperationPollInterval, o.GCEOperationTimeout = 7*time.Second, 3*time.Second, 11*time.Minute
+	c := gceConfig(o, Environment{Project: "p", Region: "r"})
+	if c.CallTimeout != 7*time.Second || c.OperationPollInterval != 3*time.Second || c.OperationTimeout != 11*time.Minute {
+		t.Errorf("gceConfig timings = call %s, poll %s, operation %s; want 7s, 3s, 11m",
+			c.CallTimeout, c.OperationPollInterval, c.OperationTimeout)
 	}
 }
 

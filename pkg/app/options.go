@@ -44,6 +44,7 @@ type Options struct {
 	GCPeriod                 time.Duration
 	GCEOperationPollInterval time.Duration
 	GCECallTimeout           time.Duration
+	GCEOperationTimeout      time.Duration
 	SyncDelay                time.Duration
 	NEGCallInterval          time.Duration
 
@@ -75,6 +76,7 @@ func NewOptions() *Options {
 		GCPeriod:                 controller.DefaultGCPeriod,
 		GCEOperationPollInterval: gce.DefaultOperationPollInterval,
 		GCECallTimeout:           gce.DefaultCallTimeout,
+		GCEOperationTimeout:      gce.DefaultOperationTimeout,
 		SyncDelay:                controller.DefaultSyncDelay,
 		NEGCallInterval:          controller.DefaultCallInterval,
 		LeaderElection:           DefaultLeaderElection(),
@@ -132,6 +134,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Minimum time between two polls of the same Compute Engine operation.")
 	fs.DurationVar(&o.GCECallTimeout, "gce-call-timeout", o.GCECallTimeout,
 		"Timeout of a single Compute Engine API request.")
+	fs.DurationVar(&o.GCEOperationTimeout, "gce-operation-timeout", o.GCEOperationTimeout,
+		"How long the controller waits for one Compute Engine operation (every poll together) before giving up. "+
+			"The operation's outcome is then unknown (GCE may still complete it): the NEG's endpoints are listed "+
+			"again before the next call. May be shorter than GCE's 2-minute long poll, which is then cut short.")
 	fs.DurationVar(&o.SyncDelay, "sync-delay", o.SyncDelay,
 		"How long after an EndpointSlice or Service change its Service is synced; changes within it share one sync.")
 	fs.DurationVar(&o.NEGCallInterval, "neg-call-interval", o.NEGCallInterval,
@@ -181,6 +187,10 @@ func (o *Options) Validate() error {
 	}
 	if o.GCECallTimeout <= 0 {
 		add("--gce-call-timeout must be positive, got %s", o.GCECallTimeout)
+	}
+	if o.GCEOperationTimeout <= o.GCEOperationPollInterval {
+		add("--gce-operation-timeout must be longer than --gce-operation-poll-interval (%s), got %s",
+			o.GCEOperationPollInterval, o.GCEOperationTimeout)
 	}
 	if o.GCEEndpoint != "" {
 		u, err := url.Parse(o.GCEEndpoint)

@@ -22,6 +22,7 @@ const (
 	DefaultCallTimeout           = 60 * time.Second
 	DefaultWaitCallTimeout       = 150 * time.Second // GCE's wait long-polls up to ~2 min
 	DefaultOperationPollInterval = time.Second
+	DefaultOperationTimeout      = 5 * time.Minute
 	DefaultMaxCallAttempts       = 3
 	DefaultRetryBaseDelay        = time.Second
 	DefaultUserAgent             = "neg-controller"
@@ -73,13 +74,19 @@ type Config struct {
 	WaitCallTimeout time.Duration
 	// OperationPollInterval is the minimum time between two polls of one operation; default 1 s.
 	OperationPollInterval time.Duration
+	// OperationTimeout bounds the whole wait for one operation (every poll, retry and pause
+	// together), from the moment the mutating call returned it, on Clock; default 5 min. After
+	// it the mutation fails with *OperationTimeoutError (class Server: outcome unknown). A
+	// shorter ctx deadline still applies.
+	OperationTimeout time.Duration
 	// MaxCallAttempts bounds the attempts of one HTTP call that fails with a transport error,
 	// 5xx or 429 (mutations reuse their requestId); default 3. 1 disables adapter retries.
 	MaxCallAttempts int
 	// RetryBaseDelay is the first delay between attempts, doubled each time and jittered by up
 	// to +50%; default 1 s.
 	RetryBaseDelay time.Duration
-	// Clock drives rate limiting, backoff and poll spacing; default the real clock.
+	// Clock drives rate limiting, backoff, poll spacing and OperationTimeout; default the real
+	// clock.
 	Clock clock.Clock
 	// Observer receives metrics; optional.
 	Observer Observer
@@ -93,6 +100,7 @@ type Compute struct {
 	obs      Observer
 	sem      semaphore
 	limiters map[string]*adaptiveLimiter
+	ops      opTracker
 }
 
 var _ Cloud = (*Compute)(nil)
@@ -124,6 +132,7 @@ func New(ctx context.Context, cfg Config) (*Compute, error) {
 		obs:      cfg.Observer,
 		sem:      newSemaphore(cfg.MaxInFlight),
 		limiters: map[string]*adaptiveLimiter{},
+		ops:      opTracker{started: map[uint64]time.Time{}},
 	}
 	for group, rl := range DefaultRateLimits {
 		if o, ok := cfg.RateLimits[group]; ok {
@@ -154,6 +163,9 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.OperationPollInterval <= 0 {
 		cfg.OperationPollInterval = DefaultOperationPollInterval
+	}
+	if cfg.OperationTimeout <= 0 {
+		cfg.OperationTimeout = DefaultOperationTimeout
 	}
 	if cfg.MaxCallAttempts <= 0 {
 		cfg.MaxCallAttempts = DefaultMaxCallAttempts

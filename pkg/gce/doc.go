@@ -25,7 +25,11 @@
 // at least Config.OperationPollInterval apart; failed polls are retried with backoff). A failed
 // operation is returned as *googleapi.Error built from httpErrorStatusCode, httpErrorMessage and
 // the operation's error codes, so synchronous and asynchronous failures classify alike. An
-// operation that vanishes while waited for yields *OperationLostError (class Server).
+// operation that vanishes while waited for yields *OperationLostError (class Server). The whole
+// wait of one operation is bounded by Config.OperationTimeout (5 min) on Config.Clock; after it
+// the mutation fails with *OperationTimeoutError (class Server: the outcome is unknown and GCE may
+// still complete the operation later). Compute.OldestOperationAge reports how long the oldest
+// operation in flight has been waited for.
 //
 // # Errors
 //
@@ -41,7 +45,8 @@
 //	NotReady       reason resourceNotReady                                  RetryWithBackoff
 //	Conflict       412, reason conditionNotMet                              RetryWithBackoff (re-GET first)
 //	Invalid        400, reasons invalid / badRequest                        NoRetry (split the batch)
-//	Server         >=500, transport errors, call deadline, lost operation   RetryWithBackoff
+//	Server         >=500, transport errors, call deadline, lost operation,  RetryWithBackoff
+//	               operation not done within Config.OperationTimeout
 //	Permanent      everything else (401, 403 forbidden, unknown errors)     NoRetry
 //	Canceled       the caller's context was canceled                        NoRetry
 //

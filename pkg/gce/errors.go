@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+	"time"
 
 	"google.golang.org/api/googleapi"
 )
@@ -42,7 +43,8 @@ const (
 	// endpoint IP that does not belong to the instance).
 	Invalid
 	// Server: a server-side or transport failure (>=500, connection errors, a single call's
-	// deadline, an operation that could not be polled).
+	// deadline, an operation that could not be polled or was not done within
+	// Config.OperationTimeout). The outcome of a mutation failing so is unknown.
 	Server
 	// Permanent: anything else (403 permission denied, 401, unknown errors). Retrying without a
 	// change elsewhere does not help.
@@ -114,7 +116,7 @@ func (p RetryPolicy) String() string {
 //	NotReady       RetryWithBackoff  resource busy with another operation
 //	Conflict       RetryWithBackoff  re-GET, re-apply, retry (bounded)
 //	Invalid        NoRetry           bad request; for attach/detach split the batch to isolate
-//	Server         RetryWithBackoff  5xx, transport error, call deadline, lost operation
+//	Server         RetryWithBackoff  5xx, transport error, call deadline, lost or timed-out operation
 //	Permanent      NoRetry           permission denied and the like: report, wait for a change
 //	Canceled       NoRetry           the caller gave up (shutdown)
 func Retry(class Class) RetryPolicy {
@@ -141,6 +143,36 @@ func (e *OperationLostError) Error() string {
 }
 
 func (e *OperationLostError) Unwrap() error { return e.Err }
+
+// OperationTimeoutError reports that an operation was not DONE within Config.OperationTimeout
+// of the mutating call returning it. The adapter stopped waiting, not GCE: the operation may
+// still complete (or fail) later, so the mutation's outcome is unknown. It is classified Server
+// (retry with backoff after re-reading the state), like *OperationLostError. Retrying the same
+// call is not made safe by its requestId: the retry is a new logical mutation with a new id, so
+// callers list the resource again before deciding what to send.
+type OperationTimeoutError struct {
+	// Operation is the operation's name; Method the mutating API method id
+	// ("networkEndpointGroups.attachNetworkEndpoints").
+	Operation, Method string
+	// After is the configured deadline that expired (Config.OperationTimeout).
+	After time.Duration
+	// Err is the last poll's error, if the deadline cut a failing poll short; usually nil.
+	Err error
+}
+
+func (e *OperationTimeoutError) Error() string {
+	msg := fmt.Sprintf("%s: operation %s not done after %s, outcome unknown", e.Method, e.Operation, e.After)
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *OperationTimeoutError) Unwrap() error { return e.Err }
+
+// ResultTimeout is the Observer's result label (ObserveOperation) of a mutation whose operation
+// was given up after Config.OperationTimeout (its class is Server).
+const ResultTimeout = "Timeout"
 
 // normalizeReason folds the lowerCamel reasons of synchronous errors ("quotaExceeded") and the
 // UPPER_SNAKE codes of operation errors ("QUOTA_EXCEEDED") into one spelling ("quotaexceeded").
@@ -178,6 +210,10 @@ func Classify(err error) Class {
 	}
 	var lost *OperationLostError
 	if errors.As(err, &lost) {
+		return Server
+	}
+	var timeout *OperationTimeoutError
+	if errors.As(err, &timeout) {
 		return Server
 	}
 	var gerr *googleapi.Error
@@ -291,10 +327,15 @@ func IsConflict(err error) bool { return Classify(err) == Conflict }
 // IsRetryable reports whether the class of err calls for a retry with backoff.
 func IsRetryable(err error) bool { return Retry(Classify(err)) == RetryWithBackoff }
 
-// resultLabel is the Observer's result label for err: "success" or the class name.
+// resultLabel is the Observer's result label for err: "success", ResultTimeout for an
+// operation given up after Config.OperationTimeout, or the class name.
 func resultLabel(err error) string {
 	if err == nil {
 		return "success"
+	}
+	var timeout *OperationTimeoutError
+	if errors.As(err, &timeout) {
+		return ResultTimeout
 	}
 	return Classify(err).String()
 }

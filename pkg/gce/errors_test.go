@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"syscall"
 	"testing"
+	"time"
 
 	compute "google.golang.org/api/compute/v1"
 	"google.golang.org/api/googleapi"
@@ -70,6 +71,10 @@ func TestClassify(t *testing.T) {
 		{"url canceled", &url.Error{Op: "Get", URL: "http://x", Err: context.Canceled}, Canceled},
 		{"operation lost", &OperationLostError{Operation: "op", Err: apiErr(404, "notFound", "op")}, Server},
 		{"wrapped operation lost", fmt.Errorf("x: %w", &OperationLostError{Operation: "op", Err: apiErr(404, "notFound", "op")}), Server},
+		{"operation timeout", &OperationTimeoutError{Operation: "op", Method: "m", After: time.Minute}, Server},
+		{"wrapped operation timeout", fmt.Errorf("x: %w", &OperationTimeoutError{Operation: "op", Method: "m", After: time.Minute}), Server},
+		// The outcome is unknown whatever the last poll said.
+		{"operation timeout after a 403 poll", &OperationTimeoutError{Operation: "op", Err: apiErr(403, "forbidden", "x")}, Server},
 		{"plain error", errors.New("something"), Permanent},
 		{"batch size", fmt.Errorf("x: %w", ErrBatchSize), Permanent},
 	}
@@ -173,5 +178,22 @@ func TestOperationError(t *testing.T) {
 	gerr = operationError(op).(*googleapi.Error)
 	if gerr.Code != 500 || gerr.Message != op.Error.Errors[0].Message {
 		t.Errorf("without status: code %d message %q", gerr.Code, gerr.Message)
+	}
+}
+
+func TestResultLabel(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, "success"},
+		{apiErr(429, "rateLimitExceeded", "x"), "RateLimited"},
+		{&OperationLostError{Operation: "op", Err: apiErr(404, "notFound", "op")}, "Server"},
+		{fmt.Errorf("x: %w", &OperationTimeoutError{Operation: "op", Method: "m", After: time.Minute}), ResultTimeout},
+	}
+	for _, tt := range tests {
+		if got := resultLabel(tt.err); got != tt.want {
+			t.Errorf("resultLabel(%v) = %q, want %q", tt.err, got, tt.want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,8 +29,9 @@ type mutation func(ctx context.Context, requestID string) (*compute.Operation, e
 // receive and returns the original operation instead of applying the change twice. A new
 // logical mutation (the caller's next attempt after mutate returned) gets a new id.
 //
-// The returned error is the synchronous API error, the waiter's error, or the operation's own
-// failure converted to *googleapi.Error (see operationError); it is not wrapped here.
+// The returned error is the synchronous API error, the waiter's error (*OperationTimeoutError
+// after Config.OperationTimeout), or the operation's own failure converted to *googleapi.Error
+// (see operationError); it is not wrapped here.
 func (c *Compute) mutate(ctx context.Context, group, method string, fn mutation) (*compute.Operation, error) {
 	requestID := uuid.NewString()
 	logger := klog.FromContext(ctx).WithValues("method", method, "requestId", requestID)
@@ -43,7 +45,7 @@ func (c *Compute) mutate(ctx context.Context, group, method string, fn mutation)
 	})
 	if err == nil {
 		logger.V(4).Info("GCE operation started", "operation", op.Name, "status", op.Status)
-		op, err = c.waitOperation(ctx, op)
+		op, err = c.waitOperation(ctx, method, op)
 	}
 	d := c.clk.Since(start)
 	if c.obs != nil {
@@ -58,7 +60,7 @@ func (c *Compute) mutate(ctx context.Context, group, method string, fn mutation)
 }
 
 // waitOperation waits until op is DONE and returns it, or the operation's failure as
-// *googleapi.Error.
+// *googleapi.Error; method is the mutating method that started op.
 //
 // It calls the wait method of the operation's scope (zone, region or global — from the
 // operation's zone/region fields, else its selfLink), which long-polls for up to ~2 minutes and
@@ -67,20 +69,45 @@ func (c *Compute) mutate(ctx context.Context, group, method string, fn mutation)
 // are retried with backoff (at most maxWaitFailures in a row); a 404 for the operation yields
 // *OperationLostError (class Server: the mutation's outcome is unknown). Every wait call counts
 // against the GroupWait bucket and a MaxInFlight slot, and is bounded by WaitCallTimeout and ctx.
-func (c *Compute) waitOperation(ctx context.Context, op *compute.Operation) (*compute.Operation, error) {
+//
+// The whole wait is bounded by OperationTimeout from now, after which it returns
+// *OperationTimeoutError. Between polls the deadline is kept on the adapter's clock (exact, and
+// testable with a fake clock: no poll starts and no pause lasts past it); a context with the same
+// timeout cuts short what the clock cannot interrupt (a long poll in progress, a wait for the
+// rate limiter or an in-flight slot). Giving up does not stop the operation: GCE may still
+// complete it later. The caller's next attempt is a new mutation with a new requestId, so it is
+// not de-duplicated against this one; the controller lists the NEG again before sending it.
+// The operation counts in OldestOperationAge until waitOperation returns.
+func (c *Compute) waitOperation(ctx context.Context, method string, op *compute.Operation) (*compute.Operation, error) {
+	start := c.clk.Now()
+	deadline := start.Add(c.cfg.OperationTimeout)
+	defer c.ops.add(start)()
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.OperationTimeout)
+	defer cancel()
+	// stopped returns the error for a wait ended by a context: the caller's error if ctx is
+	// done, else the timeout.
+	stopped := func(err error) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("waiting for operation %s: %w", op.Name, err)
+		}
+		return &OperationTimeoutError{Operation: op.Name, Method: method, After: c.cfg.OperationTimeout}
+	}
 	scope := scopeOf(op.Zone, op.Region, op.SelfLink)
-	method := waitMethod(scope)
+	wait := waitMethod(scope)
 	var lastPoll time.Time
 	failures := 0
 	for op.Status != "DONE" {
 		if !lastPoll.IsZero() {
-			if err := c.sleep(ctx, c.cfg.OperationPollInterval-c.clk.Since(lastPoll)); err != nil {
-				return nil, fmt.Errorf("waiting for operation %s: %w", op.Name, err)
+			if err := c.sleepUntil(wctx, c.cfg.OperationPollInterval-c.clk.Since(lastPoll), deadline); err != nil {
+				return nil, stopped(err)
 			}
+		}
+		if !c.clk.Now().Before(deadline) {
+			return nil, &OperationTimeoutError{Operation: op.Name, Method: method, After: c.cfg.OperationTimeout}
 		}
 		lastPoll = c.clk.Now()
 		var next *compute.Operation
-		err := c.call(ctx, GroupWait, method, c.cfg.WaitCallTimeout, func(ctx context.Context) error {
+		err := c.call(wctx, GroupWait, wait, c.cfg.WaitCallTimeout, func(ctx context.Context) error {
 			var err error
 			next, err = c.waitCall(ctx, scope, op.Name)
 			return err
@@ -90,8 +117,11 @@ func (c *Compute) waitOperation(ctx context.Context, op *compute.Operation) (*co
 			op = next
 			continue
 		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("waiting for operation %s: %w", op.Name, err)
+		if wctx.Err() != nil {
+			return nil, stopped(err)
+		}
+		if !c.clk.Now().Before(deadline) {
+			return nil, &OperationTimeoutError{Operation: op.Name, Method: method, After: c.cfg.OperationTimeout, Err: err}
 		}
 		switch Classify(err) {
 		case NotFound:
@@ -102,8 +132,8 @@ func (c *Compute) waitOperation(ctx context.Context, op *compute.Operation) (*co
 				return nil, fmt.Errorf("waiting for operation %s: giving up after %d failed polls: %w", op.Name, failures, err)
 			}
 			klog.FromContext(ctx).V(2).Info("Retrying operation wait", "operation", op.Name, "failures", failures, "err", err)
-			if err := c.sleep(ctx, c.backoff(failures)); err != nil {
-				return nil, fmt.Errorf("waiting for operation %s: %w", op.Name, err)
+			if err := c.sleepUntil(wctx, c.backoff(failures), deadline); err != nil {
+				return nil, stopped(err)
 			}
 		default:
 			return nil, fmt.Errorf("waiting for operation %s: %w", op.Name, err)
@@ -113,6 +143,57 @@ func (c *Compute) waitOperation(ctx context.Context, op *compute.Operation) (*co
 		return op, err
 	}
 	return op, nil
+}
+
+// sleepUntil is sleep for d, cut at deadline (on the adapter's clock).
+func (c *Compute) sleepUntil(ctx context.Context, d time.Duration, deadline time.Time) error {
+	return c.sleep(ctx, min(d, deadline.Sub(c.clk.Now())))
+}
+
+// OldestOperationAge returns how long the adapter has been waiting for the oldest operation
+// it is still waiting for (0 when none): at most about Config.OperationTimeout, after which
+// the wait gives up. Safe for concurrent use.
+func (c *Compute) OldestOperationAge() time.Duration {
+	oldest, ok := c.ops.oldest()
+	if !ok {
+		return 0
+	}
+	return c.clk.Since(oldest)
+}
+
+// opTracker holds the start time of every operation being waited for.
+type opTracker struct {
+	mu      sync.Mutex
+	next    uint64
+	started map[uint64]time.Time
+}
+
+// add registers an operation started at t and returns the function that removes it.
+func (t *opTracker) add(at time.Time) (remove func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.next++
+	id := t.next
+	t.started[id] = at
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		delete(t.started, id)
+	}
+}
+
+// oldest returns the earliest start time registered, if any. It scans: the operations in
+// flight are as many as the callers' concurrent mutations (hundreds at most), and it runs once
+// per metrics scrape.
+func (t *opTracker) oldest() (first time.Time, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, at := range t.started {
+		if !ok || at.Before(first) {
+			first, ok = at, true
+		}
+	}
+	return first, ok
 }
 
 func waitMethod(s opScope) string {

@@ -129,6 +129,11 @@ func TestOperationNeverFinishes(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) || gce.Classify(err) != gce.Server {
 		t.Errorf("attach with a stuck operation = %v (class %v), want a deadline (Server)", err, gce.Classify(err))
 	}
+	// The caller's deadline, shorter than Config.OperationTimeout, ended the wait.
+	var te *gce.OperationTimeoutError
+	if errors.As(err, &te) {
+		t.Errorf("the caller's deadline reported as an operation timeout: %v", err)
+	}
 	if e.cloud.InFlight() != 0 {
 		t.Errorf("%d in-flight slots still taken", e.cloud.InFlight())
 	}

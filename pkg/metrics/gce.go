@@ -15,7 +15,9 @@ func (m *Metrics) ObserveRequest(method, result string, d time.Duration) {
 	m.gceRequestDuration.WithLabelValues(method).Observe(d.Seconds())
 }
 
-// ObserveOperation records one mutation from its first request to the end of its operation.
+// ObserveOperation records one mutation from its first request to the end of its operation;
+// result is "success", the error class, or "Timeout" (gce.ResultTimeout) for an operation given
+// up after --gce-operation-timeout.
 func (m *Metrics) ObserveOperation(method, result string, d time.Duration) {
 	if m == nil {
 		return
@@ -37,10 +39,13 @@ type CloudState interface {
 	RateLimiterState() map[string]float64
 	// InFlight returns the number of calls in flight.
 	InFlight() int
+	// OldestOperationAge returns how long the oldest operation still waited for has been
+	// waited for (0 when none).
+	OldestOperationAge() time.Duration
 }
 
-// SetCloudState installs the adapter whose rate limiters and in-flight calls are exported at
-// scrape time, with the configured rate per group and the in-flight cap.
+// SetCloudState installs the adapter whose rate limiters, in-flight calls and operations are
+// exported at scrape time, with the configured rate per group and the in-flight cap.
 func (m *Metrics) SetCloudState(cs CloudState, configuredQPS map[string]float64, maxInFlight int) {
 	if m == nil {
 		return

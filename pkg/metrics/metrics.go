@@ -49,7 +49,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		gceOperationDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Subsystem: Subsystem, Name: "gce_operation_duration_seconds",
 			Help: "Duration of Compute Engine mutations from the first request to the end of their operation, " +
-				"by API method and result.",
+				"by API method and result: success, the error class, or Timeout for an operation given up after " +
+				"--gce-operation-timeout (its outcome unknown).",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14), // 50 ms … 410 s
 		}, []string{"method", "result"}),
 		gceRateLimitWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -149,7 +150,7 @@ type sources struct {
 // scrapeCollector computes the gauges that are read from the controller and the GCE adapter
 // when Prometheus scrapes, so their series exist exactly as long as what they describe.
 type scrapeCollector struct {
-	attached, qps, configuredQPS, inFlight, inFlightLimit *prometheus.Desc
+	attached, qps, configuredQPS, inFlight, inFlightLimit, oldestOperation *prometheus.Desc
 
 	mu  sync.Mutex
 	src sources
@@ -172,11 +173,15 @@ func newScrapeCollector() *scrapeCollector {
 			"Compute Engine calls currently in flight (holding one of the --gce-max-in-flight slots).", nil, nil),
 		inFlightLimit: prometheus.NewDesc(name("gce_in_flight_limit"),
 			"The cap on concurrent Compute Engine calls (--gce-max-in-flight).", nil, nil),
+		oldestOperation: prometheus.NewDesc(name("gce_oldest_operation_age_seconds"),
+			"How long the oldest Compute Engine operation still waited for has been waited for (0 when none). "+
+				"It stays below --gce-operation-timeout, after which the wait gives up; near it, operations are stuck.",
+			nil, nil),
 	}
 }
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.attached, c.qps, c.configuredQPS, c.inFlight, c.inFlightLimit} {
+	for _, d := range []*prometheus.Desc{c.attached, c.qps, c.configuredQPS, c.inFlight, c.inFlightLimit, c.oldestOperation} {
 		ch <- d
 	}
 }
@@ -199,6 +204,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(src.cloud.InFlight()))
 		ch <- prometheus.MustNewConstMetric(c.inFlightLimit, prometheus.GaugeValue, float64(src.maxInFlight))
+		ch <- prometheus.MustNewConstMetric(c.oldestOperation, prometheus.GaugeValue, src.cloud.OldestOperationAge().Seconds())
 	}
 }
 

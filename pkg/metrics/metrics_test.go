@@ -54,16 +54,20 @@ neg_controller_gce_requests_total{method="networkEndpointGroups.attachNetworkEnd
 
 // fakeCloud is a CloudState.
 type fakeCloud struct {
-	qps      map[string]float64
-	inFlight int
+	qps       map[string]float64
+	inFlight  int
+	oldestAge time.Duration
 }
 
 func (f *fakeCloud) RateLimiterState() map[string]float64 { return f.qps }
 func (f *fakeCloud) InFlight() int                        { return f.inFlight }
+func (f *fakeCloud) OldestOperationAge() time.Duration    { return f.oldestAge }
+
+var _ CloudState = (*gce.Compute)(nil)
 
 func TestCloudState(t *testing.T) {
 	m, reg := newTest(t)
-	cloud := &fakeCloud{qps: map[string]float64{"attach": 7.5, "zones": math.Inf(1)}, inFlight: 3}
+	cloud := &fakeCloud{qps: map[string]float64{"attach": 7.5, "zones": math.Inf(1)}, inFlight: 3, oldestAge: 90 * time.Second}
 	m.SetCloudState(cloud, map[string]float64{"attach": 15, "zones": math.Inf(1)}, 32)
 
 	want := `
@@ -73,6 +77,9 @@ neg_controller_gce_in_flight_calls 3
 # HELP neg_controller_gce_in_flight_limit The cap on concurrent Compute Engine calls (--gce-max-in-flight).
 # TYPE neg_controller_gce_in_flight_limit gauge
 neg_controller_gce_in_flight_limit 32
+# HELP neg_controller_gce_oldest_operation_age_seconds How long the oldest Compute Engine operation still waited for has been waited for (0 when none). It stays below --gce-operation-timeout, after which the wait gives up; near it, operations are stuck.
+# TYPE neg_controller_gce_oldest_operation_age_seconds gauge
+neg_controller_gce_oldest_operation_age_seconds 90
 # HELP neg_controller_gce_rate_limit_configured_qps Configured rate of a Compute Engine method group's rate limiter (--gce-rate-limit; +Inf for a disabled bucket).
 # TYPE neg_controller_gce_rate_limit_configured_qps gauge
 neg_controller_gce_rate_limit_configured_qps{group="attach"} 15
@@ -83,17 +90,21 @@ neg_controller_gce_rate_limit_qps{group="attach"} 7.5
 neg_controller_gce_rate_limit_qps{group="zones"} +Inf
 `
 	names := []string{"neg_controller_gce_in_flight_calls", "neg_controller_gce_in_flight_limit",
-		"neg_controller_gce_rate_limit_configured_qps", "neg_controller_gce_rate_limit_qps"}
+		"neg_controller_gce_oldest_operation_age_seconds", "neg_controller_gce_rate_limit_configured_qps",
+		"neg_controller_gce_rate_limit_qps"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
 	// Read live at every scrape.
-	cloud.inFlight = 5
+	cloud.inFlight, cloud.oldestAge = 5, 0
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP neg_controller_gce_in_flight_calls Compute Engine calls currently in flight (holding one of the --gce-max-in-flight slots).
 # TYPE neg_controller_gce_in_flight_calls gauge
 neg_controller_gce_in_flight_calls 5
-`), "neg_controller_gce_in_flight_calls"); err != nil {
+# HELP neg_controller_gce_oldest_operation_age_seconds How long the oldest Compute Engine operation still waited for has been waited for (0 when none). It stays below --gce-operation-timeout, after which the wait gives up; near it, operations are stuck.
+# TYPE neg_controller_gce_oldest_operation_age_seconds gauge
+neg_controller_gce_oldest_operation_age_seconds 0
+`), "neg_controller_gce_in_flight_calls", "neg_controller_gce_oldest_operation_age_seconds"); err != nil {
 		t.Error(err)
 	}
 }
@@ -220,8 +231,8 @@ func TestEveryNameHasTheSubsystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 21 {
-		t.Errorf("gathered %d metric families, want all 21", len(mfs))
+	if len(mfs) != 22 {
+		t.Errorf("gathered %d metric families, want all 22", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), Subsystem+"_") || strings.HasPrefix(mf.GetName(), Subsystem+"_neg_") {
