@@ -182,6 +182,8 @@ type Controller struct {
 
 	index  *negIndex
 	states *negStates
+	// creates tracks the NEG inserts in flight (create.go).
+	creates *creations
 	// svcNEGs writes the ServiceNetworkEndpointGroups (svcneg.go).
 	svcNEGs *svcNEGs
 	// changes times EndpointSlice changes until the calls they cause complete (metrics).
@@ -223,6 +225,7 @@ func New(cfg Config) (*Controller, error) {
 		warnings: newWarningMemory(),
 		index:    newNEGIndex(ownershipRule{clusterUID: cfg.ClusterUID, network: cfg.Network, namer: naming.NewNamer(cfg.NamingUID)}),
 		states:   newNEGStates(),
+		creates:  newCreations(),
 		svcNEGs:  newSvcNEGs(cfg.SvcNEG, cfg.VerifyPeriod),
 		changes:  newChangeTracker(),
 

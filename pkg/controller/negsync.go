@@ -65,7 +65,9 @@ func (c *Controller) verifyDue(ref neg.Ref, listedAt time.Time) time.Time {
 }
 
 // ensureNEG makes sure the NEG of t exists and may be used by the Service. It never adopts,
-// modifies or deletes a NEG whose description is not ours.
+// modifies or deletes a NEG whose description is not ours. A missing NEG of an active zone is
+// created in the background (startCreate): ensureNEG then returns false, and the Service is
+// synced again when the insert finishes.
 func (c *Controller) ensureNEG(ctx context.Context, s *serviceSync, t *negTask) bool {
 	want := c.description(s.key, t.port.port)
 	if e := c.index.get(t.ref); e != nil {
@@ -74,34 +76,8 @@ func (c *Controller) ensureNEG(ctx context.Context, s *serviceSync, t *negTask) 
 	if !t.active {
 		return false
 	}
-	spec := gce.NEGSpec{Name: t.ref.Name, Type: gce.TypeGCEVMIPPort, Description: want.String(),
-		Network: c.cfg.Network, Subnetwork: c.cfg.Subnetwork}
-	created, err := c.cfg.Cloud.CreateNEG(ctx, t.ref.Zone, spec)
-	if gce.IsAlreadyExists(err) {
-		existing, gerr := c.cfg.Cloud.GetNEG(ctx, t.ref.Zone, t.ref.Name)
-		if gerr == nil {
-			existing.Zone = t.ref.Zone
-			c.index.put(*existing)
-			return c.checkOwnership(s, t, *existing, want)
-		}
-		err = gerr
-	}
-	if err != nil {
-		c.failNEG(ctx, s, t, err, ReasonCreateNEGFailed,
-			fmt.Sprintf("Failed to create NEG %q in zone %q: %v", t.ref.Name, t.ref.Zone, err))
-		return false
-	}
-	created.Zone = t.ref.Zone
-	c.index.put(*created)
-	if t.port.custom {
-		c.index.markClaimed(t.ref)
-	}
-	c.states.setCurrent(t.ref, neg.NewEndpointSet(), c.clock.Now())
-	c.warnings.clear(s.key, ReasonCreateNEGFailed+":"+t.ref.String())
-	klog.FromContext(ctx).Info("Created NEG", "neg", t.ref.Name, "zone", t.ref.Zone)
-	c.normal(s.target, ReasonCreate, fmt.Sprintf("Created NEG %q for %s-%d in %q.",
-		t.ref.Name, s.key, t.port.port, t.ref.Zone))
-	return true
+	c.startCreate(s, t, want)
+	return false
 }
 
 // checkOwnership decides whether an existing NEG may be used for the Service port of t (see

@@ -222,3 +222,68 @@ func TestIPv6OnlyServiceWarns(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestStuckInsertDoesNotBlockOtherServices: with one sync worker, a NEG insert whose operation
+// never finishes does not keep another Service from getting its NEG.
+func TestStuckInsertDoesNotBlockOtherServices(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{})
+	e.addNode("node-a1", zoneA)
+	e.srv.InjectFault(fakegce.Fault{Method: mInsert, NeverFinish: true, Count: 1})
+	e.createService(service("default", "stuck", `{"exposed_ports":{"80":{}}}`, 80))
+	e.start(func(c *Config) { c.ConcurrentSyncs = 1 }, 0)
+	e.eventually("the stuck insert was sent", func() error {
+		if n := e.srv.Counts()[mInsert]; n != 1 {
+			return fmt.Errorf("%d inserts", n)
+		}
+		return nil
+	})
+	pods := e.pods(3, "node-a1")
+	e.createService(service("default", "other", `{"exposed_ports":{"80":{}}}`, 80))
+	e.setEndpoints("default", "other", []int32{80}, pods)
+	e.eventually("the other Service synced", func() error {
+		return e.checkNEG(zoneA, negName("other", 80), e.endpointsOf(pods, 80)[zoneA])
+	})
+}
+
+// TestManyPortsShareInserts: a Service with many ports does not queue all its NEG inserts ahead
+// of a Service that comes after it. Inserts wait in the adapter's rate limiter (5/s by default)
+// in arrival order; with at most maxCreatesPerService inserts in flight per Service, the small
+// Service's insert waits behind a few of the wide Service's, not behind all 40.
+func TestManyPortsShareInserts(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{})
+	e.addNode("node-a1", zoneA)
+	var ports []int32
+	exposed := ""
+	for p := int32(1000); p < 1040; p++ {
+		ports = append(ports, p)
+		if exposed != "" {
+			exposed += ","
+		}
+		exposed += fmt.Sprintf(`"%d":{}`, p)
+	}
+	e.createService(service("default", "wide", `{"exposed_ports":{`+exposed+`}}`, ports...))
+	e.start(func(c *Config) { c.ConcurrentSyncs = 1 }, 0)
+	e.eventually("the wide Service started inserting", func() error {
+		if n := e.srv.Counts()[mInsert]; n == 0 {
+			return fmt.Errorf("no insert yet")
+		}
+		return nil
+	})
+	e.createService(service("default", "small", `{"exposed_ports":{"80":{}}}`, 80))
+	wideDone := 0
+	e.eventually("the small Service's NEG exists", func() error {
+		if err := e.checkNEG(zoneA, negName("small", 80), nil); err != nil {
+			return err
+		}
+		for _, p := range ports {
+			if _, ok := e.srv.NEGEndpoints(zoneA, negName("wide", p)); ok {
+				wideDone++
+			}
+		}
+		return nil
+	})
+	if wideDone > len(ports)/2 {
+		t.Errorf("%d of the wide Service's %d NEGs were created before the small Service's one, want at most %d",
+			wideDone, len(ports), len(ports)/2)
+	}
+}

@@ -1,0 +1,124 @@
+package controller
+
+import (
+	"fmt"
+	"sync"
+
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+
+	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/naming"
+	"github.com/neg-controller/neg-controller/pkg/neg"
+)
+
+// maxCreatesPerService caps the NEG inserts one Service has in flight. Inserts wait in the GCE
+// adapter's rate limiter in arrival order, so without a cap a Service with many ports would
+// queue all its inserts ahead of every Service synced after it; with it, a Service waits behind
+// at most this many inserts of each other Service. Two ports in three zones fit at once.
+const maxCreatesPerService = 6
+
+// creations tracks the NEG inserts in flight, per NEG and per Service.
+type creations struct {
+	mu        sync.Mutex
+	byRef     map[neg.Ref]cache.ObjectName
+	byService map[cache.ObjectName]int
+}
+
+func newCreations() *creations {
+	return &creations{byRef: map[neg.Ref]cache.ObjectName{}, byService: map[cache.ObjectName]int{}}
+}
+
+// begin reserves an insert of ref for key; false if one is in flight for ref already or key
+// has maxCreatesPerService in flight.
+func (cr *creations) begin(ref neg.Ref, key cache.ObjectName) bool {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	if _, busy := cr.byRef[ref]; busy || cr.byService[key] >= maxCreatesPerService {
+		return false
+	}
+	cr.byRef[ref] = key
+	cr.byService[key]++
+	return true
+}
+
+// end releases the reservation of ref.
+func (cr *creations) end(ref neg.Ref) {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	key, ok := cr.byRef[ref]
+	if !ok {
+		return
+	}
+	delete(cr.byRef, ref)
+	if cr.byService[key]--; cr.byService[key] <= 0 {
+		delete(cr.byService, key)
+	}
+}
+
+// inFlight reports whether an insert of ref is in flight.
+func (cr *creations) inFlight(ref neg.Ref) bool {
+	cr.mu.Lock()
+	defer cr.mu.Unlock()
+	_, ok := cr.byRef[ref]
+	return ok
+}
+
+// startCreate inserts the NEG of t in the background, so that no sync worker waits for an
+// insert operation (which may take long, or never finish until the adapter's operation
+// deadline): with one worker, other Services still get their NEGs. When the insert ends the
+// Service is synced again — at once on success or when the NEG turned out to exist, after the
+// NEG's backoff on failure. A NEG already being inserted, or a Service at its cap of inserts in
+// flight, is skipped: the ending insert re-syncs the Service.
+func (c *Controller) startCreate(s *serviceSync, t *negTask, want naming.Description) {
+	if !c.creates.begin(t.ref, s.key) {
+		return
+	}
+	spec := gce.NEGSpec{Name: t.ref.Name, Type: gce.TypeGCEVMIPPort, Description: want.String(),
+		Network: c.cfg.Network, Subnetwork: c.cfg.Subnetwork}
+	key, target, ref, port, custom := s.key, s.target, t.ref, t.port.port, t.port.custom
+	c.ops.Add(1)
+	c.busy.Add(1)
+	go func() {
+		defer c.ops.Done()
+		defer c.busy.Add(-1)
+		defer c.creates.end(ref)
+		ctx := c.opCtx
+		logger := klog.FromContext(ctx).WithValues("service", klog.KRef(key.Namespace, key.Name), "neg", ref.Name, "zone", ref.Zone)
+		created, err := c.cfg.Cloud.CreateNEG(ctx, ref.Zone, spec)
+		if gce.IsAlreadyExists(err) {
+			// Someone made it meanwhile: index it; the next sync decides whether it is ours.
+			existing, gerr := c.cfg.Cloud.GetNEG(ctx, ref.Zone, ref.Name)
+			if gerr == nil {
+				existing.Zone = ref.Zone
+				c.index.put(*existing)
+				c.queue.Add(key)
+				return
+			}
+			err = gerr
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			class := gce.Classify(err)
+			at := c.states.failNEG(ref, c.retryAt(retryPolicy(class)))
+			msg := fmt.Sprintf("Failed to create NEG %q in zone %q: %v", ref.Name, ref.Zone, err)
+			logger.Error(err, "NEG call failed", "reason", ReasonCreateNEGFailed, "class", class.String(), "retryIn", at.Sub(c.clock.Now()))
+			c.warn(key, target, ReasonCreateNEGFailed+":"+ref.String(), ReasonCreateNEGFailed, msg)
+			c.noteNEGFailure(key, ref, ReasonCreateNEGFailed, msg)
+			c.queue.AddAfter(key, c.states.retryDelay(ref, c.clock.Now()))
+			return
+		}
+		created.Zone = ref.Zone
+		c.index.put(*created)
+		if custom {
+			c.index.markClaimed(ref)
+		}
+		c.states.setCurrent(ref, neg.NewEndpointSet(), c.clock.Now())
+		c.warnings.clear(key, ReasonCreateNEGFailed+":"+ref.String())
+		logger.Info("Created NEG")
+		c.normal(target, ReasonCreate, fmt.Sprintf("Created NEG %q for %s-%d in %q.", ref.Name, key, port, ref.Zone))
+		c.queue.Add(key)
+	}()
+}
