@@ -1,14 +1,19 @@
 package app
 
 import (
+	"bytes"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/neg-controller/neg-controller/pkg/annotation"
 )
 
 // trimForCache is the informer factory's transform: it drops what no part of the controller
 // reads before an object enters the caches, which is most of a pod. Every object loses its
-// managedFields; a pod keeps its metadata (without annotations), node, readiness gates,
+// managedFields (a Service keeps the entries owning neg-status); a pod keeps its metadata (without annotations), node, readiness gates,
 // container names and ports (to resolve named target ports) and the status fields the
 // readiness reflector reads; a node loses its image list. Nothing is ever written back from a
 // cached object (pod conditions are strategic-merge patches of one condition), so trimming
@@ -17,7 +22,9 @@ func trimForCache(obj any) (any, error) {
 	if _, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		return obj, nil
 	}
-	if m, err := meta.Accessor(obj); err == nil {
+	if svc, ok := obj.(*corev1.Service); ok {
+		svc.ManagedFields = statusManagers(svc.ManagedFields)
+	} else if m, err := meta.Accessor(obj); err == nil {
 		m.SetManagedFields(nil)
 	}
 	switch o := obj.(type) {
@@ -28,6 +35,28 @@ func trimForCache(obj any) (any, error) {
 	}
 	return obj, nil
 }
+
+// statusManagers keeps the managedFields entries that own the neg-status annotation, with only
+// the manager's name and that field: the controller checks that no other controller writes it
+// (controller.statusWriters).
+func statusManagers(mfs []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry {
+	var out []metav1.ManagedFieldsEntry
+	for _, mf := range mfs {
+		if mf.FieldsV1 == nil || !bytes.Contains(mf.FieldsV1.Raw, negStatusField) {
+			continue
+		}
+		out = append(out, metav1.ManagedFieldsEntry{Manager: mf.Manager, Operation: mf.Operation,
+			FieldsType: mf.FieldsType, FieldsV1: &metav1.FieldsV1{Raw: negStatusFieldsV1}})
+	}
+	return out
+}
+
+// negStatusField is how managedFields spell the neg-status annotation key; negStatusFieldsV1 is
+// the field set owning only that annotation.
+var (
+	negStatusField    = []byte(`"f:` + annotation.NEGStatusKey + `"`)
+	negStatusFieldsV1 = []byte(`{"f:metadata":{"f:annotations":{"f:` + annotation.NEGStatusKey + `":{}}}}`)
+)
 
 func trimPod(p *corev1.Pod) {
 	p.Annotations = nil

@@ -27,6 +27,9 @@ const (
 	ReasonInvalidAnnotation = "InvalidNEGAnnotation"
 	// ReasonNEGNameConflict: another Service claims the same custom NEG name and wins.
 	ReasonNEGNameConflict = "NEGNameConflict"
+	// ReasonNEGControllerConflict: another field manager writes the Service's neg-status; the
+	// controller leaves the Service alone.
+	ReasonNEGControllerConflict = "NEGControllerConflict"
 	// ReasonNEGNotOwned: a NEG of the wanted name exists but was not created for this Service.
 	ReasonNEGNotOwned = "NEGNotOwned"
 	// ReasonNEGInUse: a NEG to delete is still referenced by a backend service; it is kept.

@@ -1,12 +1,14 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -14,6 +16,30 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 )
+
+// FieldManager is the field manager of the controller's writes to Services (neg-status).
+const FieldManager = "neg-controller"
+
+// negStatusField is how managedFields spell the neg-status annotation key.
+var negStatusField = []byte(`"f:` + annotation.NEGStatusKey + `"`)
+
+// statusWriters returns the field managers other than ours that own the neg-status annotation of
+// svc (sorted): another controller — GKE's own NEG controller, typically — writes it, so two
+// controllers would fight over the Service's NEGs. Only managedFields tell; an informer that
+// trims them (see app.trimForCache, which keeps the entries owning neg-status) shows none.
+func statusWriters(svc *corev1.Service) []string {
+	var out []string
+	for _, mf := range svc.ManagedFields {
+		if mf.Manager == FieldManager || mf.FieldsV1 == nil || !bytes.Contains(mf.FieldsV1.Raw, negStatusField) {
+			continue
+		}
+		if !slices.Contains(out, mf.Manager) {
+			out = append(out, mf.Manager)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // statusValue renders the neg-status annotation of s in GKE's format: every wanted port with
 // its NEG name, and the zones where a NEG of ours for the Service actually exists. It returns
@@ -57,7 +83,8 @@ func (c *Controller) writeStatus(ctx context.Context, s *serviceSync, tasks []*n
 	if err != nil {
 		return err
 	}
-	_, err = c.cfg.KubeClient.CoreV1().Services(s.key.Namespace).Patch(ctx, s.key.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	_, err = c.cfg.KubeClient.CoreV1().Services(s.key.Namespace).Patch(ctx, s.key.Name, types.MergePatchType, patch,
+		metav1.PatchOptions{FieldManager: FieldManager})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

@@ -95,6 +95,18 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		return 0, err
 	}
 	c.warnings.clear(key, slotAnnotation)
+	if svc != nil && len(want) > 0 {
+		if others := statusWriters(svc); len(others) > 0 {
+			klog.FromContext(ctx).Info("Another controller writes this Service's neg-status; not touching its NEGs", "fieldManagers", others)
+			c.warn(key, s.target, slotAnnotation, ReasonNEGControllerConflict, fmt.Sprintf(
+				"Another controller (field manager %s) writes annotation %s on this Service, so it manages the "+
+					"Service's NEGs too (GKE's own NEG controller?). neg-controller stops changing this Service's NEGs "+
+					"and status to avoid a fight. Disable one of the controllers for this Service, then remove the "+
+					"annotation (kubectl annotate service %s %s-) to hand it back.",
+				strings.Join(others, ", "), annotation.NEGStatusKey, key.Name, annotation.NEGStatusKey))
+			return 0, nil
+		}
+	}
 	s.want = want
 	if len(want) == 0 && len(c.index.ownedBy(key)) == 0 {
 		c.warnings.clearExcept(key, nil)
