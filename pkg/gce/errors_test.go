@@ -72,6 +72,7 @@ func TestClassify(t *testing.T) {
 		{"wrapped operation lost", fmt.Errorf("x: %w", &OperationLostError{Operation: "op", Err: apiErr(404, "notFound", "op")}), Server},
 		{"plain error", errors.New("something"), Permanent},
 		{"batch size", fmt.Errorf("x: %w", ErrBatchSize), Permanent},
+		{"fenced", fmt.Errorf("attach: %w", &FencedError{Method: "m", Reason: "r"}), Fenced},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -124,6 +125,7 @@ func TestRetry(t *testing.T) {
 		Server:        RetryWithBackoff,
 		Permanent:     NoRetry,
 		Canceled:      NoRetry,
+		Fenced:        RetryLater,
 	}
 	if len(want) != len(classNames) {
 		t.Fatalf("table covers %d classes, there are %d", len(want), len(classNames))
