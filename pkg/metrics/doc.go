@@ -5,7 +5,8 @@
 //   - pkg/gce reports every HTTP call, every mutation's operation and every rate-limit wait
 //     through the gce.Observer interface, which *Metrics implements;
 //   - pkg/app installs the scrape-time sources (SetCloudState for the adaptive rate limiter and
-//     the in-flight cap; SetLeader) and counts dry-run mutations (ObserveDryRun);
+//     the in-flight cap; SetLeader), counts dry-run mutations (ObserveDryRun) and flags a
+//     changed naming UID (SetNamingUIDConflict);
 //   - pkg/controller records syncs, skipped endpoints, EndpointSlice-to-NEG propagation, its
 //     work queue (QueueProvider, passed in the queue's config rather than the global
 //     workqueue.SetProvider) and, at scrape time, the endpoints of every NEG it manages

@@ -144,6 +144,13 @@ func TestControllerMetrics(t *testing.T) {
 	if got := testutil.ToFloat64(m.leader); got != 0 {
 		t.Errorf("leader = %v, want 0", got)
 	}
+	if got := testutil.ToFloat64(m.namingUIDConflict); got != 0 {
+		t.Errorf("naming UID conflict = %v before any conflict, want 0", got)
+	}
+	m.SetNamingUIDConflict(true)
+	if got := testutil.ToFloat64(m.namingUIDConflict); got != 1 {
+		t.Errorf("naming UID conflict = %v, want 1", got)
+	}
 	if got := histogramCount(t, reg, "neg_controller_sync_duration_seconds"); got != 2 {
 		t.Errorf("sync count = %d, want 2", got)
 	}
@@ -190,6 +197,7 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.ObservePropagation("attach", time.Second)
 	m.ObserveDryRun("m")
 	m.SetLeader(true)
+	m.SetNamingUIDConflict(true)
 	m.SetCloudState(&fakeCloud{}, nil, 1)
 	m.SetAttachedEndpointsSource(nil)
 	if m.QueueProvider() != nil {
@@ -220,8 +228,8 @@ func TestEveryNameHasTheSubsystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 21 {
-		t.Errorf("gathered %d metric families, want all 21", len(mfs))
+	if len(mfs) != 22 {
+		t.Errorf("gathered %d metric families, want all 22", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), Subsystem+"_") || strings.HasPrefix(mf.GetName(), Subsystem+"_neg_") {
