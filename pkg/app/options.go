@@ -147,6 +147,19 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 // gceName is a GCE resource name.
 var gceName = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
+// namingUIDPattern is what a cluster naming UID may be made of.
+var namingUIDPattern = regexp.MustCompile(`^[a-z0-9]+$`)
+
+// validateNamingUID checks a cluster naming UID, from --cluster-uid or ConfigMap
+// kube-system/ingress-uid alike: non-empty lowercase letters and digits, so that generated NEG
+// names stay valid GCE names.
+func validateNamingUID(uid string) error {
+	if !namingUIDPattern.MatchString(uid) {
+		return fmt.Errorf("must be lowercase letters and digits, got %q", uid)
+	}
+	return nil
+}
+
 // Validate checks the options and returns every problem found.
 func (o *Options) Validate() error {
 	var errs []error
@@ -184,8 +197,10 @@ func (o *Options) Validate() error {
 	if o.Region != "" && !gceName.MatchString(o.Region) {
 		add("--region %q is not a valid region name", o.Region)
 	}
-	if o.ClusterUID != "" && !regexp.MustCompile(`^[a-z0-9]+$`).MatchString(o.ClusterUID) {
-		add("--cluster-uid must be lowercase letters and digits, got %q", o.ClusterUID)
+	if o.ClusterUID != "" {
+		if err := validateNamingUID(o.ClusterUID); err != nil {
+			add("--cluster-uid %w", err)
+		}
 	}
 	errs = append(errs, o.validateOperating()...)
 	errs = append(errs, o.validateBackends()...)
