@@ -107,8 +107,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName,
 		"Name of the cluster, for logs. Empty: the cluster-name attribute of the metadata server, if any.")
 	fs.StringVar(&o.ClusterUID, "cluster-uid", o.ClusterUID,
-		"Cluster naming UID embedded in generated NEG names (k8s1-<first 8 chars>-...). Empty: the \"uid\" key of "+
-			"ConfigMap kube-system/ingress-uid, created with 16 random hex characters if missing, as GKE does. "+
+		"Cluster naming UID embedded in generated NEG names (k8s1-<first 8 chars>-...), lowercase letters and digits. "+
+			"Empty: the \"uid\" key of ConfigMap kube-system/ingress-uid; if missing, recovered from the names of this "+
+			"cluster's NEGs, or created with 16 random hex characters when it has none, as GKE does. A change of the "+
+			"ConfigMap while running stops all GCE changes until it is restored and the controller restarted. "+
 			"Set it to the value GKE uses to take over NEGs GKE created.")
 	fs.StringVar(&o.GCEEndpoint, "gce-endpoint", o.GCEEndpoint,
 		"Base URL of the Compute Engine API (e.g. http://127.0.0.1:8085 for an emulator; /compute/v1/ is appended). "+
