@@ -104,8 +104,9 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	obs.ready.setFence(fence.Err)
 	obs.metrics.SetNamingUIDConflict(false)
 	if o.ClusterUID == "" {
-		defer startNamingUIDGuard(ctx, &namingUIDGuard{client: cl.Kube, uid: namingUID, fence: fence,
-			metrics: obs.metrics, clock: clock.RealClock{}, period: namingUIDCheckPeriod})()
+		stopGuard := startNamingUIDGuard(ctx, &namingUIDGuard{client: cl.Kube, uid: namingUID, fence: fence,
+			metrics: obs.metrics, clock: clock.RealClock{}, period: namingUIDCheckPeriod})
+		defer stopGuard()
 	}
 	obs.metrics.SetCloudState(cloud, configuredQPS(gcfg.RateLimits), o.GCEMaxInFlight)
 	logger.Info("Starting neg-controller", "project", env.Project, "region", env.Region, "network", env.Network,

@@ -28,6 +28,7 @@ var hex16 = regexp.MustCompile(`^[0-9a-f]{16}$`)
 // the kube-system Namespace.
 type uidEnv struct {
 	srv   *fakegce.Server
+	base  string // the emulator's URL
 	cloud *gce.Compute
 	kube  *fake.Clientset
 }
@@ -40,7 +41,7 @@ func newUIDEnv(t *testing.T, objs ...runtime.Object) *uidEnv {
 		t.Fatal(err)
 	}
 	objs = append(objs, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", UID: types.UID(testClusterUID)}})
-	return &uidEnv{srv: srv, cloud: cloud, kube: fake.NewClientset(objs...)}
+	return &uidEnv{srv: srv, base: base, cloud: cloud, kube: fake.NewClientset(objs...)}
 }
 
 // negSpec is a NEG to create in zone us-central1-<zone>.

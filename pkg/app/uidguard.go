@@ -49,12 +49,16 @@ type namingUIDGuard struct {
 	restoring bool // the last check re-created the ConfigMap (log once per streak, e.g. in dry run)
 }
 
-// startNamingUIDGuard checks the ConfigMap every namingUIDCheckPeriod until ctx is done; the
-// returned function waits for that to end.
-func startNamingUIDGuard(ctx context.Context, g *namingUIDGuard) (wait func()) {
+// startNamingUIDGuard runs g until ctx is done or the returned stop is called; stop returns
+// once g has ended.
+func startNamingUIDGuard(ctx context.Context, g *namingUIDGuard) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { g.run(ctx) })
-	return wg.Wait
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // run checks every period until ctx is done or the fence is closed.

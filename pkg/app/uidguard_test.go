@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,13 +12,19 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/klog/v2/ktesting"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 
+	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/metrics"
+	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
@@ -188,4 +195,108 @@ func TestNamingUIDGuardRestores(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunWithClientsStopsOnUIDChange: the wiring. The controller syncs a Service; then the
+// ConfigMap's uid is changed: within a check period /readyz fails with the reason, the gauge
+// is 1, and the attach the next endpoint needs is refused (a Warning event says why).
+func TestRunWithClientsStopsOnUIDChange(t *testing.T) {
+	e := newUIDEnv(t, uidConfigMapWith(map[string]string{"uid": "0123456789abcdef"}))
+	if err := e.srv.AddInstance("us-central1-a", fakegce.InstanceSpec{Name: "node-1", AliasCIDRs: []string{"10.8.0.0/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, ctx := ktesting.NewTestContext(t)
+	for _, obj := range webService("10.8.0.5") {
+		if err := e.kube.Tracker().Add(obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("GCE_METADATA_HOST", "")
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	o := NewOptions()
+	o.Project, o.Region, o.GCEEndpoint = "p", "us-central1", e.base
+	o.GCEOperationPollInterval = 10 * time.Millisecond
+	o.MetricsBindAddress, o.LeaderElection.Enabled = freeAddress(t), false
+	o.Readiness.BindAddress = "0"
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- RunWithClients(ctx, o, Clients{Kube: e.kube, Events: e.kube}) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("RunWithClients: %v", err)
+		}
+	}()
+	name := naming.NewNamer("0123456789abcdef").NEGName("default", "web", 80)
+	waitUntil(t, 30*time.Second, "NEG synced", func() bool {
+		eps, _ := e.srv.NEGEndpoints("us-central1-a", name)
+		return len(eps) == 1
+	})
+
+	cms := e.kube.CoreV1().ConfigMaps("kube-system")
+	cm, _ := cms.Get(ctx, "ingress-uid", metav1.GetOptions{})
+	cm.Data["uid"] = "fedcba9876543210"
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + o.MetricsBindAddress
+	waitUntil(t, 3*namingUIDCheckPeriod, "/readyz failing with the reason", func() bool {
+		code, body := get(t, base+"/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "fedcba9876543210")
+	})
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "\nneg_controller_naming_uid_conflict 1\n") {
+		t.Error("/metrics lacks neg_controller_naming_uid_conflict 1")
+	}
+
+	// A second pod: its attach is refused.
+	slice, _ := e.kube.DiscoveryV1().EndpointSlices("default").Get(ctx, "web-1", metav1.GetOptions{})
+	slice.Endpoints = append(slice.Endpoints, webService("10.8.0.6")[2].(*discoveryv1.EndpointSlice).Endpoints...)
+	if _, err := e.kube.DiscoveryV1().EndpointSlices("default").Update(ctx, slice, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "a Warning event for the refused attach", func() bool {
+		evs, _ := e.kube.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+		for _, ev := range evs.Items {
+			if ev.Reason == "AttachNetworkEndpointsFailed" && strings.Contains(ev.Message, "Compute Engine mutations are stopped") {
+				return true
+			}
+		}
+		return false
+	})
+	if eps, _ := e.srv.NEGEndpoints("us-central1-a", name); len(eps) != 1 {
+		t.Errorf("NEG endpoints %v; the fenced attach reached GCE", eps)
+	}
+	if stored, _ := e.storedUID(t); stored != "fedcba9876543210" {
+		t.Errorf("ConfigMap holds %q; the operator's value must be left alone", stored)
+	}
+}
+
+// webService returns a node, Service default/web (NEG for port 80) and its EndpointSlice with
+// one endpoint at ip on node-1.
+func webService(ip string) []runtime.Object {
+	return []runtime.Object{
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"},
+			Spec:   corev1.NodeSpec{ProviderID: "gce://p/us-central1-a/node-1"},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web",
+			Annotations: map[string]string{annotation.NEGKey: `{"exposed_ports":{"80":{}}}`}},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-1",
+			Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+			AddressType: discoveryv1.AddressTypeIPv4,
+			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{ip}, NodeName: ptr.To("node-1"),
+				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web-" + ip}}}},
+	}
+}
+
+// freeAddress returns a loopback host:port that was free a moment ago.
+func freeAddress(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
