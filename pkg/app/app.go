@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/neg-controller/neg-controller/pkg/controller"
 	"github.com/neg-controller/neg-controller/pkg/gce"
@@ -83,7 +84,9 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	if err != nil {
 		return err
 	}
-	namingUID, err := NamingUID(ctx, cl.Kube, o.ClusterUID)
+	gcfg := gceConfig(o, env)
+	gcfg.Observer = obs.metrics
+	cloud, err := gce.New(ctx, gcfg)
 	if err != nil {
 		return err
 	}
@@ -91,11 +94,19 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	if err != nil {
 		return err
 	}
-	gcfg := gceConfig(o, env)
-	gcfg.Observer = obs.metrics
-	cloud, err := gce.New(ctx, gcfg)
+	// The naming UID needs GCE: when its ConfigMap is missing it is recovered from NEG names.
+	namingUID, err := NamingUID(ctx, cl.Kube, cloud, clusterUID, o.ClusterUID)
 	if err != nil {
 		return err
+	}
+	// Every GCE mutation goes through the fence, closed if the ConfigMap's UID changes.
+	fence := gce.NewFence()
+	obs.ready.setFence(fence.Err)
+	obs.metrics.SetNamingUIDConflict(false)
+	if o.ClusterUID == "" {
+		stopGuard := startNamingUIDGuard(ctx, &namingUIDGuard{client: cl.Kube, uid: namingUID, fence: fence,
+			metrics: obs.metrics, clock: clock.RealClock{}, period: namingUIDCheckPeriod})
+		defer stopGuard()
 	}
 	obs.metrics.SetCloudState(cloud, configuredQPS(gcfg.RateLimits), o.GCEMaxInFlight)
 	logger.Info("Starting neg-controller", "project", env.Project, "region", env.Region, "network", env.Network,
@@ -115,7 +126,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		KubeClient:      cl.Kube,
 		EventClient:     cl.Events,
 		Informers:       factory,
-		Cloud:           dryRunCloud(ctx, o, cloud, obs.metrics),
+		Cloud:           fence.Cloud(dryRunCloud(ctx, o, cloud, obs.metrics)),
 		ClusterUID:      clusterUID,
 		NamingUID:       namingUID,
 		Network:         gce.NetworkURL(env.Project, env.Network),
@@ -127,7 +138,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		CallInterval:           o.NEGCallInterval,
 		GCPeriod:               o.GCPeriod,
 		VerifyPeriod:           verifyPeriod(o.ResyncPeriod),
-		Backends:               backendsConfig(ctx, o, env, cloud, obs.metrics.ObserveDryRun),
+		Backends:               backendsConfig(ctx, o, env, cloud, fence, obs.metrics.ObserveDryRun),
 		Metrics:                obs.metrics,
 		SvcNEG:                 svcNEGClient(ctx, o, cl),
 	})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -211,40 +210,6 @@ func TestGCEConfigTimings(t *testing.T) {
 	if c.CallTimeout != 7*time.Second || c.OperationPollInterval != 3*time.Second || c.OperationTimeout != 11*time.Minute {
 		t.Errorf("gceConfig timings = call %s, poll %s, operation %s; want 7s, 3s, 11m",
 			c.CallTimeout, c.OperationPollInterval, c.OperationTimeout)
-	}
-}
-
-func TestNamingUID(t *testing.T) {
-	_, ctx := ktesting.NewTestContext(t)
-	hex16 := regexp.MustCompile(`^[0-9a-f]{16}$`)
-
-	kube := fake.NewClientset()
-	if uid, err := NamingUID(ctx, kube, "fromflag"); err != nil || uid != "fromflag" {
-		t.Errorf("flag: %q %v", uid, err)
-	}
-	uid, err := NamingUID(ctx, kube, "")
-	if err != nil || !hex16.MatchString(uid) {
-		t.Fatalf("created: %q %v", uid, err)
-	}
-	again, err := NamingUID(ctx, kube, "")
-	if err != nil || again != uid {
-		t.Errorf("second read %q, want the stored %q (%v)", again, uid, err)
-	}
-	cm, err := kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "ingress-uid", metav1.GetOptions{})
-	if err != nil || cm.Data["uid"] != uid {
-		t.Errorf("ConfigMap: %v %v", cm, err)
-	}
-
-	// A ConfigMap without the key is completed, other keys kept.
-	kube = fake.NewClientset(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "ingress-uid"},
-		Data: map[string]string{"provider-uid": "x"}})
-	uid, err = NamingUID(ctx, kube, "")
-	if err != nil || !hex16.MatchString(uid) {
-		t.Fatalf("completed: %q %v", uid, err)
-	}
-	cm, _ = kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "ingress-uid", metav1.GetOptions{})
-	if cm.Data["provider-uid"] != "x" || cm.Data["uid"] != uid {
-		t.Errorf("ConfigMap data %v", cm.Data)
 	}
 }
 

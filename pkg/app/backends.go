@@ -36,8 +36,9 @@ func (o *Options) validateBackends() []error {
 
 // backendsConfig returns the controller's backend service wiring, or nil when it is disabled.
 // With --dry-run, backend service updates are logged and reported to observeDryRun instead of
-// made.
-func backendsConfig(ctx context.Context, o *Options, env Environment, cloud *gce.Compute, observeDryRun func(string)) *controller.BackendsConfig {
+// made. Updates go through fence (if not nil).
+func backendsConfig(ctx context.Context, o *Options, env Environment, cloud *gce.Compute, fence *gce.Fence,
+	observeDryRun func(string)) *controller.BackendsConfig {
 	if !o.EnableAutoneg {
 		return nil
 	}
@@ -51,6 +52,9 @@ func backendsConfig(ctx context.Context, o *Options, env Environment, cloud *gce
 	var bs gce.BackendServices = cloud
 	if o.DryRun {
 		bs = gce.DryRunBackendServices(cloud, observeDryRun)
+	}
+	if fence != nil {
+		bs = fence.BackendServices(bs)
 	}
 	return &controller.BackendsConfig{Cloud: bs, Region: env.Region, Allow: allow}
 }

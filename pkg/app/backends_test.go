@@ -26,7 +26,7 @@ func TestBackendOptions(t *testing.T) {
 	env := Environment{Project: "p", Region: "us-central1"}
 	o = NewOptions()
 	o.BackendServiceAllow = "web-.*, global/shared"
-	bc := backendsConfig(ctx, o, env, cloud, nil)
+	bc := backendsConfig(ctx, o, env, cloud, nil, nil)
 	if bc == nil || bc.Region != "us-central1" || bc.Cloud != gce.BackendServices(cloud) {
 		t.Fatalf("config %+v", bc)
 	}
@@ -34,11 +34,11 @@ func TestBackendOptions(t *testing.T) {
 		t.Errorf("allow-list %s", bc.Allow.String())
 	}
 	o.DryRun = true
-	if bc := backendsConfig(ctx, o, env, cloud, nil); bc.Cloud == gce.BackendServices(cloud) {
+	if bc := backendsConfig(ctx, o, env, cloud, nil, nil); bc.Cloud == gce.BackendServices(cloud) {
 		t.Errorf("dry run does not wrap the backend services adapter")
 	}
 	o.EnableAutoneg = false
-	if bc := backendsConfig(ctx, o, env, cloud, nil); bc != nil {
+	if bc := backendsConfig(ctx, o, env, cloud, nil, nil); bc != nil {
 		t.Errorf("--enable-autoneg=false: %+v", bc)
 	}
 }

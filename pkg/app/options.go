@@ -112,8 +112,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName,
 		"Name of the cluster, for logs. Empty: the cluster-name attribute of the metadata server, if any.")
 	fs.StringVar(&o.ClusterUID, "cluster-uid", o.ClusterUID,
-		"Cluster naming UID embedded in generated NEG names (k8s1-<first 8 chars>-...). Empty: the \"uid\" key of "+
-			"ConfigMap kube-system/ingress-uid, created with 16 random hex characters if missing, as GKE does. "+
+		"Cluster naming UID embedded in generated NEG names (k8s1-<first 8 chars>-...), lowercase letters and digits. "+
+			"Empty: the \"uid\" key of ConfigMap kube-system/ingress-uid; if missing, recovered from the names of this "+
+			"cluster's NEGs, or created with 16 random hex characters when it has none, as GKE does. A change of the "+
+			"ConfigMap while running stops all GCE changes until it is restored and the controller restarted. "+
 			"Set it to the value GKE uses to take over NEGs GKE created.")
 	fs.StringVar(&o.GCEEndpoint, "gce-endpoint", o.GCEEndpoint,
 		"Base URL of the Compute Engine API (e.g. http://127.0.0.1:8085 for an emulator; /compute/v1/ is appended). "+
@@ -160,6 +162,19 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 // gceName is a GCE resource name.
 var gceName = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
+// namingUIDPattern is what a cluster naming UID may be made of.
+var namingUIDPattern = regexp.MustCompile(`^[a-z0-9]+$`)
+
+// validateNamingUID checks a cluster naming UID, from --cluster-uid or ConfigMap
+// kube-system/ingress-uid alike: non-empty lowercase letters and digits, so that generated NEG
+// names stay valid GCE names.
+func validateNamingUID(uid string) error {
+	if !namingUIDPattern.MatchString(uid) {
+		return fmt.Errorf("must be lowercase letters and digits, got %q", uid)
+	}
+	return nil
+}
+
 // Validate checks the options and returns every problem found.
 func (o *Options) Validate() error {
 	var errs []error
@@ -201,8 +216,10 @@ func (o *Options) Validate() error {
 	if o.Region != "" && !gceName.MatchString(o.Region) {
 		add("--region %q is not a valid region name", o.Region)
 	}
-	if o.ClusterUID != "" && !regexp.MustCompile(`^[a-z0-9]+$`).MatchString(o.ClusterUID) {
-		add("--cluster-uid must be lowercase letters and digits, got %q", o.ClusterUID)
+	if o.ClusterUID != "" {
+		if err := validateNamingUID(o.ClusterUID); err != nil {
+			add("--cluster-uid %w", err)
+		}
 	}
 	errs = append(errs, o.validateOperating()...)
 	errs = append(errs, o.validateBackends()...)

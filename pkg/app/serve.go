@@ -88,12 +88,21 @@ func newMux(reg *prometheus.Registry, ready *readiness, enablePprof bool) *http.
 	return mux
 }
 
-// readiness is /readyz: the informer caches have synced and, with leader election, this
-// replica is either a leader renewing its Lease or a standby that can read it.
+// readiness is /readyz: GCE mutations are not stopped (the naming UID guard's fence is open),
+// the informer caches have synced and, with leader election, this replica is either a leader
+// renewing its Lease or a standby that can read it.
 type readiness struct {
 	mu     sync.Mutex
+	fenced func() error
 	synced func() bool
 	leader func(*http.Request) error
+}
+
+// setFence installs the check that GCE mutations are not stopped (nil: none).
+func (r *readiness) setFence(fenced func() error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fenced = fenced
 }
 
 // set installs the checks (synced is required to be ready; leader may be nil).
@@ -105,8 +114,13 @@ func (r *readiness) set(synced func() bool, leader func(*http.Request) error) {
 
 func (r *readiness) check(req *http.Request) error {
 	r.mu.Lock()
-	synced, leader := r.synced, r.leader
+	fenced, synced, leader := r.fenced, r.synced, r.leader
 	r.mu.Unlock()
+	if fenced != nil {
+		if err := fenced(); err != nil {
+			return err
+		}
+	}
 	if synced == nil || !synced() {
 		return errors.New("informer caches not synced")
 	}

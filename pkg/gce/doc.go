@@ -49,6 +49,7 @@
 //	               operation not done within Config.OperationTimeout
 //	Permanent      everything else (401, 403 forbidden, unknown errors)     NoRetry
 //	Canceled       the caller's context was canceled                        NoRetry
+//	Fenced         *FencedError: a closed Fence refused a mutation         RetryLater
 //
 // Reasons are matched case- and underscore-insensitively, so operation error codes
 // (UPPER_SNAKE) and synchronous reasons (lowerCamel) classify alike; a rate-limit reason wins

@@ -51,6 +51,9 @@ const (
 	Permanent
 	// Canceled: the caller's context was canceled.
 	Canceled
+	// Fenced: a Fence's Cloud or BackendServices wrapper refused the mutation (*FencedError) because its Fence is closed;
+	// nothing reached GCE. Only an operator's action (and a restart) lifts it.
+	Fenced
 )
 
 var classNames = [...]string{
@@ -66,6 +69,7 @@ var classNames = [...]string{
 	Server:        "Server",
 	Permanent:     "Permanent",
 	Canceled:      "Canceled",
+	Fenced:        "Fenced",
 }
 
 // String returns the class name, e.g. "RateLimited"; it is also the "result" label the Observer
@@ -119,11 +123,12 @@ func (p RetryPolicy) String() string {
 //	Server         RetryWithBackoff  5xx, transport error, call deadline, lost or timed-out operation
 //	Permanent      NoRetry           permission denied and the like: report, wait for a change
 //	Canceled       NoRetry           the caller gave up (shutdown)
+//	Fenced         RetryLater        mutations are stopped (Fence closed): retry slowly, changes nothing
 func Retry(class Class) RetryPolicy {
 	switch class {
 	case RateLimited, NotReady, Conflict, Server:
 		return RetryWithBackoff
-	case QuotaExceeded, InUse:
+	case QuotaExceeded, InUse, Fenced:
 		return RetryLater
 	default:
 		return NoRetry
@@ -207,6 +212,10 @@ var reasonClasses = map[string]Class{
 func Classify(err error) Class {
 	if err == nil {
 		return Success
+	}
+	var fenced *FencedError
+	if errors.As(err, &fenced) {
+		return Fenced
 	}
 	var lost *OperationLostError
 	if errors.As(err, &lost) {

@@ -77,6 +77,7 @@ func TestClassify(t *testing.T) {
 		{"operation timeout after a 403 poll", &OperationTimeoutError{Operation: "op", Err: apiErr(403, "forbidden", "x")}, Server},
 		{"plain error", errors.New("something"), Permanent},
 		{"batch size", fmt.Errorf("x: %w", ErrBatchSize), Permanent},
+		{"fenced", fmt.Errorf("attach: %w", &FencedError{Method: "m", Reason: "r"}), Fenced},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +130,7 @@ func TestRetry(t *testing.T) {
 		Server:        RetryWithBackoff,
 		Permanent:     NoRetry,
 		Canceled:      NoRetry,
+		Fenced:        RetryLater,
 	}
 	if len(want) != len(classNames) {
 		t.Fatalf("table covers %d classes, there are %d", len(want), len(classNames))

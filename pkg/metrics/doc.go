@@ -5,8 +5,8 @@
 //   - pkg/gce reports every HTTP call, every mutation's operation and every rate-limit wait
 //     through the gce.Observer interface, which *Metrics implements;
 //   - pkg/app installs the scrape-time sources (SetCloudState for the adaptive rate limiter, the
-//     in-flight cap and the age of the oldest operation waited for; SetLeader) and counts dry-run
-//     mutations (ObserveDryRun);
+//     in-flight cap and the age of the oldest operation waited for; SetLeader), counts dry-run
+//     mutations (ObserveDryRun) and flags a changed naming UID (SetNamingUIDConflict);
 //   - pkg/controller records syncs, skipped endpoints, EndpointSlice-to-NEG propagation, its
 //     work queue (QueueProvider, passed in the queue's config rather than the global
 //     workqueue.SetProvider) and, at scrape time, the endpoints of every NEG it manages

@@ -27,6 +27,7 @@ type Metrics struct {
 	propagation          *prometheus.HistogramVec
 	dryRunMutations      *prometheus.CounterVec
 	leader               prometheus.Gauge
+	namingUIDConflict    prometheus.Gauge
 	queue                *queueMetrics
 	scrape               *scrapeCollector
 	unowned              *unownedCollector
@@ -83,12 +84,18 @@ func New(reg prometheus.Registerer) *Metrics {
 			Subsystem: Subsystem, Name: "leader",
 			Help: "1 while this process holds the leader Lease (or runs without leader election), else 0.",
 		}),
+		namingUIDConflict: prometheus.NewGauge(prometheus.GaugeOpts{
+			Subsystem: Subsystem, Name: "naming_uid_conflict",
+			Help: "1 once the uid of ConfigMap kube-system/ingress-uid differs from the naming UID this process " +
+				"uses: Compute Engine mutations are stopped until the ConfigMap is restored and the process restarted. Else 0.",
+		}),
 		queue:   newQueueMetrics(),
 		scrape:  newScrapeCollector(),
 		unowned: newUnownedCollector(),
 	}
 	reg.MustRegister(m.gceRequests, m.gceRequestDuration, m.gceOperationDuration, m.gceRateLimitWait,
-		m.syncDuration, m.skippedEndpoints, m.propagation, m.dryRunMutations, m.leader, m.scrape)
+		m.syncDuration, m.skippedEndpoints, m.propagation, m.dryRunMutations, m.leader,
+		m.namingUIDConflict, m.scrape)
 	reg.MustRegister(m.unowned)
 	m.queue.register(reg)
 	return m
@@ -137,6 +144,18 @@ func (m *Metrics) SetLeader(leading bool) {
 		v = 1
 	}
 	m.leader.Set(v)
+}
+
+// SetNamingUIDConflict sets the naming UID conflict gauge.
+func (m *Metrics) SetNamingUIDConflict(conflict bool) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if conflict {
+		v = 1
+	}
+	m.namingUIDConflict.Set(v)
 }
 
 // sources are the functions the scrape-time collector calls; any may be nil.

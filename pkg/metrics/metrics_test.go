@@ -155,6 +155,13 @@ func TestControllerMetrics(t *testing.T) {
 	if got := testutil.ToFloat64(m.leader); got != 0 {
 		t.Errorf("leader = %v, want 0", got)
 	}
+	if got := testutil.ToFloat64(m.namingUIDConflict); got != 0 {
+		t.Errorf("naming UID conflict = %v before any conflict, want 0", got)
+	}
+	m.SetNamingUIDConflict(true)
+	if got := testutil.ToFloat64(m.namingUIDConflict); got != 1 {
+		t.Errorf("naming UID conflict = %v, want 1", got)
+	}
 	if got := histogramCount(t, reg, "neg_controller_sync_duration_seconds"); got != 2 {
 		t.Errorf("sync count = %d, want 2", got)
 	}
@@ -201,6 +208,7 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.ObservePropagation("attach", time.Second)
 	m.ObserveDryRun("m")
 	m.SetLeader(true)
+	m.SetNamingUIDConflict(true)
 	m.SetCloudState(&fakeCloud{}, nil, 1)
 	m.SetAttachedEndpointsSource(nil)
 	if m.QueueProvider() != nil {
