@@ -391,7 +391,7 @@ func (e *testEnv) checkEvent(ns, name, reason, substr string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("no %s event containing %q on %s/%s (have %d %s events)", reason, substr, ns, name, len(evs), reason)
+	return fmt.Errorf("no %s event containing %q on %s/%s (have %d %s events: %v)", reason, substr, ns, name, len(evs), reason, evs)
 }
 
 // requestsMentioning returns the emulator requests whose path contains s.

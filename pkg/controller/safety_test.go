@@ -287,3 +287,33 @@ func TestManyPortsShareInserts(t *testing.T) {
 			wideDone, len(ports), len(ports)/2)
 	}
 }
+
+// TestOtherStatusWriterStopsMutations: when another field manager (GKE's NEG controller) writes
+// a Service's neg-status, the controller leaves that Service's NEGs alone and says why.
+func TestOtherStatusWriterStopsMutations(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{})
+	e.addNode("node-a1", zoneA)
+	svc := service("default", "gke", `{"exposed_ports":{"80":{}}}`, 80)
+	svc.Annotations[annotation.NEGStatusKey] = `{"network_endpoint_groups":{"80":"x"},"zones":["us-central1-a"]}`
+	// The API server (here the fake's field-managed tracker) records who wrote neg-status.
+	if _, err := e.kube.CoreV1().Services("default").Create(e.ctx, svc, metav1.CreateOptions{FieldManager: "glbc"}); err != nil {
+		t.Fatal(err)
+	}
+	ours := service("default", "ours", `{"exposed_ports":{"80":{}}}`, 80)
+	ours.Annotations[annotation.NEGStatusKey] = `{}`
+	if _, err := e.kube.CoreV1().Services("default").Create(e.ctx, ours, metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
+		t.Fatal(err)
+	}
+	e.start(nil, 0)
+	e.eventually("conflict reported", func() error {
+		return e.checkEvent("default", "gke", ReasonNEGControllerConflict, "field manager glbc")
+	})
+	e.eventually("barrier: our own Service synced", func() error { return e.checkNEG(zoneA, negName("ours", 80), nil) })
+	e.waitQuiet()
+	if err := e.checkNoNEG(zoneA, negName("gke", 80)); err != nil {
+		t.Error(err)
+	}
+	if got := e.getService("default", "gke").Annotations[annotation.NEGStatusKey]; got != svc.Annotations[annotation.NEGStatusKey] {
+		t.Errorf("neg-status rewritten to %s", got)
+	}
+}

@@ -211,6 +211,7 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.SetNamingUIDConflict(true)
 	m.SetCloudState(&fakeCloud{}, nil, 1)
 	m.SetAttachedEndpointsSource(nil)
+	m.SetUnownedNEGsSource(nil)
 	if m.QueueProvider() != nil {
 		t.Error("nil Metrics must give a nil queue provider")
 	}
@@ -227,6 +228,7 @@ func TestEveryNameHasTheSubsystem(t *testing.T) {
 	m.ObserveDryRun("m")
 	m.SetCloudState(&fakeCloud{qps: map[string]float64{"g": 1}}, map[string]float64{"g": 1}, 1)
 	m.SetAttachedEndpointsSource(func() []NEGEndpoints { return []NEGEndpoints{{Zone: "z", NEG: "n", Count: 1}} })
+	m.SetUnownedNEGsSource(func() map[string]int { return map[string]int{UnownedType: 1} })
 	qp := m.QueueProvider()
 	qp.NewDepthMetric("q").Inc()
 	qp.NewAddsMetric("q").Inc()
@@ -239,8 +241,8 @@ func TestEveryNameHasTheSubsystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 22 {
-		t.Errorf("gathered %d metric families, want all 22", len(mfs))
+	if len(mfs) != 24 {
+		t.Errorf("gathered %d metric families, want all 24", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), Subsystem+"_") || strings.HasPrefix(mf.GetName(), Subsystem+"_neg_") {
