@@ -130,7 +130,7 @@ func (e *testEnv) checkSvcNEG(f *svcNEGFake, p int32, zones ...string) error {
 	}
 	svc := e.getService("default", "web")
 	if d := cmp.Diff(map[string]string{svcneg.LabelManagedBy: "neg-controller", svcneg.LabelServiceName: "web",
-		svcneg.LabelServicePort: fmt.Sprint(p)}, o.Labels); d != "" {
+		svcneg.LabelServicePort: fmt.Sprint(p), svcneg.LabelCreatedBy: svcneg.CreatedByValue}, o.Labels); d != "" {
 		return fmt.Errorf("labels (-want +got):\n%s", d)
 	}
 	wantOwner := []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "web", UID: svc.UID,
@@ -275,16 +275,16 @@ func TestSvcNEGWithoutCRD(t *testing.T) {
 	e.eventually("object written once the CRD exists", func() error { return e.checkSvcNEG(f, 80, zoneA) })
 }
 
-// TestSvcNEGTakeOverAndConflict: GKE's CRD (no status subresource). An object GKE left for the
-// Service (its finalizer, the UID of an earlier Service) is taken over; an object of another
-// Service with the wanted name is left alone and reported.
-func TestSvcNEGTakeOverAndConflict(t *testing.T) {
+// TestSvcNEGConflict: GKE's CRD (no status subresource). An object of ours from an earlier
+// Service of that name (stale owner UID, stale status) is brought up to date, with status
+// written with the object; an object of another Service with the wanted name is left alone and
+// reported.
+func TestSvcNEGConflict(t *testing.T) {
 	f := newSvcNEGFake(true, false)
 	ctx := t.Context()
-	gkeObj := svcneg.New(negName("web", 80), svcneg.Owner{Namespace: "default", Name: "web", UID: "old-uid", Port: 80})
-	gkeObj.Finalizers = []string{svcneg.GKEFinalizer}
-	gkeObj.Status.NetworkEndpointGroups = []svcneg.NegObjectReference{{ID: "1", SelfLink: "stale"}}
-	if _, err := f.client.Create(ctx, gkeObj); err != nil {
+	earlier := svcneg.New(negName("web", 80), svcneg.Owner{Namespace: "default", Name: "web", UID: "old-uid", Port: 80})
+	earlier.Status.NetworkEndpointGroups = []svcneg.NegObjectReference{{ID: "1", SelfLink: "stale"}}
+	if _, err := f.client.Create(ctx, earlier); err != nil {
 		t.Fatal(err)
 	}
 	other := svcneg.New(negName("web", 443), svcneg.Owner{Namespace: "default", Name: "other", UID: "o", Port: 443})
@@ -299,7 +299,7 @@ func TestSvcNEGTakeOverAndConflict(t *testing.T) {
 	e.createService(service("default", "web", `{"exposed_ports":{"80":{},"443":{}}}`, 80, 443))
 	e.setEndpoints("default", "web", []int32{80, 443}, e.pods(4, "node-a1", "node-b1"))
 	e.start(f.tweak, 0)
-	e.eventually("taken over", func() error { return e.checkSvcNEG(f, 80, zoneA, zoneB) })
+	e.eventually("brought up to date", func() error { return e.checkSvcNEG(f, 80, zoneA, zoneB) })
 	e.eventually("conflict reported", func() error {
 		return e.checkEvent("default", "web", ReasonSvcNEGConflict, negName("web", 443))
 	})
@@ -438,4 +438,127 @@ func TestSvcNEGNamespaceTerminating(t *testing.T) {
 	if creates == 0 || creates > 3 {
 		t.Errorf("%d create attempts: want a few (no retry loop)", creates)
 	}
+}
+
+// gkeSvcNEG returns an object as GKE's NEG controller makes it for web's port p: GKE's labels,
+// its finalizer and a controller reference to the Service, but no mark of ours.
+func gkeSvcNEG(p int32) *svcneg.ServiceNetworkEndpointGroup {
+	return &svcneg.ServiceNetworkEndpointGroup{
+		TypeMeta: metav1.TypeMeta{APIVersion: svcneg.GroupVersion.String(), Kind: svcneg.Kind},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: negName("web", p),
+			Labels: map[string]string{svcneg.LabelManagedBy: svcneg.ManagedByValue,
+				svcneg.LabelServiceName: "web", svcneg.LabelServicePort: fmt.Sprint(p)},
+			Finalizers: []string{svcneg.GKEFinalizer},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "web", UID: "gke-uid",
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false)}}},
+		Status: svcneg.ServiceNetworkEndpointGroupStatus{
+			NetworkEndpointGroups: []svcneg.NegObjectReference{{ID: "1", SelfLink: "gke-link"}}},
+	}
+}
+
+// writesTo returns the mutating calls that named the object name.
+func (f *svcNEGFake) writesTo(name string) []string {
+	var out []string
+	for _, a := range f.dyn.Actions() {
+		var n string
+		switch a := a.(type) {
+		case k8stesting.DeleteAction:
+			n = a.GetName()
+		case k8stesting.PatchAction:
+			n = a.GetName()
+		case k8stesting.UpdateAction:
+			n = a.GetObject().(interface{ GetName() string }).GetName()
+		case k8stesting.CreateAction:
+			n = a.GetObject().(interface{ GetName() string }).GetName()
+		default:
+			continue
+		}
+		if n == name {
+			out = append(out, a.GetVerb()+"/"+a.GetSubresource())
+		}
+	}
+	return out
+}
+
+// TestSvcNEGLeavesGKEObjects: objects GKE's NEG controller made (GKE's labels and finalizer,
+// no mark of ours) are never deleted, changed or stripped of the finalizer, whether their NEG
+// name is no longer wanted or wanted again; the Service's other objects are still written.
+func TestSvcNEGLeavesGKEObjects(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		gkePort  int32
+		annot    string
+		oursPort int32 // the port whose object we write
+	}{
+		{name: "name no longer wanted", gkePort: 443, annot: `{"exposed_ports":{"80":{}}}`, oursPort: 80},
+		{name: "name wanted", gkePort: 443, annot: `{"exposed_ports":{"80":{},"443":{}}}`, oursPort: 80},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newSvcNEGFake(true, false) // GKE's CRD: no status subresource
+			before, err := f.client.Create(t.Context(), gkeSvcNEG(tc.gkePort))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.dyn.ClearActions()
+			e := newTestEnv(t, fakegce.Config{})
+			e.addNode("node-a1", zoneA)
+			e.createService(service("default", "web", tc.annot, 80, 443))
+			e.setEndpoints("default", "web", []int32{80, 443}, e.pods(2, "node-a1"))
+			e.start(f.tweak, 0)
+			e.eventually("our object written", func() error { return e.checkSvcNEG(f, tc.oursPort, zoneA) })
+			e.stop() // waits for the sync that wrote it, and would have touched GKE's object
+			name := negName("web", tc.gkePort)
+			if w := f.writesTo(name); len(w) > 0 {
+				t.Errorf("writes to GKE's object: %v", w)
+			}
+			after, err := f.get(t, name)
+			if err != nil {
+				t.Fatalf("GKE's object: %v", err)
+			}
+			if d := cmp.Diff(before, after); d != "" {
+				t.Errorf("GKE's object changed (-before +after):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestSvcNEGForbidden: GKE's CRD is installed but the controller may not list its objects (the
+// svcneg kustomize component was not applied): NEGs work without warnings or retried syncs;
+// once permitted (and the minute is up), the objects are written.
+func TestSvcNEGForbidden(t *testing.T) {
+	f := newSvcNEGFake(true, false)
+	var mu sync.Mutex
+	forbidden, lists := true, 0
+	f.dyn.PrependReactor("list", svcneg.Resource, func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		lists++
+		if forbidden {
+			return true, nil, apierrors.NewForbidden(svcneg.GroupVersionResource.GroupResource(), "", fmt.Errorf("no RBAC"))
+		}
+		return false, nil, nil
+	})
+	e := newTestEnv(t, fakegce.Config{})
+	e.addNode("node-a1", zoneA)
+	e.createService(service("default", "web", `{"exposed_ports":{"80":{}}}`, 80))
+	pods := e.pods(2, "node-a1")
+	e.setEndpoints("default", "web", []int32{80}, pods)
+	e.start(f.tweak, 0)
+	e.eventually("NEG synced", func() error { return e.checkService("web", 80, negName("web", 80), pods, zoneA) })
+	for i := 0; i < 3; i++ {
+		e.ctrl.queue.Add(keyOf("default", "web"))
+	}
+	e.stop()
+	if evs := e.events("default", "web", ReasonSvcNEGUpdateFailed); len(evs) > 0 {
+		t.Errorf("warning recorded: %v", evs[0].Message)
+	}
+	mu.Lock()
+	if lists != 1 {
+		t.Errorf("%d list attempts, want one until the next minute", lists)
+	}
+	forbidden = false
+	mu.Unlock()
+
+	e.start(f.tweak, 0) // a new controller (as after a minute) lists again
+	e.eventually("object written once permitted", func() error { return e.checkSvcNEG(f, 80, zoneA) })
 }
