@@ -298,7 +298,12 @@ func (c *Controller) writeSvcNEG(ctx context.Context, s *serviceSync, p portNEG,
 	for attempt := 0; attempt < 3; attempt++ {
 		var err error
 		if cur == nil {
-			if err = c.createSvcNEG(ctx, key, owner, obs, now); err == nil || !apierrors.IsAlreadyExists(err) {
+			err = c.createSvcNEG(ctx, key, owner, obs, now)
+			if errors.Is(err, errSvcNEGAPIChanged) {
+				s.requeueBy(now.Add(time.Second))
+				return nil
+			}
+			if err == nil || !apierrors.IsAlreadyExists(err) {
 				return err
 			}
 		} else {
@@ -319,6 +324,10 @@ func (c *Controller) writeSvcNEG(ctx context.Context, s *serviceSync, p portNEG,
 			}
 			err = c.updateSvcNEG(ctx, cur, owner, obs, now)
 			if err == nil {
+				return nil
+			}
+			if errors.Is(err, errSvcNEGAPIChanged) {
+				s.requeueBy(now.Add(time.Second))
 				return nil
 			}
 			if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
@@ -369,6 +378,9 @@ func (c *Controller) createSvcNEG(ctx context.Context, key cache.ObjectName, own
 	withStatus := created.DeepCopy()
 	withStatus.Status = obj.Status
 	updated, err := w.client.UpdateStatus(ctx, withStatus)
+	if apierrors.IsNotFound(err) {
+		return w.apiChanged(ctx, key)
+	}
 	if err != nil {
 		return fmt.Errorf("writing the status of ServiceNetworkEndpointGroup %s: %w", key, err)
 	}
@@ -399,6 +411,10 @@ func (c *Controller) updateSvcNEG(ctx context.Context, cur *svcneg.ServiceNetwor
 		}
 		w.put(key, updated)
 		logger.V(2).Info("Updated ServiceNetworkEndpointGroup", "svcneg", key)
+		if !subresource && statusChanged && svcneg.StatusEqual(updated.Status, cur.Status) {
+			// The server dropped the status: the CRD has a status subresource now.
+			return w.apiChanged(ctx, key)
+		}
 		if !subresource || !statusChanged {
 			return nil
 		}
@@ -406,6 +422,10 @@ func (c *Controller) updateSvcNEG(ctx context.Context, cur *svcneg.ServiceNetwor
 	}
 	obj.Status = status
 	updated, err := w.client.UpdateStatus(ctx, obj)
+	if apierrors.IsNotFound(err) {
+		// No /status (the CRD lost its subresource, e.g. GKE's replaced ours) or no object.
+		return w.apiChanged(ctx, key)
+	}
 	if err != nil {
 		return err
 	}
@@ -435,6 +455,18 @@ func (c *Controller) deleteSvcNEG(ctx context.Context, svc cache.ObjectName, nam
 	w.put(key, nil)
 	klog.FromContext(ctx).V(2).Info("Deleted ServiceNetworkEndpointGroup", "svcneg", key)
 	return nil
+}
+
+// errSvcNEGAPIChanged: a write showed that the CRD is not what discovery said (its status
+// subresource came or went); the sync is retried after the API is discovered again.
+var errSvcNEGAPIChanged = errors.New("the ServiceNetworkEndpointGroup CRD changed")
+
+// apiChanged makes the next sync discover the API again and returns errSvcNEGAPIChanged.
+func (w *svcNEGs) apiChanged(ctx context.Context, key cache.ObjectName) error {
+	klog.FromContext(ctx).Info("The ServiceNetworkEndpointGroup CRD's status subresource is not what discovery said; looking again",
+		"svcneg", key)
+	w.lost()
+	return errSvcNEGAPIChanged
 }
 
 // lost makes the next sync discover the API and list the objects again.
