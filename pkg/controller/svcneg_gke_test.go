@@ -46,9 +46,7 @@ func (f *svcNEGFake) writesTo(name string) []string {
 			n = a.GetName()
 		case k8stesting.PatchAction:
 			n = a.GetName()
-		case k8stesting.UpdateAction:
-			n = a.GetObject().(interface{ GetName() string }).GetName()
-		case k8stesting.CreateAction:
+		case k8stesting.UpdateAction: // also matches creates: same methods
 			n = a.GetObject().(interface{ GetName() string }).GetName()
 		default:
 			continue
