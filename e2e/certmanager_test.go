@@ -76,7 +76,7 @@ func TestReadinessWebhookWithCertManager(t *testing.T) {
 	caPEM, certPEM, keyPEM := certManagerPair(t)
 	// The configuration first: from then on any running controller leaves the Secret alone.
 	port := freePort(t)
-	mwc := webhookConfiguration(port)
+	mwc := webhookConfiguration(t, port)
 	mwc.Annotations = map[string]string{readiness.CertManagerInjectAnnotation: "neg-controller/neg-controller-webhook"}
 	mwc.Webhooks[0].ClientConfig.CABundle = caPEM // what cert-manager's CA injector writes
 	createWebhookConfiguration(t, mwc)

@@ -17,45 +17,65 @@ import (
 	"github.com/neg-controller/neg-controller/hack/stack"
 )
 
-// TestRBACManifestsApply: the whole kustomize base (`kubectl kustomize manifests/`) is accepted
-// by the API server (server-side dry run: schema, admission, Pod Security "restricted" of the
-// controller's namespace), and the workload is what production needs.
+// TestRBACManifestsApply: the kustomize base (`kubectl kustomize manifests/`), alone and with
+// each optional component, is accepted by the API server (server-side dry run: schema,
+// admission, Pod Security "restricted" of the controller's namespace), and holds what
+// production needs; the svcneg CRD and its RBAC only come with their components.
 func TestRBACManifestsApply(t *testing.T) {
-	ctx := ctxFor(t)
-	dir, err := stack.ManifestsDir()
-	if err != nil {
-		t.Fatal(err)
+	base := []string{"Namespace", "ResourceQuota", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+		"Role", "RoleBinding", "Deployment", "PodDisruptionBudget", "Service", "MutatingWebhookConfiguration"}
+	for _, tc := range []struct {
+		components []string
+		crd        bool
+		svcnegRole bool
+	}{
+		{components: nil},
+		{components: []string{"svcneg"}, svcnegRole: true},
+		{components: []string{"svcneg", "svcneg-crd"}, crd: true, svcnegRole: true},
+		{components: []string{"cluster-wide-injection"}},
+	} {
+		t.Run(strings.Join(append([]string{"base"}, tc.components...), "+"), func(t *testing.T) {
+			ctx := ctxFor(t)
+			rendered, err := env.Kustomize(ctx, tc.components...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs, err := stack.DecodeObjects(rendered)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kinds := map[string]int{}
+			roles := map[string]bool{}
+			for _, o := range objs {
+				kinds[o.GetKind()]++
+				if o.GetKind() == "ClusterRole" {
+					roles[o.GetName()] = true
+				}
+			}
+			for _, k := range base {
+				if kinds[k] == 0 {
+					t.Errorf("the manifests have no %s (kinds: %v)", k, kinds)
+				}
+			}
+			if got := kinds["CustomResourceDefinition"] > 0; got != tc.crd {
+				t.Errorf("CRD rendered: %v, want %v", got, tc.crd)
+			}
+			if got := roles["neg-controller-svcneg"]; got != tc.svcnegRole {
+				t.Errorf("svcneg ClusterRole rendered: %v, want %v", got, tc.svcnegRole)
+			}
+			// kubectl prints admission warnings (e.g. "would violate PodSecurity") on stderr,
+			// which Kubectl returns only on failure: run it here to see them.
+			out, err := kubectlCombined(t, rendered, "apply", "--dry-run=server", "-f", "-")
+			if err != nil {
+				t.Fatalf("server-side dry run of the manifests failed: %v\n%s", err, out)
+			}
+			if strings.Contains(out, "Warning") {
+				t.Errorf("the API server warned about the manifests:\n%s", out)
+			}
+			t.Logf("dry run:\n%s", out)
+		})
 	}
-	rendered, err := env.Kubectl(ctx, nil, "kustomize", dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := stack.DecodeObjects(rendered)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kinds := map[string]int{}
-	for _, o := range objs {
-		kinds[o.GetKind()]++
-	}
-	for _, k := range []string{"Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-		"Role", "RoleBinding", "Deployment", "PodDisruptionBudget"} {
-		if kinds[k] == 0 {
-			t.Errorf("the manifests have no %s (kinds: %v)", k, kinds)
-		}
-	}
-	// kubectl prints admission warnings (e.g. "would violate PodSecurity") on stderr, which
-	// Kubectl returns only on failure: run it here to see them.
-	out, err := kubectlCombined(t, rendered, "apply", "--dry-run=server", "-f", "-")
-	if err != nil {
-		t.Fatalf("server-side dry run of the manifests failed: %v\n%s", err, out)
-	}
-	if strings.Contains(out, "Warning") {
-		t.Errorf("the API server warned about the manifests:\n%s", out)
-	}
-	t.Logf("dry run:\n%s", out)
-
-	dep, err := env.Kube.AppsV1().Deployments("neg-controller").Get(ctx, "neg-controller", metav1.GetOptions{})
+	dep, err := env.Kube.AppsV1().Deployments("neg-controller").Get(ctxFor(t), "neg-controller", metav1.GetOptions{})
 	if err == nil {
 		t.Logf("a Deployment exists in the cluster (%s); the dry run did not create it, something else did", dep.Name)
 	}

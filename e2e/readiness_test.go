@@ -38,7 +38,7 @@ func startGateWebhook(t *testing.T, timeout time.Duration, extra ...string) stri
 	t.Helper()
 	ctx := ctxFor(t)
 	port := freePort(t)
-	mwc := webhookConfiguration(port)
+	mwc := webhookConfiguration(t, port)
 	createWebhookConfiguration(t, mwc)
 	startWebhookController(t, port, timeout, extra...)
 	waitFor(t, 60*time.Second, "caBundle patched into "+mwc.Name, func() (bool, string) {
@@ -51,31 +51,19 @@ func startGateWebhook(t *testing.T, timeout time.Duration, extra ...string) stri
 	return mwc.Name
 }
 
-// webhookConfiguration is the manifests' MutatingWebhookConfiguration (their name, so that the
-// controller runs with exactly the manifests' RBAC; InstallControllerManifests leaves the
-// manifests' own configuration out), calling the controller at 127.0.0.1:port, for this
-// suite's labelled namespaces only (other tests' pods never wait on the webhook).
-func webhookConfiguration(port int) *admissionregistrationv1.MutatingWebhookConfiguration {
+// webhookConfiguration is the manifests' MutatingWebhookConfiguration as the base renders it
+// (their name, so that the controller runs with exactly the manifests' RBAC;
+// InstallControllerManifests leaves the manifests' own configuration out), with its
+// namespaceSelector (labelled namespaces only, never kube-system or neg-controller), calling
+// the controller at 127.0.0.1:port instead of through the Service.
+func webhookConfiguration(t *testing.T, port int) *admissionregistrationv1.MutatingWebhookConfiguration {
+	t.Helper()
+	mwc := manifestWebhookConfiguration(t)
 	url := fmt.Sprintf("https://127.0.0.1:%d%s", port, readiness.MutatePath)
-	ignore, none, scope := admissionregistrationv1.Ignore, admissionregistrationv1.SideEffectClassNone, admissionregistrationv1.NamespacedScope
-	timeoutSec := int32(5)
-	return &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "neg-controller"},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name:                    "readiness-gate.neg-controller.io",
-			AdmissionReviewVersions: []string{"v1"},
-			SideEffects:             &none,
-			FailurePolicy:           &ignore,
-			TimeoutSeconds:          &timeoutSec,
-			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: &url},
-			Rules: []admissionregistrationv1.RuleWithOperations{{
-				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
-				Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"},
-					Resources: []string{"pods"}, Scope: &scope},
-			}},
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{readiness.InjectionLabel: readiness.InjectionEnabled}},
-		}},
+	for i := range mwc.Webhooks {
+		mwc.Webhooks[i].ClientConfig = admissionregistrationv1.WebhookClientConfig{URL: &url}
 	}
+	return mwc
 }
 
 // createWebhookConfiguration creates mwc; cleanup deletes it and restores the usual controller.

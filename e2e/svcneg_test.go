@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +61,7 @@ func checkSvcNEG(t *testing.T, c *svcneg.Client, svc *corev1.Service, port int32
 		return err.Error()
 	}
 	if d := cmp.Diff(map[string]string{"networking.gke.io/managed-by": "neg-controller", "networking.gke.io/service-name": svc.Name,
-		"networking.gke.io/service-port": fmt.Sprint(port)}, o.Labels); d != "" {
+		"networking.gke.io/service-port": fmt.Sprint(port), "neg-controller.io/created-by": "neg-controller"}, o.Labels); d != "" {
 		return "labels (-want +got):\n" + d
 	}
 	owner := []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: svc.Name, UID: svc.UID,
@@ -136,7 +137,7 @@ func TestSvcNEGLifecycle(t *testing.T) {
 	o80 := expectSvcNEG(t, c, svc, 80, neg80)
 	o443 := expectSvcNEG(t, c, svc, 443, neg443)
 
-	// kubectl wait on the condition, and the printer columns.
+	// kubectl wait on the condition, and GKE's columns (its CRD has no printer columns).
 	if out, err := env.Kubectl(ctxFor(t), nil, "wait", "-n", ns, "--for=condition=Synced", "--timeout=30s", "svcneg/"+neg80); err != nil {
 		t.Errorf("kubectl wait: %v %s", err, out)
 	}
@@ -146,7 +147,7 @@ func TestSvcNEGLifecycle(t *testing.T) {
 	}
 	t.Logf("kubectl get svcneg -o wide:\n%s", out)
 	header := strings.Fields(strings.SplitN(string(out), "\n", 2)[0])
-	if d := cmp.Diff([]string{"NAME", "SERVICE", "PORT", "INITIALIZED", "SYNCED", "LAST-SYNC", "AGE"}, header); d != "" {
+	if d := cmp.Diff([]string{"NAME", "AGE"}, header); d != "" {
 		t.Errorf("columns (-want +got):\n%s", d)
 	}
 
@@ -219,17 +220,74 @@ func TestSvcNEGDeletedWithService(t *testing.T) {
 	expectNoNEG(t, name, 90*time.Second)
 }
 
-// TestSvcNEGDiscovery: the controller finds the CRD with its status subresource, and a group
-// version that is not served (a cluster without the CRD) is NotFound, which the controller
-// takes as "not installed" (logged once), not as an error.
+// TestSvcNEGDiscovery: the controller finds the CRD, without a status subresource (GKE's
+// shape), and a group version that is not served (a cluster without the CRD) is NotFound,
+// which the controller takes as "not installed" (logged once), not as an error.
 func TestSvcNEGDiscovery(t *testing.T) {
 	s, err := svcNEGClient(t).Discover(ctxFor(t))
-	if err != nil || s != (svcneg.Support{Installed: true, StatusSubresource: true}) {
+	if err != nil || s != (svcneg.Support{Installed: true, StatusSubresource: false}) {
 		t.Errorf("Discover = %+v, %v", s, err)
 	}
 	_, err = env.Kube.Discovery().ServerResourcesForGroupVersion("networking.gke.io/v1alpha9")
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("an unserved group version: %v, want NotFound", err)
+	}
+}
+
+// TestSvcNEGCRDTakesGKEWrites: the shipped CRD keeps what GKE's NEG controller writes the way
+// it writes it (kubernetes/ingress-gce pkg/neg/syncers: a JSON merge patch of the object, status
+// included, and a null lastSyncTime of a zero time), every status field GKE sets survives,
+// and GKE's finalizer stays until GKE removes it with a patch.
+func TestSvcNEGCRDTakesGKEWrites(t *testing.T) {
+	ctx := ctxFor(t)
+	ns := newNamespace(t)
+	dyn, err := dynamic.NewForConfig(env.Cluster.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := dyn.Resource(svcneg.GroupVersionResource).Namespace(ns)
+	obj := &svcneg.ServiceNetworkEndpointGroup{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "k8s1-gke-style",
+		Labels:     map[string]string{svcneg.LabelManagedBy: svcneg.ManagedByValue, svcneg.LabelServiceName: "web", svcneg.LabelServicePort: "80"},
+		Finalizers: []string{svcneg.GKEFinalizer}}}
+	u, err := svcneg.ToUnstructured(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := res.Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = res.Patch(ctx, obj.Name, types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	})
+	ts := "2026-01-02T03:04:05Z"
+	patch := `{"status":{"networkEndpointGroups":[{"id":"123","selfLink":"https://www.googleapis.com/compute/v1/projects/p/zones/z/networkEndpointGroups/k8s1-gke-style",` +
+		`"networkEndpointType":"GCE_VM_IP_PORT","subnetURL":"https://www.googleapis.com/compute/v1/projects/p/regions/r/subnetworks/s","state":"ACTIVE"}],` +
+		`"conditions":[{"type":"Initialized","status":"True","lastTransitionTime":"` + ts + `","reason":"NegInitializationSuccessful","message":""}],` +
+		`"lastSyncTime":null}}`
+	if _, err := res.Patch(ctx, obj.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("GKE's status patch: %v", err)
+	}
+	patch = `{"status":{"lastSyncTime":"` + ts + `"}}`
+	if _, err := res.Patch(ctx, obj.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("GKE's lastSyncTime patch: %v", err)
+	}
+	got, err := svcNEGClient(t).Get(ctx, ns, obj.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []svcneg.NegObjectReference{{ID: "123", SelfLink: "https://www.googleapis.com/compute/v1/projects/p/zones/z/networkEndpointGroups/k8s1-gke-style",
+		NetworkEndpointType: "GCE_VM_IP_PORT", SubnetURL: "https://www.googleapis.com/compute/v1/projects/p/regions/r/subnetworks/s", State: "ACTIVE"}}
+	if d := cmp.Diff(want, got.Status.NetworkEndpointGroups); d != "" {
+		t.Errorf("NEG refs after GKE's patch (-want +got):\n%s", d)
+	}
+	if c := got.Status.FindCondition(svcneg.ConditionInitialized); c == nil || c.Status != corev1.ConditionTrue {
+		t.Errorf("condition after GKE's patch: %+v", got.Status.Conditions)
+	}
+	if got.Status.LastSyncTime.UTC().Format(time.RFC3339) != ts {
+		t.Errorf("lastSyncTime %v, want %s", got.Status.LastSyncTime, ts)
+	}
+	if !slices.Contains(got.Finalizers, svcneg.GKEFinalizer) {
+		t.Errorf("finalizers %v", got.Finalizers)
 	}
 }
 

@@ -49,13 +49,43 @@ func (s *Stack) Kubectl(ctx context.Context, stdin []byte, args ...string) ([]by
 	return stdout.Bytes(), nil
 }
 
-// RenderManifests returns the objects of `kubectl kustomize manifests/`, in order.
-func (s *Stack) RenderManifests(ctx context.Context) ([]*unstructured.Unstructured, error) {
+// StackComponents are the optional kustomize components the stack installs: a plain cluster
+// has no svcneg CRD, so it gets ours and the RBAC for it.
+var StackComponents = []string{"svcneg", "svcneg-crd"}
+
+// Kustomize returns `kubectl kustomize` of an overlay of manifests/ with the named components
+// of manifests/components/ (none: the base alone), as a user's overlay would build it.
+func (s *Stack) Kustomize(ctx context.Context, components ...string) ([]byte, error) {
 	dir, err := ManifestsDir()
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.Kubectl(ctx, nil, "kustomize", dir)
+	if len(components) == 0 {
+		return s.Kubectl(ctx, nil, "kustomize", dir)
+	}
+	overlay, err := os.MkdirTemp("", "neg-overlay-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(overlay)
+	base, err := filepath.Rel(overlay, dir) // kustomize refuses absolute paths
+	if err != nil {
+		return nil, err
+	}
+	var k strings.Builder
+	fmt.Fprintf(&k, "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [%s]\ncomponents:\n", base)
+	for _, c := range components {
+		fmt.Fprintf(&k, "- %s\n", filepath.Join(base, "components", c))
+	}
+	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(k.String()), 0o644); err != nil {
+		return nil, err
+	}
+	return s.Kubectl(ctx, nil, "kustomize", overlay)
+}
+
+// RenderManifests returns the objects of the manifests with StackComponents, in order.
+func (s *Stack) RenderManifests(ctx context.Context) ([]*unstructured.Unstructured, error) {
+	out, err := s.Kustomize(ctx, StackComponents...)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +110,7 @@ func DecodeObjects(data []byte) ([]*unstructured.Unstructured, error) {
 }
 
 // InstallControllerManifests applies what the controller needs from the rendered manifests —
-// Namespace, CRDs, ServiceAccount, Roles, ClusterRoles and their bindings, everything but the
+// Namespace, ResourceQuota, CRDs, ServiceAccount, Roles, ClusterRoles and their bindings, everything but the
 // workload (Deployment, PodDisruptionBudget, the webhook Service and MutatingWebhookConfiguration: the stack runs the controller as a process) — with
 // every binding also granted to User user, and waits until the CRDs are established. A
 // controller started with ControllerKubeconfig = Cluster.ControllerKubeconfig then runs with

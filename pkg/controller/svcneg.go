@@ -23,7 +23,7 @@ import (
 // Warning event reasons of the ServiceNetworkEndpointGroup writer, recorded on the Service.
 const (
 	// ReasonSvcNEGConflict: an object with the NEG's name exists and belongs to another Service
-	// or was not made by a NEG controller; it is left alone.
+	// or was not created by neg-controller (GKE's, say); it is left alone.
 	ReasonSvcNEGConflict = "SvcNEGConflict"
 	// ReasonSvcNEGUpdateFailed: a ServiceNetworkEndpointGroup could not be written or deleted.
 	ReasonSvcNEGUpdateFailed = "SvcNEGUpdateFailed"
@@ -60,6 +60,7 @@ type svcNEGs struct {
 	loadMu        sync.Mutex
 	checkedAt     time.Time // last discovery
 	loggedMissing bool
+	forbidden     bool // the CRD exists but listing its objects is forbidden (no RBAC for it)
 	skipped       bool // a sync went without objects because the CRD was missing
 	loadedAt      time.Time
 	loadRetryAt   time.Time
@@ -168,7 +169,7 @@ func (c *Controller) svcNEGsReady(ctx context.Context) (bool, error) {
 		if err == nil && !sup.Installed {
 			if !w.loggedMissing {
 				logger.Info("The ServiceNetworkEndpointGroup CRD is not installed: no svcneg objects are written "+
-					"(install manifests/crd/, or run with --enable-svcneg=false to silence this); looking again every minute",
+					"(apply the kustomize component manifests/components/svcneg-crd, or run with --enable-svcneg=false to silence this); looking again every minute",
 					"crd", svcneg.CRDName)
 				w.loggedMissing = true
 			}
@@ -180,14 +181,11 @@ func (c *Controller) svcNEGsReady(ctx context.Context) (bool, error) {
 			w.skipped = true
 			return false, nil
 		}
-		logger.Info("Writing ServiceNetworkEndpointGroups", "crd", svcneg.CRDName, "statusSubresource", sup.StatusSubresource)
-		w.setSupport(sup)
-		w.loggedMissing = false
-		w.loadedAt = time.Time{}
-		if w.skipped {
-			w.skipped = false
-			c.enqueueNEGServices()
+		if !w.forbidden {
+			logger.Info("Writing ServiceNetworkEndpointGroups", "crd", svcneg.CRDName, "statusSubresource", sup.StatusSubresource)
 		}
+		w.setSupport(sup)
+		w.loadedAt = time.Time{}
 	}
 	if !w.loadedAt.IsZero() && now.Sub(w.loadedAt) < w.verifyPeriod {
 		return true, nil
@@ -199,11 +197,12 @@ func (c *Controller) svcNEGsReady(ctx context.Context) (bool, error) {
 		return true, nil // keep using the loaded copy until the retry
 	}
 	if err := c.loadSvcNEGs(ctx); err != nil {
-		if apierrors.IsNotFound(err) {
-			// The CRD was removed.
+		if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) {
+			// The CRD was removed, or exists (GKE's) without our RBAC for it: the kustomize
+			// component manifests/components/svcneg was not applied.
 			w.setSupport(svcneg.Support{})
 			w.checkedAt, w.loadedAt = time.Time{}, time.Time{}
-			return c.svcNEGsReadyAfterMissing(ctx)
+			return c.svcNEGsReadyAfterMissing(ctx, err)
 		}
 		w.loadFailures++
 		w.loadRetryAt = now.Add(min(time.Duration(w.loadFailures)*time.Second, svcNEGLoadRetry))
@@ -215,17 +214,29 @@ func (c *Controller) svcNEGsReady(ctx context.Context) (bool, error) {
 	}
 	w.loadFailures, w.loadRetryAt = 0, time.Time{}
 	w.loadedAt = now
+	w.loggedMissing, w.forbidden = false, false
+	if w.skipped {
+		// Syncs went without objects: write them now.
+		w.skipped = false
+		c.enqueueNEGServices()
+	}
 	return true, nil
 }
 
-// svcNEGsReadyAfterMissing handles a CRD that disappeared: it is logged once as missing.
-func (c *Controller) svcNEGsReadyAfterMissing(ctx context.Context) (bool, error) {
+// svcNEGsReadyAfterMissing handles a CRD that disappeared or that we may not list (err): it is
+// logged once.
+func (c *Controller) svcNEGsReadyAfterMissing(ctx context.Context, err error) (bool, error) {
 	w := c.svcNEGs
 	if !w.loggedMissing {
-		klog.FromContext(ctx).Info("The ServiceNetworkEndpointGroup CRD was removed: no svcneg objects are written; looking again every minute",
-			"crd", svcneg.CRDName)
+		msg := "The ServiceNetworkEndpointGroup CRD was removed: no svcneg objects are written; looking again every minute"
+		if apierrors.IsForbidden(err) {
+			msg = "Not permitted to list ServiceNetworkEndpointGroups (apply the kustomize component manifests/components/svcneg, " +
+				"or run with --enable-svcneg=false): no svcneg objects are written; looking again every minute"
+		}
+		klog.FromContext(ctx).Info(msg, "crd", svcneg.CRDName, "err", err)
 		w.loggedMissing = true
 	}
+	w.forbidden = apierrors.IsForbidden(err)
 	w.checkedAt = c.clock.Now()
 	w.skipped = true
 	return false, nil
@@ -287,26 +298,36 @@ func (c *Controller) writeSvcNEG(ctx context.Context, s *serviceSync, p portNEG,
 	for attempt := 0; attempt < 3; attempt++ {
 		var err error
 		if cur == nil {
-			if err = c.createSvcNEG(ctx, key, owner, obs, now); err == nil || !apierrors.IsAlreadyExists(err) {
+			err = c.createSvcNEG(ctx, key, owner, obs, now)
+			if errors.Is(err, errSvcNEGAPIChanged) {
+				s.requeueBy(now.Add(time.Second))
+				return nil
+			}
+			if err == nil || !apierrors.IsAlreadyExists(err) {
 				return err
 			}
 		} else {
 			slot := ReasonSvcNEGConflict + ":" + p.name
 			if !svcneg.BelongsTo(cur, s.key.Name) {
 				c.warn(s.key, s.target, slot, ReasonSvcNEGConflict, fmt.Sprintf(
-					"ServiceNetworkEndpointGroup %s already exists and does not belong to this Service (labels %s); "+
-						"it is left alone and the NEGs' status is not reported there", key, labels.Set(cur.Labels)))
+					"ServiceNetworkEndpointGroup %s already exists and %s (labels %s); "+
+						"it is left alone and the NEGs' status is not reported there", key, whoseSvcNEG(cur), labels.Set(cur.Labels)))
 				s.requeueBy(now.Add(c.cfg.Backoff.Max))
 				return nil
 			}
 			c.warnings.clear(s.key, slot)
+			if cur.DeletionTimestamp != nil {
+				// Ours, being deleted (someone else's finalizer holds it): create it again
+				// once it is gone.
+				s.requeueBy(now.Add(c.cfg.Backoff.Max))
+				return nil
+			}
 			err = c.updateSvcNEG(ctx, cur, owner, obs, now)
 			if err == nil {
-				if cur.DeletionTimestamp != nil {
-					// It was being deleted (GKE's finalizer, now removed): write it again soon.
-					w.put(key, nil)
-					s.requeueBy(now.Add(time.Second))
-				}
+				return nil
+			}
+			if errors.Is(err, errSvcNEGAPIChanged) {
+				s.requeueBy(now.Add(time.Second))
 				return nil
 			}
 			if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
@@ -357,6 +378,9 @@ func (c *Controller) createSvcNEG(ctx context.Context, key cache.ObjectName, own
 	withStatus := created.DeepCopy()
 	withStatus.Status = obj.Status
 	updated, err := w.client.UpdateStatus(ctx, withStatus)
+	if apierrors.IsNotFound(err) {
+		return w.apiChanged(ctx, key)
+	}
 	if err != nil {
 		return fmt.Errorf("writing the status of ServiceNetworkEndpointGroup %s: %w", key, err)
 	}
@@ -387,6 +411,10 @@ func (c *Controller) updateSvcNEG(ctx context.Context, cur *svcneg.ServiceNetwor
 		}
 		w.put(key, updated)
 		logger.V(2).Info("Updated ServiceNetworkEndpointGroup", "svcneg", key)
+		if !subresource && statusChanged && svcneg.StatusEqual(updated.Status, cur.Status) {
+			// The server dropped the status: the CRD has a status subresource now.
+			return w.apiChanged(ctx, key)
+		}
 		if !subresource || !statusChanged {
 			return nil
 		}
@@ -394,6 +422,10 @@ func (c *Controller) updateSvcNEG(ctx context.Context, cur *svcneg.ServiceNetwor
 	}
 	obj.Status = status
 	updated, err := w.client.UpdateStatus(ctx, obj)
+	if apierrors.IsNotFound(err) {
+		// No /status (the CRD lost its subresource, e.g. GKE's replaced ours) or no object.
+		return w.apiChanged(ctx, key)
+	}
 	if err != nil {
 		return err
 	}
@@ -402,12 +434,13 @@ func (c *Controller) updateSvcNEG(ctx context.Context, cur *svcneg.ServiceNetwor
 	return nil
 }
 
-// deleteSvcNEG deletes an object of the Service that names a NEG it no longer wants.
+// deleteSvcNEG deletes an object of ours of the Service that names a NEG it no longer wants.
+// Objects we did not create (GKE's) are never deleted.
 func (c *Controller) deleteSvcNEG(ctx context.Context, svc cache.ObjectName, name string) error {
 	w := c.svcNEGs
 	key := cache.ObjectName{Namespace: svc.Namespace, Name: name}
 	cur := w.get(key)
-	if cur == nil {
+	if cur == nil || !svcneg.BelongsTo(cur, svc.Name) {
 		return nil
 	}
 	err := w.client.Delete(ctx, key.Namespace, key.Name, cur.UID)
@@ -422,6 +455,18 @@ func (c *Controller) deleteSvcNEG(ctx context.Context, svc cache.ObjectName, nam
 	w.put(key, nil)
 	klog.FromContext(ctx).V(2).Info("Deleted ServiceNetworkEndpointGroup", "svcneg", key)
 	return nil
+}
+
+// errSvcNEGAPIChanged: a write showed that the CRD is not what discovery said (its status
+// subresource came or went); the sync is retried after the API is discovered again.
+var errSvcNEGAPIChanged = errors.New("the ServiceNetworkEndpointGroup CRD changed")
+
+// apiChanged makes the next sync discover the API again and returns errSvcNEGAPIChanged.
+func (w *svcNEGs) apiChanged(ctx context.Context, key cache.ObjectName) error {
+	klog.FromContext(ctx).Info("The ServiceNetworkEndpointGroup CRD's status subresource is not what discovery said; looking again",
+		"svcneg", key)
+	w.lost()
+	return errSvcNEGAPIChanged
 }
 
 // lost makes the next sync discover the API and list the objects again.
@@ -463,7 +508,7 @@ func (w *svcNEGs) put(key cache.ObjectName, obj *svcneg.ServiceNetworkEndpointGr
 }
 
 func (w *svcNEGs) setLocked(key cache.ObjectName, obj *svcneg.ServiceNetworkEndpointGroup, local bool) {
-	if old := w.objs[key]; old != nil && old.obj != nil {
+	if old := w.objs[key]; old != nil && old.obj != nil && svcneg.Ours(old.obj) {
 		svc := serviceOf(old.obj)
 		delete(w.byService[svc], key.Name)
 		if len(w.byService[svc]) == 0 {
@@ -476,7 +521,7 @@ func (w *svcNEGs) setLocked(key cache.ObjectName, obj *svcneg.ServiceNetworkEndp
 		e.gen = w.gen
 	}
 	w.objs[key] = e
-	if obj != nil {
+	if obj != nil && svcneg.Ours(obj) {
 		svc := serviceOf(obj)
 		if w.byService[svc] == nil {
 			w.byService[svc] = map[string]bool{}
@@ -485,7 +530,7 @@ func (w *svcNEGs) setLocked(key cache.ObjectName, obj *svcneg.ServiceNetworkEndp
 	}
 }
 
-// namesOf returns the names of the known objects labelled with the Service, sorted.
+// namesOf returns the names of the known objects of ours labelled with the Service, sorted.
 func (w *svcNEGs) namesOf(svc cache.ObjectName) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -495,6 +540,15 @@ func (w *svcNEGs) namesOf(svc cache.ObjectName) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// whoseSvcNEG says, for a conflict warning, why an object is not the Service's.
+func whoseSvcNEG(o *svcneg.ServiceNetworkEndpointGroup) string {
+	if !svcneg.Ours(o) {
+		return "was not created by neg-controller (GKE's NEG controller or someone else made it; it has no " +
+			svcneg.LabelCreatedBy + " label)"
+	}
+	return "belongs to Service " + o.Labels[svcneg.LabelServiceName]
 }
 
 // serviceOf returns the Service an object's labels name.

@@ -130,7 +130,7 @@ func (e *testEnv) checkSvcNEG(f *svcNEGFake, p int32, zones ...string) error {
 	}
 	svc := e.getService("default", "web")
 	if d := cmp.Diff(map[string]string{svcneg.LabelManagedBy: "neg-controller", svcneg.LabelServiceName: "web",
-		svcneg.LabelServicePort: fmt.Sprint(p)}, o.Labels); d != "" {
+		svcneg.LabelServicePort: fmt.Sprint(p), svcneg.LabelCreatedBy: svcneg.CreatedByValue}, o.Labels); d != "" {
 		return fmt.Errorf("labels (-want +got):\n%s", d)
 	}
 	wantOwner := []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: "web", UID: svc.UID,
@@ -275,16 +275,16 @@ func TestSvcNEGWithoutCRD(t *testing.T) {
 	e.eventually("object written once the CRD exists", func() error { return e.checkSvcNEG(f, 80, zoneA) })
 }
 
-// TestSvcNEGTakeOverAndConflict: GKE's CRD (no status subresource). An object GKE left for the
-// Service (its finalizer, the UID of an earlier Service) is taken over; an object of another
-// Service with the wanted name is left alone and reported.
-func TestSvcNEGTakeOverAndConflict(t *testing.T) {
+// TestSvcNEGConflict: GKE's CRD (no status subresource). An object of ours from an earlier
+// Service of that name (stale owner UID, stale status) is brought up to date, with status
+// written with the object; an object of another Service with the wanted name is left alone and
+// reported.
+func TestSvcNEGConflict(t *testing.T) {
 	f := newSvcNEGFake(true, false)
 	ctx := t.Context()
-	gkeObj := svcneg.New(negName("web", 80), svcneg.Owner{Namespace: "default", Name: "web", UID: "old-uid", Port: 80})
-	gkeObj.Finalizers = []string{svcneg.GKEFinalizer}
-	gkeObj.Status.NetworkEndpointGroups = []svcneg.NegObjectReference{{ID: "1", SelfLink: "stale"}}
-	if _, err := f.client.Create(ctx, gkeObj); err != nil {
+	earlier := svcneg.New(negName("web", 80), svcneg.Owner{Namespace: "default", Name: "web", UID: "old-uid", Port: 80})
+	earlier.Status.NetworkEndpointGroups = []svcneg.NegObjectReference{{ID: "1", SelfLink: "stale"}}
+	if _, err := f.client.Create(ctx, earlier); err != nil {
 		t.Fatal(err)
 	}
 	other := svcneg.New(negName("web", 443), svcneg.Owner{Namespace: "default", Name: "other", UID: "o", Port: 443})
@@ -299,7 +299,7 @@ func TestSvcNEGTakeOverAndConflict(t *testing.T) {
 	e.createService(service("default", "web", `{"exposed_ports":{"80":{},"443":{}}}`, 80, 443))
 	e.setEndpoints("default", "web", []int32{80, 443}, e.pods(4, "node-a1", "node-b1"))
 	e.start(f.tweak, 0)
-	e.eventually("taken over", func() error { return e.checkSvcNEG(f, 80, zoneA, zoneB) })
+	e.eventually("brought up to date", func() error { return e.checkSvcNEG(f, 80, zoneA, zoneB) })
 	e.eventually("conflict reported", func() error {
 		return e.checkEvent("default", "web", ReasonSvcNEGConflict, negName("web", 443))
 	})

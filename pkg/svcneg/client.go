@@ -30,8 +30,9 @@ func NewClient(dyn dynamic.Interface, disc discovery.DiscoveryInterface) *Client
 type Support struct {
 	// Installed: the CRD is installed and its v1beta1 version served.
 	Installed bool
-	// StatusSubresource: status is written through /status (our CRD). GKE's own CRD has no
-	// status subresource: status is then written with the rest of the object.
+	// StatusSubresource: status is written through /status (copies of older versions of our
+	// CRD). GKE's CRD, which we now ship too, has no status subresource: status is then
+	// written with the rest of the object, as GKE's controller writes it.
 	StatusSubresource bool
 }
 

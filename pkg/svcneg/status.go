@@ -28,23 +28,30 @@ func New(name string, owner Owner) *ServiceNetworkEndpointGroup {
 	return o
 }
 
-// BelongsTo reports whether obj is managed by a NEG controller for the Service called service
-// (in obj's namespace): it carries the managed-by label and names the Service. An object
-// without them (made by hand, or by another tool) must not be changed or deleted.
-func BelongsTo(obj *ServiceNetworkEndpointGroup, service string) bool {
-	return obj.Labels[LabelManagedBy] == ManagedByValue && obj.Labels[LabelServiceName] == service
+// Ours reports whether neg-controller created obj (LabelCreatedBy). Objects GKE's NEG
+// controller made carry the same networking.gke.io labels but not this one.
+func Ours(obj *ServiceNetworkEndpointGroup) bool {
+	return obj.Labels[LabelCreatedBy] == CreatedByValue
 }
 
-// SetOwner makes obj's metadata say it belongs to owner: GKE's three labels (other labels are
-// kept), one controller ownerReference to the Service (controller: true, blockOwnerDeletion:
-// false, replacing a controller reference to an earlier Service of that name), and no GKE
-// finalizer. It reports whether anything changed.
+// BelongsTo reports whether obj is one of ours for the Service called service (in obj's
+// namespace): it carries our mark, the managed-by label and names the Service. Any other object
+// (GKE's, made by hand, or by another tool) must not be changed or deleted.
+func BelongsTo(obj *ServiceNetworkEndpointGroup, service string) bool {
+	return Ours(obj) && obj.Labels[LabelManagedBy] == ManagedByValue && obj.Labels[LabelServiceName] == service
+}
+
+// SetOwner makes obj's metadata say it belongs to owner: GKE's three labels and our
+// LabelCreatedBy (other labels are kept), and one controller ownerReference to the Service
+// (controller: true, blockOwnerDeletion: false, replacing a controller reference to an earlier
+// Service of that name). Finalizers are left as they are. It reports whether anything changed.
 func SetOwner(obj *ServiceNetworkEndpointGroup, owner Owner) bool {
 	changed := false
 	want := map[string]string{
 		LabelManagedBy:   ManagedByValue,
 		LabelServiceName: owner.Name,
 		LabelServicePort: strconv.Itoa(int(owner.Port)),
+		LabelCreatedBy:   CreatedByValue,
 	}
 	for k, v := range want {
 		if cur, ok := obj.Labels[k]; !ok || cur != v {
@@ -75,10 +82,6 @@ func SetOwner(obj *ServiceNetworkEndpointGroup, owner Owner) bool {
 		changed = true
 	}
 	obj.OwnerReferences = refs
-	if i := slices.Index(obj.Finalizers, GKEFinalizer); i >= 0 {
-		obj.Finalizers = slices.Delete(slices.Clone(obj.Finalizers), i, i+1)
-		changed = true
-	}
 	return changed
 }
 

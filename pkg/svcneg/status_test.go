@@ -124,7 +124,8 @@ func TestSetOwner(t *testing.T) {
 		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false)}
 
 	o := New("k8s1-neg", owner)
-	if d := cmp.Diff(map[string]string{LabelManagedBy: ManagedByValue, LabelServiceName: "web", LabelServicePort: "80"}, o.Labels); d != "" {
+	if d := cmp.Diff(map[string]string{LabelManagedBy: ManagedByValue, LabelServiceName: "web", LabelServicePort: "80",
+		LabelCreatedBy: CreatedByValue}, o.Labels); d != "" {
 		t.Errorf("labels (-want +got):\n%s", d)
 	}
 	if d := cmp.Diff([]metav1.OwnerReference{want}, o.OwnerReferences); d != "" {
@@ -137,11 +138,12 @@ func TestSetOwner(t *testing.T) {
 		t.Error("SetOwner on an up-to-date object reported a change")
 	}
 
-	// Taken over from GKE (finalizer), from an earlier Service of the same name (stale
-	// controller reference), with a user label and a non-controller reference kept.
+	// Ours from an earlier Service of the same name (stale controller reference), with a user
+	// label, a finalizer and a non-controller reference kept.
 	other := metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "x", UID: "cm"}
 	old := &ServiceNetworkEndpointGroup{ObjectMeta: metav1.ObjectMeta{
-		Labels:     map[string]string{LabelManagedBy: ManagedByValue, LabelServiceName: "web", LabelServicePort: "8080", "team": "a"},
+		Labels: map[string]string{LabelManagedBy: ManagedByValue, LabelServiceName: "web", LabelServicePort: "8080",
+			LabelCreatedBy: CreatedByValue, "team": "a"},
 		Finalizers: []string{"other", GKEFinalizer},
 		OwnerReferences: []metav1.OwnerReference{other, {APIVersion: "v1", Kind: "Service", Name: "web", UID: "uid-1",
 			Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}},
@@ -155,14 +157,34 @@ func TestSetOwner(t *testing.T) {
 	if old.Labels[LabelServicePort] != "80" || old.Labels["team"] != "a" {
 		t.Errorf("labels %v", old.Labels)
 	}
-	if d := cmp.Diff([]string{"other"}, old.Finalizers); d != "" {
+	if d := cmp.Diff([]string{"other", GKEFinalizer}, old.Finalizers); d != "" {
 		t.Errorf("finalizers (-want +got):\n%s", d)
 	}
 	if d := cmp.Diff([]metav1.OwnerReference{other, want}, old.OwnerReferences); d != "" {
 		t.Errorf("ownerReferences (-want +got):\n%s", d)
 	}
-	if BelongsTo(&ServiceNetworkEndpointGroup{}, "web") {
-		t.Error("an unlabelled object must not be taken")
+}
+
+func TestBelongsTo(t *testing.T) {
+	gke := map[string]string{LabelManagedBy: ManagedByValue, LabelServiceName: "web", LabelServicePort: "80"}
+	ours := map[string]string{LabelManagedBy: ManagedByValue, LabelServiceName: "web", LabelServicePort: "80",
+		LabelCreatedBy: CreatedByValue}
+	for _, tc := range []struct {
+		name    string
+		labels  map[string]string
+		service string
+		want    bool
+	}{
+		{"ours", ours, "web", true},
+		{"ours, another Service", ours, "api", false},
+		{"GKE's (same labels, no mark)", gke, "web", false},
+		{"unlabelled", nil, "web", false},
+		{"mark only", map[string]string{LabelCreatedBy: CreatedByValue}, "web", false},
+	} {
+		o := &ServiceNetworkEndpointGroup{ObjectMeta: metav1.ObjectMeta{Labels: tc.labels}}
+		if got := BelongsTo(o, tc.service); got != tc.want {
+			t.Errorf("%s: BelongsTo = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 

@@ -36,10 +36,18 @@ const (
 	LabelServicePort = "networking.gke.io/service-port"
 )
 
-// GKEFinalizer is the finalizer GKE's controller puts on ServiceNetworkEndpointGroups and removes
-// once it has deleted the NEGs. neg-controller never adds it, and removes it from objects it
-// takes over: deleting an object must terminate (the NEGs are cleaned up by their ownership
-// description, not by holding the object).
+// LabelCreatedBy marks the objects neg-controller created, with value CreatedByValue. GKE's NEG
+// controller puts the same three networking.gke.io labels on its objects (and its finalizer,
+// and a controller reference to the Service, as we do), so this label is the only way to tell
+// ours apart. An object without it is never changed or deleted, whatever its other labels say.
+const (
+	LabelCreatedBy = "neg-controller.io/created-by"
+	CreatedByValue = "neg-controller"
+)
+
+// GKEFinalizer is the finalizer GKE's controller puts on its ServiceNetworkEndpointGroups and
+// removes once it has deleted the NEGs. neg-controller never adds it and never removes it: it
+// leaves GKE's objects alone (see LabelCreatedBy).
 const GKEFinalizer = "networking.gke.io/neg-finalizer"
 
 // Condition types.
