@@ -70,6 +70,14 @@ func (c *Controller) syncBackends(s *serviceSync, tasks []*negTask) {
 	if c.backends == nil {
 		return
 	}
+	for _, t := range tasks {
+		if c.creates.inFlight(t.ref) {
+			// NEGs of the Service are being inserted; the insert ending re-syncs it. Waiting
+			// hands the reconciler every zone at once: one backend service update, not one
+			// per zone.
+			return
+		}
+	}
 	w := backends.Want{Key: s.key, Service: s.svc, Target: s.target, NEGs: map[int32]backends.PortNEGs{}}
 	for port, p := range s.want {
 		w.NEGs[port] = backends.PortNEGs{Name: p.name}
