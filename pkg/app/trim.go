@@ -42,11 +42,11 @@ func trimForCache(obj any) (any, error) {
 func statusManagers(mfs []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry {
 	var out []metav1.ManagedFieldsEntry
 	for _, mf := range mfs {
-		if mf.FieldsV1 == nil || !bytes.Contains(mf.FieldsV1.Raw, negStatusField) {
+		if mf.FieldsV1 == nil || !bytes.Contains(mf.FieldsV1.GetRawBytes(), negStatusField) {
 			continue
 		}
 		out = append(out, metav1.ManagedFieldsEntry{Manager: mf.Manager, Operation: mf.Operation,
-			FieldsType: mf.FieldsType, FieldsV1: &metav1.FieldsV1{Raw: negStatusFieldsV1}})
+			FieldsType: mf.FieldsType, FieldsV1: metav1.NewFieldsV1(negStatusFieldsV1)})
 	}
 	return out
 }
@@ -55,7 +55,7 @@ func statusManagers(mfs []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry
 // the field set owning only that annotation.
 var (
 	negStatusField    = []byte(`"f:` + annotation.NEGStatusKey + `"`)
-	negStatusFieldsV1 = []byte(`{"f:metadata":{"f:annotations":{"f:` + annotation.NEGStatusKey + `":{}}}}`)
+	negStatusFieldsV1 = `{"f:metadata":{"f:annotations":{"f:` + annotation.NEGStatusKey + `":{}}}}`
 )
 
 func trimPod(p *corev1.Pod) {

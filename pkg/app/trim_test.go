@@ -84,13 +84,13 @@ func TestTrimForCacheOthers(t *testing.T) {
 	owning := `{"f:metadata":{"f:annotations":{"f:cloud.google.com/neg":{},"f:cloud.google.com/neg-status":{}},"f:labels":{}},"f:spec":{}}`
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Annotations: map[string]string{"cloud.google.com/neg": "{}"},
 		ManagedFields: []metav1.ManagedFieldsEntry{
-			{Manager: "kubectl", FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}},
-			{Manager: "glbc", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(owning)}},
+			{Manager: "kubectl", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{}}`)},
+			{Manager: "glbc", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(owning)},
 		}}}
 	out, _ = trimForCache(svc)
 	s := out.(*corev1.Service)
 	wantMF := []metav1.ManagedFieldsEntry{{Manager: "glbc", Operation: metav1.ManagedFieldsOperationUpdate, FieldsType: "FieldsV1",
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:annotations":{"f:cloud.google.com/neg-status":{}}}}`)}}}
+		FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:cloud.google.com/neg-status":{}}}}`)}}
 	if !equality.Semantic.DeepEqual(s.ManagedFields, wantMF) || s.Annotations["cloud.google.com/neg"] != "{}" {
 		t.Errorf("service: only the managers owning neg-status stay (with that field only), annotations stay: %+v", s.ObjectMeta)
 	}

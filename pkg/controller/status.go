@@ -30,7 +30,7 @@ var negStatusField = []byte(`"f:` + annotation.NEGStatusKey + `"`)
 func statusWriters(svc *corev1.Service) []string {
 	var out []string
 	for _, mf := range svc.ManagedFields {
-		if mf.Manager == FieldManager || mf.FieldsV1 == nil || !bytes.Contains(mf.FieldsV1.Raw, negStatusField) {
+		if mf.Manager == FieldManager || mf.FieldsV1 == nil || !bytes.Contains(mf.FieldsV1.GetRawBytes(), negStatusField) {
 			continue
 		}
 		if !slices.Contains(out, mf.Manager) {
