@@ -262,7 +262,12 @@ func (c *Controller) removeNEG(ctx context.Context, s *serviceSync, t *negTask, 
 		c.enqueueClaimants(t.ref.Name)
 		return false
 	case gce.IsInUse(err):
-		at := c.states.deferDelete(t.ref, c.retryAt(retryPolicy(gce.Classify(err))))
+		// Retried like other "later" errors, but at least every GC period (as GKE's GC does), so
+		// the NEG goes soon after the backend service lets go of it.
+		policy := retryPolicy(gce.Classify(err))
+		at := c.states.deferDelete(t.ref, func(failures int) time.Time {
+			return c.clock.Now().Add(min(jitter(c.cfg.Backoff.Delay(failures, policy)), c.cfg.GCPeriod))
+		})
 		logger.Info("NEG no longer wanted but used by a backend service; keeping it with its endpoints", "retryIn", at.Sub(now))
 		c.warn(s.key, s.target, inUseSlot, ReasonNEGInUse, fmt.Sprintf(
 			"NEG %q in zone %q is no longer wanted but is still used by a backend service: it is kept with its "+
