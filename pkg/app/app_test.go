@@ -12,12 +12,11 @@ import (
 	"cloud.google.com/go/compute/metadata"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/klog/v2/ktesting"
-	"k8s.io/utils/ptr"
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
@@ -242,21 +241,9 @@ func TestRunWithClients(t *testing.T) {
 	if err := srv.AddInstance("us-central1-a", fakegce.InstanceSpec{Name: "node-1", AliasCIDRs: []string{"10.8.0.0/24"}}); err != nil {
 		t.Fatal(err)
 	}
-	kube := fake.NewClientset(
+	kube := fake.NewClientset(append([]runtime.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system", UID: types.UID("cluster-uid-1")}},
-		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "node-1"},
-			Spec:   corev1.NodeSpec{ProviderID: "gce://p/us-central1-a/node-1"},
-			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web",
-			Annotations: map[string]string{annotation.NEGKey: `{"exposed_ports":{"80":{}}}`}},
-			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}},
-		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-1",
-			Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
-			AddressType: discoveryv1.AddressTypeIPv4,
-			Ports:       []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8080)}},
-			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.8.0.5"}, NodeName: ptr.To("node-1"),
-				TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "default", Name: "web-abc"}}}},
-	)
+	}, webService("10.8.0.5")...)...)
 	t.Setenv("GCE_METADATA_HOST", "")
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
 	o := NewOptions()

@@ -148,12 +148,9 @@ func TestInUseNEGKeepsEndpoints(t *testing.T) {
 	e, pods := syncedWeb(t)
 	name := negName("web", 443)
 	cloud := e.newCloud()
-	bs := &compute.BackendService{Name: "web-be", Protocol: "HTTP", Backends: []*compute.Backend{{
+	e.createBS("", "web-be", "HTTP", &compute.Backend{
 		Group: gce.NEGURL(project, zoneA, name), BalancingMode: "RATE", MaxRatePerEndpoint: 1,
-	}}}
-	if _, err := cloud.Service().BackendServices.Insert(project, bs).Context(e.ctx).Do(); err != nil {
-		t.Fatalf("insert backend service: %v", err)
-	}
+	})
 	e.setAnnotation("default", "web", `{"exposed_ports":{"80":{}}}`)
 	e.eventually("NEGInUse", func() error {
 		return e.checkEvent("default", "web", ReasonNEGInUse, fmt.Sprintf("NEG %q in zone %q", name, zoneA))

@@ -385,16 +385,8 @@ func TestSvcNEGDeletedWhenNEGKeptInUse(t *testing.T) {
 	f := newSvcNEGFake(true, true)
 	e, pods := svcNEGWeb(t, f)
 	name := negName("web", 443)
-	cloud := e.newCloud()
-	bs := &compute.BackendService{Name: "web-be", Protocol: "HTTP", Backends: []*compute.Backend{{
+	e.createBS("", "web-be", "HTTP", &compute.Backend{
 		Group: gce.NEGURL(project, zoneA, name), BalancingMode: "RATE", MaxRatePerEndpoint: 1,
-	}}}
-	if _, err := cloud.Service().BackendServices.Insert(project, bs).Context(e.ctx).Do(); err != nil {
-		t.Fatalf("insert backend service: %v", err)
-	}
-	e.eventually("backend service exists", func() error {
-		_, err := cloud.Service().BackendServices.Get(project, "web-be").Context(e.ctx).Do()
-		return err
 	})
 	e.setAnnotation("default", "web", `{"exposed_ports":{"80":{}}}`)
 	e.eventually("object deleted while the NEG is kept", func() error {
