@@ -163,9 +163,11 @@ func (c *Controller) loadNodes(s *serviceSync) error {
 
 // claimed reports whether the Service svc (nil when gone) may act on a NEG of its own, e: always
 // for a generated name; for a custom name only with proof that the Service claims or claimed
-// the name — its annotation wants it, a sync of this process used it, or the neg-status we
-// wrote on the Service lists it. A custom-named NEG without such proof (say, made by a
-// cluster restored from the same backup, which shares our cluster-uid) is never touched.
+// the name — its annotation wants it, a sync of this process used it, the neg-status we wrote
+// on the Service lists it, or a ServiceNetworkEndpointGroup of ours records it for the Service.
+// A custom-named NEG without such proof
+// (say, made by a cluster restored from the same backup, which shares our cluster-uid) is
+// never touched.
 func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref neg.Ref, e indexEntry) bool {
 	if e.verdict != ownedCustom || e.claimed {
 		return e.verdict == ownedGenerated || e.claimed
@@ -174,6 +176,10 @@ func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref ne
 		if p.name == ref.Name {
 			return true
 		}
+	}
+	owner := cache.ObjectName{Namespace: e.desc.Namespace, Name: e.desc.ServiceName}
+	if slices.Contains(c.svcNEGs.namesOf(owner), ref.Name) {
+		return true
 	}
 	if svc == nil {
 		return false
