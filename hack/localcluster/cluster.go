@@ -72,7 +72,21 @@ type Cluster struct {
 // Start brings up etcd, kube-apiserver and kube-controller-manager and returns once each is
 // healthy (etcd /health, apiserver /readyz, controller-manager /healthz). On error everything
 // already started is stopped again. The processes outlive ctx; call Stop.
+//
+// Ports are picked free and then handed to the processes, so another process on the machine
+// can take one in between; a start that fails with "address already in use" is retried with
+// new ports (up to three attempts).
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := startOnce(ctx, opts)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return c, err
+		}
+		klog.FromContext(ctx).Info("A port was taken before the control plane bound it; retrying with new ports", "attempt", attempt, "err", err)
+	}
+}
+
+func startOnce(ctx context.Context, opts Options) (*Cluster, error) {
 	logger := klog.FromContext(ctx).WithName("localcluster")
 	timeout := opts.StartTimeout
 	if timeout == 0 {

@@ -10,8 +10,9 @@
 //  1. parses the annotation (pkg/annotation) and the Ingresses that reference the Service; a
 //     user error records a deduplicated Warning event and stops, leaving GCE untouched;
 //  2. finds the NEG zones from the candidate nodes (pkg/zones);
-//  3. ensures each wanted NEG exists and is ours (pkg/naming descriptions; never adopting a
-//     NEG someone else owns) and knows its current endpoints, in parallel;
+//  3. ensures each wanted NEG exists and is ours (ownership.go; never adopting a NEG someone
+//     else owns; a missing NEG is inserted in the background and the Service synced again) and
+//     knows its current endpoints, in parallel;
 //  4. writes the neg-status annotation when it changes;
 //  5. computes the desired endpoints from the EndpointSlices (pkg/endpoints) and plans the
 //     calls against current ∪ in-flight (pkg/plan, batches ≤ 500), then launches them
@@ -32,11 +33,17 @@
 //     date by our own successful calls is used, so a steady state makes no mutating calls and
 //     few reads.
 //   - The index of NEGs in GCE is loaded before the first sync, so a restart creates nothing
-//     that already exists; NEGs are created, changed and deleted only when their description
-//     names this cluster (and the Service and port).
+//     that already exists. A NEG is changed or deleted only when it is ours (ownership.go):
+//     type GCE_VM_IP_PORT, description naming this cluster, the configured network, and a name
+//     this cluster generates for the description's Service port or a custom name that Service
+//     claims. An existing custom-named NEG belongs to the Service its description names: no
+//     other Service's annotation can take it over (wanted.go).
+//   - NEG inserts run in the background (create.go), at most a few per Service at a time, so
+//     no sync worker waits for an insert operation.
 //   - Failures are retried per NEG with exponential backoff (Backoff), never given up; a
 //     failing NEG never blocks other NEGs or Services.
-//   - NEGs no longer wanted are emptied, then deleted; a NEG still used by a backend service is
-//     kept (NEGInUse) and retried later. A periodic garbage collection finds NEGs of Services
-//     deleted while the controller was down.
+//   - NEGs no longer wanted are deleted with their endpoints (no detach); a NEG still used by a
+//     backend service is kept with its endpoints — in step with the Service while it has the
+//     port — never emptied (NEGInUse), and its delete retried later. A periodic garbage
+//     collection finds NEGs of Services deleted while the controller was down.
 package controller
