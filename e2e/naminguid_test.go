@@ -12,6 +12,7 @@ import (
 	compute "google.golang.org/api/compute/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
@@ -53,7 +54,10 @@ func TestNamingUIDSurvivesConfigMapLoss(t *testing.T) {
 	mark := time.Now()
 	restartController(t)
 	expectReady(t, env.Controller())
-	waitQuiet(t, mark, 5*time.Second, 90*time.Second)
+	// A new naming UID would insert NEGs of new names, and touch this NEG.
+	waitQuiet(t, mark, 5*time.Second, 90*time.Second, func(r fakegce.RequestRecord) bool {
+		return r.Method == insertMethod || strings.Contains(r.Path, "/networkEndpointGroups/"+name)
+	})
 
 	got := neg.EndpointSet{}
 	for _, eps := range gceNEGs(name) {
@@ -87,15 +91,16 @@ func TestNamingUIDSurvivesConfigMapLoss(t *testing.T) {
 	}
 }
 
-// waitQuiet waits until the controller has made no GCE mutation for quiet, counted from since
-// at the earliest.
-func waitQuiet(t *testing.T, since time.Time, quiet, timeout time.Duration) {
+// waitQuiet waits until the controller has made no GCE mutation that relevant selects for
+// quiet, counted from since at the earliest. Other tests' leftovers (a NEG kept in use retries
+// its delete every GC period) mutate all the time, so a test waits only on what concerns it.
+func waitQuiet(t *testing.T, since time.Time, quiet, timeout time.Duration, relevant func(fakegce.RequestRecord) bool) {
 	t.Helper()
 	mutations := map[string]bool{insertMethod: true, deleteMethod: true, attachMethod: true, detachMethod: true, bsPatchMethod: true}
 	waitFor(t, timeout, fmt.Sprintf("no GCE mutation for %s", quiet), func() (bool, string) {
 		last := since
 		for _, r := range env.GCE.Requests() {
-			if mutations[r.Method] && r.Time.After(last) {
+			if mutations[r.Method] && relevant(r) && r.Time.After(last) {
 				last = r.Time
 			}
 		}

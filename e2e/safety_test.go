@@ -5,12 +5,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	compute "google.golang.org/api/compute/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
@@ -126,7 +128,10 @@ func TestInUseNEGNeverEmptied(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectNoNEG(t, keep, 60*time.Second)
-	waitQuiet(t, mark, 5*time.Second, 90*time.Second)
+	// Its delete is retried while in use; its endpoints must not move.
+	waitQuiet(t, mark, 5*time.Second, 90*time.Second, func(r fakegce.RequestRecord) bool {
+		return r.Method != deleteMethod && strings.Contains(r.Path, "/networkEndpointGroups/"+used+"/")
+	})
 	if got := negEndpoints(used); !got.Equal(before) {
 		t.Errorf("in-use NEG %s changed after the Service was deleted: %d endpoints, had %d", used, got.Len(), before.Len())
 	}
