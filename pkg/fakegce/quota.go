@@ -342,6 +342,17 @@ func (q *quota) usage() QuotaUsage {
 	return out
 }
 
+// ResetQuotaTotals zeros the totals, peaks and limited-window counts (e.g. at the start of a
+// measurement); the current window's usage is kept, so the limit still holds in this minute.
+func (s *Server) ResetQuotaTotals() {
+	q := &s.quota
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, u := range q.groups {
+		u.TotalAllowed, u.TotalRejected, u.PeakPerMinute, u.WindowsLimited = 0, 0, u.Used, 0
+	}
+}
+
 // SetQuota turns quota enforcement on with cfg (counters start afresh) or, with nil, off.
 func (s *Server) SetQuota(cfg *QuotaConfig) error { return s.quota.set(cfg) }
 

@@ -187,6 +187,10 @@ func TestQuotaWindows(t *testing.T) {
 		"list_requests":           {LimitPerMinute: 1500, TotalAllowed: 1, PeakPerMinute: 1},
 		"operation_read_requests": {LimitPerMinute: 1500},
 	}
+	e.s.ResetQuotaTotals()
+	if g := e.s.Quota().Groups[0]; g.Used != 1 || g.TotalAllowed != 0 || g.PeakPerMinute != 1 || g.WindowsLimited != 0 {
+		t.Errorf("after ResetQuotaTotals: %+v", g)
+	}
 	for _, g := range u.Groups {
 		w := want[g.Group]
 		w.Group, w.Metric = g.Group, "compute.googleapis.com/"+g.Group
