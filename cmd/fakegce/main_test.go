@@ -45,6 +45,37 @@ func TestParseFlags(t *testing.T) {
 	if o, err := parseFlags(nil, &errOut); err != nil || o.cfg.OperationLatency != 50*time.Millisecond || o.listen != "127.0.0.1:8085" {
 		t.Errorf("defaults: %+v, %v", o, err)
 	}
+	if o.cfg.Quota != nil {
+		t.Errorf("quota on without --quota: %+v", o.cfg.Quota)
+	}
+	for _, tc := range []struct {
+		args []string
+		want map[string]int // nil = quota off
+		err  bool
+	}{
+		{args: []string{"--quota"}, want: map[string]int{}},
+		{args: []string{"--quota-limits", "default=3000,list_requests=100"}, want: map[string]int{"default": 3000, "list_requests": 100}},
+		{args: []string{"--quota", "--quota-limits=read_requests=5"}, want: map[string]int{"read_requests": 5}},
+		{args: []string{"--quota-limits", "reads=5"}, err: true},
+		{args: []string{"--quota-limits", "default=-1"}, err: true},
+	} {
+		o, err := parseFlags(tc.args, io.Discard)
+		if tc.err {
+			if err == nil {
+				t.Errorf("%v: accepted", tc.args)
+			}
+			continue
+		}
+		if err != nil || o.cfg.Quota == nil || len(o.cfg.Quota.Limits) != len(tc.want) {
+			t.Errorf("%v: %+v, %v; want limits %v", tc.args, o, err, tc.want)
+			continue
+		}
+		for g, n := range tc.want {
+			if o.cfg.Quota.Limits[g] != n {
+				t.Errorf("%v: %s=%d, want %d", tc.args, g, o.cfg.Quota.Limits[g], n)
+			}
+		}
+	}
 	if _, err := parseFlags([]string{"--health-mode", "psychic"}, &errOut); err == nil {
 		t.Error("bad health mode accepted")
 	}

@@ -19,9 +19,11 @@ import (
 
 // options are the command's flags.
 type options struct {
-	listen string
-	zones  []string
-	cfg    fakegce.Config
+	listen      string
+	zones       []string
+	quota       bool
+	quotaLimits string
+	cfg         fakegce.Config
 }
 
 // addFlags registers every flag on fs.
@@ -38,6 +40,9 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.cfg.StrictEndpointOps, "strict-endpoint-ops", false, "fail attaching an attached endpoint / detaching an absent one with 400 invalid (default: no-ops; real GCE unverified)")
 	fs.StringVar(&o.cfg.HealthMode, "health-mode", fakegce.HealthModeFixed, "endpoint health: 'fixed' (HEALTHY after --fixed-healthy-delay) or 'probe' (really probe 10.A.B.C at 127.A.B.C)")
 	fs.DurationVar(&o.cfg.FixedHealthyDelay, "fixed-healthy-delay", 0, "fixed mode: delay after attachment to a health-checked backend service before an endpoint is HEALTHY")
+	fs.BoolVar(&o.quota, "quota", false, fmt.Sprintf("enforce GCE's rate quotas: per group (%s) %d requests per minute per project in fixed minute windows; over it 403 rateLimitExceeded",
+		strings.Join(fakegce.QuotaGroupNames(), ", "), fakegce.DefaultQuotaPerMinute))
+	fs.StringVar(&o.quotaLimits, "quota-limits", "", "per-group limits per minute, e.g. default=3000,read_requests=6000 (implies --quota; groups not named keep the default)")
 }
 
 // parseFlags parses args into options (klog's flags included); errors and --help go to errOut.
@@ -56,6 +61,14 @@ func parseFlags(args []string, errOut io.Writer) (*options, error) {
 		return nil, err
 	}
 	o.cfg.Zones = o.zones
+	if o.quota || o.quotaLimits != "" {
+		lim, err := fakegce.ParseQuotaLimits(o.quotaLimits)
+		if err != nil {
+			fmt.Fprintln(errOut, "fakegce: --quota-limits:", err)
+			return nil, err
+		}
+		o.cfg.Quota = &fakegce.QuotaConfig{Limits: lim}
+	}
 	if err := o.cfg.Validate(); err != nil {
 		fmt.Fprintln(errOut, "fakegce:", err)
 		return nil, err
@@ -79,7 +92,8 @@ func run(ctx context.Context, o *options, stdout io.Writer) error {
 	}
 	cfg := s.Config()
 	klog.InfoS("fakegce serving", "url", base, "project", cfg.Project, "region", cfg.Region, "zones", strings.Join(cfg.Zones, ","),
-		"computeEndpoint", base+"/compute/v1/", "metadataHost", ln.Addr().String(), "healthMode", cfg.HealthMode)
+		"computeEndpoint", base+"/compute/v1/", "metadataHost", ln.Addr().String(), "healthMode", cfg.HealthMode,
+		"quota", quotaString(s.Quota()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -99,4 +113,16 @@ func run(ctx context.Context, o *options, stdout io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// quotaString renders the quota limits for the start-up log ("off" or "default=1500,...").
+func quotaString(u fakegce.QuotaUsage) string {
+	if !u.Enabled {
+		return "off"
+	}
+	var parts []string
+	for _, g := range u.Groups {
+		parts = append(parts, fmt.Sprintf("%s=%d/min", g.Group, g.LimitPerMinute))
+	}
+	return strings.Join(parts, ",")
 }

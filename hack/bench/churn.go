@@ -152,8 +152,13 @@ func (b *bench) churnScenario(e *env, svcs []svcRef, mode churnMode, gates *gate
 			res.fail(e, err)
 			return res
 		}
-		res.note("The controller was restarted with raised client-side limits (`%s`) before this scenario, to show "+
-			"its own latency where the project's quota allows that budget.", strings.Join(raisedFlags, " "))
+		res.note("The controller was restarted with raised client-side limits (`%s`) before this scenario, and fakegce's rate quota "+
+			"raised to %d per minute per group, to show its own latency where the project's quota allows that budget.",
+			strings.Join(raisedFlags, " "), raisedQuotaPerMinute)
+	}
+	if mode != churnRaised {
+		res.note("fakegce enforces GCE's documented default rate quota during this scenario (1,500 requests per minute per " +
+			"group, fixed minute windows, 403 rateLimitExceeded); per-group usage is in the GCE calls table.")
 	}
 	res.Controller = e.controllerArgs()
 	b.settle(e, res)

@@ -168,6 +168,47 @@ func (e *env) stop() {
 // region, endpoint, --gce-operation-poll-interval=50ms and --cluster-name).
 var baseFlags = []string{"--cluster-uid=" + namingUID, "--v=2"}
 
+// raisedQuotaPerMinute is fakegce's rate quota per group while the controller runs with
+// raisedLimits: above what those client-side limits allow in any group (insert+attach+detach
+// 600/s = 36,000/min in default; wait 400/s = 24,000/min in operation reads; getNEG and
+// listEndpoints 200/s = 12,000/min each), so the client limits bind, as in a project granted
+// that quota.
+const raisedQuotaPerMinute = 60000
+
+// defaultResync is the controller's default --resync-period.
+const defaultResync = 10 * time.Minute
+
+// quotaFor is fakegce's rate quota while the controller runs with flags. Every scenario runs
+// against GCE's documented default quota (1,500 requests per minute per group; the bench's own
+// few set-up calls draw from it too), except:
+//   - with raisedLimits: raisedQuotaPerMinute in every group (the quota a project would need
+//     for that client budget);
+//   - with a --resync-period shorter than the default (steady, rollout compress time): the
+//     default scaled by the same factor, so the quota per resync cycle is GCE's.
+func quotaFor(flags []string) *fakegce.QuotaConfig {
+	limits := map[string]int{}
+	scale := 1.0
+	for _, f := range flags {
+		if f == "--gce-rate-limit="+raisedLimits {
+			for _, g := range fakegce.QuotaGroupNames() {
+				limits[g] = raisedQuotaPerMinute
+			}
+			return &fakegce.QuotaConfig{Limits: limits}
+		}
+		if v, ok := strings.CutPrefix(f, "--resync-period="); ok {
+			if d, err := time.ParseDuration(v); err == nil && d > 0 && d < defaultResync {
+				scale = float64(defaultResync) / float64(d)
+			}
+		}
+	}
+	if scale > 1 {
+		for _, g := range fakegce.QuotaGroupNames() {
+			limits[g] = int(float64(fakegce.DefaultQuotaPerMinute) * scale)
+		}
+	}
+	return &fakegce.QuotaConfig{Limits: limits}
+}
+
 // stopController stops the running controller, if any.
 func (e *env) stopController() error {
 	if e.ctrl == nil || e.ctrl.Exited() {
@@ -184,6 +225,9 @@ func (e *env) startController(extra ...string) error {
 		}
 	}
 	flags := append(append([]string(nil), baseFlags...), extra...)
+	if err := e.st.GCE.SetQuota(quotaFor(flags)); err != nil {
+		return err
+	}
 	c, err := e.st.StartController("", flags...)
 	if err != nil {
 		return err

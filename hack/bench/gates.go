@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/api/compute/v1"
+	"google.golang.org/api/googleapi"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
@@ -75,7 +78,7 @@ func (b *bench) gateSetup(e *env, g *gateWorkload, perSvc int) (string, error) {
 	project, c := e.st.Project, e.st.Compute
 	hc := &compute.HealthCheck{Name: "bench-gates-hc", Type: "HTTP", CheckIntervalSec: 1, TimeoutSec: 1, HealthyThreshold: 1,
 		UnhealthyThreshold: 1, HttpHealthCheck: &compute.HTTPHealthCheck{PortSpecification: "USE_SERVING_PORT", RequestPath: "/"}}
-	if _, err := c.HealthChecks.Insert(project, hc).Context(ctx).Do(); err != nil {
+	if err := whileRateLimited(ctx, func() error { _, err := c.HealthChecks.Insert(project, hc).Context(ctx).Do(); return err }); err != nil {
 		return "", fmt.Errorf("inserting the gated Services' health check: %w", err)
 	}
 	hcURL := "https://www.googleapis.com/compute/v1/projects/" + project + "/global/healthChecks/" + hc.Name
@@ -93,7 +96,7 @@ func (b *bench) gateSetup(e *env, g *gateWorkload, perSvc int) (string, error) {
 		}
 		bs := &compute.BackendService{Name: "bench-gates-" + s.name, Protocol: "HTTP", LoadBalancingScheme: "EXTERNAL_MANAGED",
 			Backends: backends, HealthChecks: []string{hcURL}}
-		if _, err := c.BackendServices.Insert(project, bs).Context(ctx).Do(); err != nil {
+		if err := whileRateLimited(ctx, func() error { _, err := c.BackendServices.Insert(project, bs).Context(ctx).Do(); return err }); err != nil {
 			return "", fmt.Errorf("inserting backend service %s: %w", bs.Name, err)
 		}
 	}
@@ -378,4 +381,24 @@ func (t *gateTracker) summary(end time.Time) GateLatencies {
 	}
 	g.FromGCE, g.FromCreate = percentiles(fromGCE), percentiles(fromCreate)
 	return g
+}
+
+// whileRateLimited retries fn while fakegce's rate quota answers 403 rateLimitExceeded (the
+// bench's own set-up calls share the project's quota with the controller), for at most two
+// windows.
+func whileRateLimited(ctx context.Context, fn func() error) error {
+	deadline := time.Now().Add(2*time.Minute + 5*time.Second)
+	for {
+		err := fn()
+		var ge *googleapi.Error
+		if !errors.As(err, &ge) || ge.Code != http.StatusForbidden || len(ge.Errors) == 0 ||
+			ge.Errors[0].Reason != "rateLimitExceeded" || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/neg-controller/neg-controller/pkg/fakegce"
 )
 
 // Discovery ids of the calls the bench looks at.
@@ -36,10 +38,13 @@ type gceCalls struct {
 	FailedMutations int `json:"failedMutations"`
 	// InFlight counts requests still unanswered when the window closed.
 	InFlight int `json:"inFlight,omitempty"`
+	// Quota is fakegce's rate quota per group over the window (nil when the quota was off).
+	Quota []fakegce.QuotaGroupUsage `json:"quota,omitempty"`
 }
 
 // callWindow starts counting GCE calls.
 func (e *env) callWindow() time.Time {
+	e.st.GCE.ResetQuotaTotals()
 	e.st.GCE.ResetCounts()
 	e.st.GCE.ResetRequests()
 	return time.Now()
@@ -47,7 +52,7 @@ func (e *env) callWindow() time.Time {
 
 // calls returns the calls since the last callWindow.
 func (e *env) calls() gceCalls {
-	c := gceCalls{ByMethod: map[string]int{}, ByStatus: map[int]int{}}
+	c := gceCalls{ByMethod: map[string]int{}, ByStatus: map[int]int{}, Quota: e.st.GCE.Quota().Groups}
 	for m, n := range e.st.GCE.Counts() {
 		short := strings.TrimPrefix(m, "compute.")
 		c.ByMethod[short] = n

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/neg-controller/neg-controller/pkg/fakegce"
 )
 
 func (r *report) markdown() string {
@@ -14,7 +16,7 @@ func (r *report) markdown() string {
 	w("- Date: %s; scale **%s**; wall time %.0f s\n", r.Date, r.Scale.Name, r.Seconds)
 	w("- Machine: %d CPUs (%s), %s RAM, Linux %s; %s; commit %s\n", m.NProc, m.CPUModel, m.MemTotal, m.Kernel, m.GoVersion, m.Commit)
 	w("- Load average at start %s, at end %s. The machine is shared: other jobs ran during the bench, so CPU-bound numbers (latencies, convergence, CPU seconds) are noisy; compare runs, not single values.\n", m.LoadStart, m.LoadEnd)
-	w("- Everything runs on this machine: etcd, kube-apiserver, kube-controller-manager (built from source), the bench process (fakegce emulator + pod simulator + measurement) and neg-controller. fakegce operation latency %s in every scenario but rollout (%s, as in its e2e test).\n\n", operationLatency, rolloutOperationLatency())
+	w("- Everything runs on this machine: etcd, kube-apiserver, kube-controller-manager (built from source), the bench process (fakegce emulator + pod simulator + measurement) and neg-controller. fakegce operation latency %s in every scenario but rollout (%s, as in its e2e test). fakegce enforces GCE's rate quota (fixed minute windows, 403 rateLimitExceeded) while the controller runs: the documented %d requests per minute per group, except %d in the raised-limits runs and, where the resync period is compressed (steady, rollout), the default scaled by the same factor.\n\n", operationLatency, rolloutOperationLatency(), fakegce.DefaultQuotaPerMinute, raisedQuotaPerMinute)
 
 	w("## Targets\n\n| Scenario | Target | Measured | Verdict |\n|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
@@ -121,7 +123,7 @@ func (r *report) costTable(b *strings.Builder) {
 }
 
 func (r *report) callsTable(b *strings.Builder) {
-	fmt.Fprintf(b, "\n## GCE calls by method (fakegce counters, per measured phase)\n\n| Scenario | Phase | Mutating | Reads | By method | Non-200 responses |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(b, "\n## GCE calls by method (fakegce counters, per measured phase)\n\n| Scenario | Phase | Mutating | Reads | By method | Non-200 responses | fakegce rate quota (peak per minute / limit, 403s) |\n|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
 		phases := make([]string, 0, len(s.Calls))
 		for p := range s.Calls {
@@ -144,7 +146,26 @@ func (r *report) callsTable(b *strings.Builder) {
 			if c.InFlight > 0 {
 				bad = append(bad, fmt.Sprintf("%d still in flight", c.InFlight))
 			}
-			fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %s |\n", s.Name, p, c.Mutating, c.Reads, strings.Join(parts, ", "), strings.Join(bad, ", "))
+			fmt.Fprintf(b, "| %s | %s | %d | %d | %s | %s | %s |\n", s.Name, p, c.Mutating, c.Reads, strings.Join(parts, ", "), strings.Join(bad, ", "), quotaCell(c.Quota))
 		}
 	}
+}
+
+// quotaCell renders the quota groups of a phase: "default 1500/1500, 230×403; ..." or "off".
+func quotaCell(q []fakegce.QuotaGroupUsage) string {
+	if len(q) == 0 {
+		return "off"
+	}
+	var parts []string
+	for _, g := range q {
+		if g.TotalAllowed == 0 && g.TotalRejected == 0 {
+			continue
+		}
+		part := fmt.Sprintf("%s %d/%d", g.Group, g.PeakPerMinute, g.LimitPerMinute)
+		if g.TotalRejected > 0 {
+			part += fmt.Sprintf(", %d×403", g.TotalRejected)
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, "; ")
 }

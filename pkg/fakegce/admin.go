@@ -55,6 +55,7 @@ type StateDump struct {
 	HealthChecks     []*compute.HealthCheck    `json:"healthChecks"`
 	Operations       OperationsDump            `json:"operations"`
 	Frontends        []FrontendStats           `json:"frontends,omitempty"`
+	Quota            *QuotaUsage               `json:"quota,omitempty"` // nil when quotas are off
 }
 
 // NEGDump is one NEG with its endpoints.
@@ -80,6 +81,9 @@ type OperationsDump struct {
 // State returns a snapshot of the whole state, sorted by scope and name.
 func (s *Server) State() StateDump {
 	d := StateDump{Project: s.cfg.Project, NumericProjectID: s.cfg.NumericProjectID, Region: s.cfg.Region, Zones: s.cfg.Zones}
+	if q := s.Quota(); q.Enabled {
+		d.Quota = &q
+	}
 	var negKeys []negKey
 	s.mu.Lock() // write lock: NEG indexes may be rebuilt
 	for _, n := range sortedValues(s.st.networks, func(n *compute.Network) string { return n.Name }) {
@@ -156,6 +160,18 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		v = map[string]string{"status": "ok"}
 	case "GET /admin/state":
 		v = s.State()
+	case "GET /admin/quota":
+		v = s.Quota()
+	case "POST /admin/quota":
+		var q QuotaConfig
+		if err = decodeAdmin(r, &q); err == nil {
+			if err = s.SetQuota(&q); err == nil {
+				v = s.Quota()
+			}
+		}
+	case "DELETE /admin/quota":
+		_ = s.SetQuota(nil)
+		v = s.Quota()
 	case "GET /admin/counts":
 		v = s.Counts()
 	case "DELETE /admin/counts":
@@ -216,7 +232,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	default:
-		writeAdminError(w, http.StatusNotFound, fmt.Errorf("fakegce: no admin route %s (see GET /admin/healthz, /admin/state, /admin/counts, /admin/requests, /admin/faults, /admin/backendHealth, /admin/frontends; POST /admin/faults, /admin/instances, /admin/health, /admin/frontends)", route))
+		writeAdminError(w, http.StatusNotFound, fmt.Errorf("fakegce: no admin route %s (see GET /admin/healthz, /admin/state, /admin/counts, /admin/requests, /admin/faults, /admin/quota, /admin/backendHealth, /admin/frontends; POST /admin/faults, /admin/quota, /admin/instances, /admin/health, /admin/frontends)", route))
 		return
 	}
 	if err != nil {

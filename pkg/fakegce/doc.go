@@ -66,6 +66,13 @@
 //     Config.FixedHealthyDelay; "probe" really probes through the emulated VPC (LoopbackFor:
 //     10.A.B.C is reached at 127.A.B.C; nothing else is reachable; no traffic leaves 127/8).
 //     ForceEndpointHealth overrides either.
+//   - Rate quota (quota.go), off unless Config.Quota: GCE's documented groups (default
+//     "Queries" = mutations, read_requests = *.get, list_requests = *.list,
+//     operation_read_requests = operations get; 1,500 per minute each), counted per project in
+//     fixed windows aligned to the minute of QuotaConfig.Now. Over the limit: 403
+//     rateLimitExceeded (domain usageLimits), not applied. The method → group table is
+//     methodQuota; where the docs are unclear (listNetworkEndpoints, getHealth, aggregatedList,
+//     operations wait) the entry is marked [unverified against real GCE].
 //   - Load balancer (lb.go): AddFrontend serves a backend service on a loopback port, proxying
 //     HTTP round robin to the endpoints its health check reports HEALTHY (a service without a
 //     health check gets no traffic), through LoopbackFor, never outside 127.0.0.0/8. A detached
@@ -88,6 +95,9 @@
 //	GET    /admin/faults                   active faults (Faults)
 //	POST   /admin/faults                   add a Fault, e.g. {"method":"compute.networkEndpointGroups.attachNetworkEndpoints","code":429,"rate":0.2} (InjectFault)
 //	DELETE /admin/faults                   remove all faults (ClearFaults)
+//	GET    /admin/quota                    rate quota usage per group (Quota); also "quota" in /admin/state
+//	POST   /admin/quota                    turn the quota on: {"limits":{"default":3000}} (SetQuota)
+//	DELETE /admin/quota                    turn it off (SetQuota(nil))
 //	POST   /admin/instances                add a VM at once: {"zone":"us-central1-a","name":"node-1","ip":"10.128.0.5","aliasCIDRs":["10.4.1.0/24"]} (AddInstance)
 //	POST   /admin/health                   force an endpoint's health: {"zone":"us-central1-a","neg":"web","instance":"node-1","ipAddress":"10.4.1.7","port":8080,"state":"UNHEALTHY"}; "state":"" clears (ForceEndpointHealth)
 //	GET    /admin/backendHealth?region=&name=  endpoints behind a backend service with their health (BackendHealth)

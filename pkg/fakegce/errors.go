@@ -25,20 +25,22 @@ type apiError struct {
 	code    int
 	reason  string
 	message string
+	domain  string // errors[].domain; "" = "global"
+	details []any  // optional "details" of the envelope (google.rpc.ErrorInfo, Help)
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.code, e.reason, e.message) }
 
 func errNotFound(resource string) *apiError {
-	return &apiError{http.StatusNotFound, reasonNotFound, fmt.Sprintf("The resource '%s' was not found", resource)}
+	return &apiError{code: http.StatusNotFound, reason: reasonNotFound, message: fmt.Sprintf("The resource '%s' was not found", resource)}
 }
 
 func errAlreadyExists(resource string) *apiError {
-	return &apiError{http.StatusConflict, reasonAlreadyExists, fmt.Sprintf("The resource '%s' already exists", resource)}
+	return &apiError{code: http.StatusConflict, reason: reasonAlreadyExists, message: fmt.Sprintf("The resource '%s' already exists", resource)}
 }
 
 func errInvalid(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, reasonInvalid, fmt.Sprintf(format, args...)}
+	return &apiError{code: http.StatusBadRequest, reason: reasonInvalid, message: fmt.Sprintf(format, args...)}
 }
 
 // errInvalidField follows GCE's "Invalid value for field 'resource.x': 'v'. Detail" shape.
@@ -49,12 +51,12 @@ func errInvalidField(field string, value any, detail string) *apiError {
 // errInUse is the message of GCE's resourceInUseByAnotherResource, e.g. "The
 // network_endpoint_group resource 'projects/...' is already being used by 'projects/...'".
 func errInUse(kind, resource, user string) *apiError {
-	return &apiError{http.StatusBadRequest, reasonInUse,
-		fmt.Sprintf("The %s resource '%s' is already being used by '%s'", kind, resource, user)}
+	return &apiError{code: http.StatusBadRequest, reason: reasonInUse,
+		message: fmt.Sprintf("The %s resource '%s' is already being used by '%s'", kind, resource, user)}
 }
 
 func errConditionNotMet(msg string) *apiError {
-	return &apiError{http.StatusPreconditionFailed, reasonConditionNotMet, msg}
+	return &apiError{code: http.StatusPreconditionFailed, reason: reasonConditionNotMet, message: msg}
 }
 
 // defaultReason is the reason an injected fault uses when none is given.
@@ -134,11 +136,16 @@ type errorBody struct {
 	Code    int         `json:"code"`
 	Message string      `json:"message"`
 	Errors  []errorItem `json:"errors"`
+	Details []any       `json:"details,omitempty"`
 }
 
 // writeError answers e in the googleapi error envelope, which the discovery client turns into a
 // *googleapi.Error with Code, Message and Errors[].Reason.
 func writeError(w http.ResponseWriter, e *apiError) {
+	domain := e.domain
+	if domain == "" {
+		domain = "global"
+	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
 	w.WriteHeader(e.code)
 	_ = json.NewEncoder(w).Encode(struct {
@@ -146,6 +153,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	}{errorBody{
 		Code:    e.code,
 		Message: e.message,
-		Errors:  []errorItem{{Message: e.message, Domain: "global", Reason: e.reason}},
+		Errors:  []errorItem{{Message: e.message, Domain: domain, Reason: e.reason}},
+		Details: e.details,
 	}})
 }

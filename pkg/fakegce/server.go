@@ -65,6 +65,10 @@ type Config struct {
 	FixedHealthyDelay time.Duration
 	// RequestLogSize bounds the request log (oldest entries dropped); default 10,000.
 	RequestLogSize int
+	// Quota, when set, enforces GCE's rate quotas: per-group limits per minute in fixed
+	// windows, 403 rateLimitExceeded over the limit (quota.go). nil = no quota. SetQuota
+	// changes it at run time.
+	Quota *QuotaConfig
 }
 
 // withDefaults returns cfg with defaults applied, or an error naming a bad field.
@@ -117,6 +121,11 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, fmt.Errorf("zone %q is not a valid resource name", z)
 		}
 	}
+	if cfg.Quota != nil {
+		if _, err := cfg.Quota.limits(); err != nil {
+			return cfg, err
+		}
+	}
 	return cfg, nil
 }
 
@@ -145,6 +154,9 @@ type Server struct {
 	obs    *observer
 	probe  *prober // nil in fixed health mode
 	lb     lbSet   // load balancer frontends (lb.go)
+	quota  quota   // rate quotas (quota.go)
+
+	methods []string // discovery ids of the registered Compute routes
 }
 
 // New returns a Server for cfg with its default network and subnetwork. It panics on an
@@ -157,6 +169,10 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), st: newState(), obs: newObserver(cfg.RequestLogSize)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.faults.init()
+	s.quota.project = cfg.NumericProjectID
+	if err := s.quota.set(cfg.Quota); err != nil {
+		panic("fakegce: " + err.Error()) // validated by withDefaults
+	}
 	s.ops = newOpStore(s)
 	s.addDefaultNetwork()
 	s.routes()
@@ -220,6 +236,7 @@ type route struct {
 // handle registers a Compute method. path is relative to /compute/v1/projects/{project}/.
 func (s *Server) handle(verb, path, method string, h handlerFunc) {
 	rt := route{verb: verb, path: path, method: method, mutating: verb != http.MethodGet && isMutation(method), h: h}
+	s.methods = append(s.methods, method)
 	s.mux.HandleFunc(verb+" /compute/v1/projects/{project}/"+path, func(w http.ResponseWriter, r *http.Request) {
 		s.serveCompute(rt, w, r)
 	})
@@ -251,7 +268,7 @@ func (s *Server) routes() {
 // client pointed at the wrong base path fails at once.
 func (s *Server) serveUnknown(w http.ResponseWriter, r *http.Request) {
 	s.obs.begin("fakegce.unknownPath", r, "")
-	writeError(w, &apiError{http.StatusNotFound, reasonNotFound, fmt.Sprintf(
+	writeError(w, &apiError{code: http.StatusNotFound, reason: reasonNotFound, message: fmt.Sprintf(
 		"fakegce: no such method or path: %s %s (Compute API is served under /compute/v1/projects/%s/..., "+
 			"metadata under /computeMetadata/v1/, admin under /admin/)", r.Method, r.URL.Path, s.cfg.Project)})
 }
@@ -270,6 +287,12 @@ func (s *Server) serveCompute(rt route, w http.ResponseWriter, r *http.Request) 
 
 	if p := r.PathValue("project"); p != s.cfg.Project {
 		fail(errNotFound("projects/" + p))
+		return
+	}
+	// The quota is the project's and is checked before the method runs: a request over it
+	// changes nothing. Requests for other zones/regions or that fail validation still count.
+	if e := s.quota.admit(rt.method); e != nil {
+		fail(e)
 		return
 	}
 	if z := r.PathValue("zone"); z != "" && !s.hasZone(z) {
