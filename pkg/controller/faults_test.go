@@ -19,6 +19,9 @@ func TestConvergesUnderFaults(t *testing.T) {
 	e.addNode("node-b1", zoneB)
 	e.srv.InjectFault(fakegce.Fault{Method: "*", Code: http.StatusTooManyRequests, Reason: "rateLimitExceeded", Rate: 0.2})
 	e.srv.InjectFault(fakegce.Fault{Method: "*", Code: http.StatusServiceUnavailable, Reason: "backendError", Rate: 0.05})
+	// The random faults may miss a short run; these always fire.
+	e.srv.InjectFault(fakegce.Fault{Method: mAttach, Code: http.StatusServiceUnavailable, Reason: "backendError", Count: 2})
+	e.srv.InjectFault(fakegce.Fault{Method: mAttach, Code: http.StatusTooManyRequests, Reason: "rateLimitExceeded", Count: 2})
 	// Some operations fail after they started (outcome seen only when waiting).
 	e.srv.InjectFault(fakegce.Fault{Method: mAttach, FailOperation: true, Rate: 0.05})
 	e.srv.InjectFault(fakegce.Fault{Method: mDetach, FailOperation: true, Rate: 0.05})
