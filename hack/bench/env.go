@@ -169,10 +169,9 @@ func (e *env) stop() {
 var baseFlags = []string{"--cluster-uid=" + namingUID, "--v=2"}
 
 // raisedQuotaPerMinute is fakegce's rate quota per group while the controller runs with
-// raisedLimits: above what those client-side limits allow in any group (insert+attach+detach
-// 600/s = 36,000/min in default; wait 400/s = 24,000/min in operation reads; getNEG and
-// listEndpoints 200/s = 12,000/min each), so the client limits bind, as in a project granted
-// that quota.
+// raisedFlags: above the client budgets those flags set in any group (36,000/min of mutations
+// and of operation reads, 12,000/min of gets and of lists), so the client budgets bind, as in a
+// project granted that quota.
 const raisedQuotaPerMinute = 60000
 
 // defaultResync is the controller's default --resync-period.
@@ -181,7 +180,7 @@ const defaultResync = 10 * time.Minute
 // quotaFor is fakegce's rate quota while the controller runs with flags. Every scenario runs
 // against GCE's documented default quota (1,500 requests per minute per group; the bench's own
 // few set-up calls draw from it too), except:
-//   - with raisedLimits: raisedQuotaPerMinute in every group (the quota a project would need
+//   - with raisedFlags: raisedQuotaPerMinute in every group (the quota a project would need
 //     for that client budget);
 //   - with a --resync-period shorter than the default (steady, rollout compress time): the
 //     default scaled by the same factor, so the quota per resync cycle is GCE's.
@@ -189,7 +188,7 @@ func quotaFor(flags []string) *fakegce.QuotaConfig {
 	limits := map[string]int{}
 	scale := 1.0
 	for _, f := range flags {
-		if f == "--gce-rate-limit="+raisedLimits {
+		if f == fmt.Sprintf("--gce-mutations-per-minute=%d", raisedMutationsPerMinute) {
 			for _, g := range fakegce.QuotaGroupNames() {
 				limits[g] = raisedQuotaPerMinute
 			}

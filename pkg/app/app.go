@@ -108,7 +108,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 			metrics: obs.metrics, clock: clock.RealClock{}, period: namingUIDCheckPeriod})
 		defer stopGuard()
 	}
-	obs.metrics.SetCloudState(cloud, configuredQPS(gcfg.RateLimits), o.GCEMaxInFlight)
+	obs.metrics.SetCloudState(cloud, cloud.ConfiguredQPS(), o.GCEMaxInFlight)
 	logger.Info("Starting neg-controller", "project", env.Project, "region", env.Region, "network", env.Network,
 		"subnetwork", env.Subnetwork, "clusterName", env.ClusterName, "namingUID", namingUID, "clusterUID", clusterUID,
 		"gceEndpoint", o.GCEEndpoint)
@@ -188,6 +188,7 @@ func gceConfig(o *Options, env Environment) gce.Config {
 		CallTimeout:           o.GCECallTimeout,
 		OperationPollInterval: o.GCEOperationPollInterval,
 		OperationTimeout:      o.GCEOperationTimeout,
+		Budgets:               o.GCEBudgets.byName(),
 		RateLimits:            o.effectiveRateLimits(),
 	}
 }

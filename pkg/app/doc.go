@@ -11,7 +11,8 @@
 // package creates and serves with /healthz, /readyz and optional pprof (serve.go; the metrics
 // themselves are pkg/metrics, passed to pkg/gce and pkg/controller through their Configs),
 // leader election on a Lease with a client of its own, exiting when the Lease is lost
-// (leader.go), the JSON log format (logging.go), --gce-rate-limit, and --dry-run (dryrun.go:
+// (leader.go), the JSON log format (logging.go), the GCE budgets (--gce-*-per-minute) and
+// caps (--gce-rate-limit), and --dry-run (dryrun.go:
 // gce.DryRun for Compute Engine, dryRun=All for Kubernetes writes). Process-wide state (klog's
 // logger, os.Exit) is touched only here and in main.
 package app

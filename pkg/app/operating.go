@@ -96,10 +96,25 @@ func (o *Options) addOperatingFlags(fs *pflag.FlagSet) {
 		"Serve Go profiling endpoints under /debug/pprof/ on the metrics server.")
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat,
 		"Log format: text (klog) or json (one JSON object per line, for log collectors).")
+	budgetFlag := func(p *int, flag, what string) {
+		fs.IntVar(p, flag, *p, fmt.Sprintf(
+			"Compute Engine %s per minute this controller may make: one shared, adaptive budget (0: unlimited). "+
+				"Halved after a rate-limit error, it recovers gradually; calls waiting for it are served urgent first "+
+				"(a Service's first NEGs and endpoints), background last, and round-robin across Services. "+
+				"The default is GCE's default quota of the group; lower it when other clients share the project.", what))
+	}
+	b := &o.GCEBudgets
+	budgetFlag(&b.Mutations, "gce-mutations-per-minute",
+		"mutating calls (NEG insert and delete, attach, detach, backend service patch)")
+	budgetFlag(&b.Reads, "gce-reads-per-minute", "get calls (NEGs, backend services)")
+	budgetFlag(&b.Lists, "gce-lists-per-minute", "list calls (zones, NEGs, the endpoints of a NEG, per page)")
+	budgetFlag(&b.OperationReads, "gce-operation-reads-per-minute",
+		"operation reads (each mutation's operation waits: at least one per mutation)")
 	fs.StringVar(&o.GCERateLimits, "gce-rate-limit", o.GCERateLimits,
-		"Client-side rate limits of Compute Engine method groups, as group=qps:burst pairs separated by commas, "+
-			"e.g. attach=15:30,detach=15:30; qps 0 disables the group's limit. Groups: "+strings.Join(rateLimitGroups(), ", ")+
-			". Unlisted groups keep their defaults; each group's rate is halved after rate-limit errors and recovers gradually.")
+		"Extra client-side caps on Compute Engine method groups, as group=qps:burst pairs separated by commas, "+
+			"e.g. attach=15:30; a call waits for its group's cap, then for its shared budget (--gce-*-per-minute), "+
+			"so a cap can only slow a group down. qps 0: no cap (the default of every group). Groups: "+
+			strings.Join(gce.GroupNames(), ", ")+". A cap is halved after rate-limit errors and recovers gradually.")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun,
 		"Log and count (neg_controller_dry_run_mutations_total) every Compute Engine mutation instead of making it, "+
 			"and send Kubernetes writes (neg-status, events) with dryRun=All so they are not persisted. "+
@@ -139,21 +154,35 @@ func (o *Options) validateOperating() []error {
 	if _, err := ParseRateLimits(o.GCERateLimits); err != nil {
 		errs = append(errs, err)
 	}
+	for name, n := range o.GCEBudgets.byName() {
+		if n < 0 {
+			add("the %s budget (--gce-*-per-minute) must be ≥ 0, got %d", name, n)
+		}
+	}
 	return errs
 }
 
-// rateLimitGroups returns the GCE method groups, sorted.
-func rateLimitGroups() []string {
-	var out []string
-	for g := range gce.DefaultRateLimits {
-		out = append(out, g)
-	}
-	slices.Sort(out)
-	return out
+// GCEBudgets are the shared Compute Engine budgets in calls per minute (see gce.BudgetRate);
+// 0 disables a budget.
+type GCEBudgets struct {
+	Mutations, Reads, Lists, OperationReads int
+}
+
+// DefaultGCEBudgets returns gce.DefaultBudgets.
+func DefaultGCEBudgets() GCEBudgets {
+	d := gce.DefaultBudgets
+	return GCEBudgets{Mutations: d[gce.BudgetMutations], Reads: d[gce.BudgetReads], Lists: d[gce.BudgetLists],
+		OperationReads: d[gce.BudgetOperationReads]}
+}
+
+// byName returns the budgets by gce budget name (gce.Config.Budgets).
+func (b GCEBudgets) byName() map[string]int {
+	return map[string]int{gce.BudgetMutations: b.Mutations, gce.BudgetReads: b.Reads, gce.BudgetLists: b.Lists,
+		gce.BudgetOperationReads: b.OperationReads}
 }
 
 // ParseRateLimits parses --gce-rate-limit: "group=qps:burst" pairs separated by commas. Groups
-// must be known (gce.DefaultRateLimits), qps a non-negative number (0 disables the bucket) and
+// must be known (gce.MethodGroups), qps a non-negative number (0: no cap) and
 // burst a positive integer; a group may appear once.
 func ParseRateLimits(s string) (map[string]gce.RateLimit, error) {
 	out := map[string]gce.RateLimit{}
@@ -170,8 +199,8 @@ func ParseRateLimits(s string) (map[string]gce.RateLimit, error) {
 			continue
 		}
 		group = strings.TrimSpace(group)
-		if _, known := gce.DefaultRateLimits[group]; !known {
-			errs = append(errs, fmt.Errorf("unknown group %q (groups: %s)", group, strings.Join(rateLimitGroups(), ", ")))
+		if !slices.Contains(gce.GroupNames(), group) {
+			errs = append(errs, fmt.Errorf("unknown group %q (groups: %s)", group, strings.Join(gce.GroupNames(), ", ")))
 			continue
 		}
 		if _, dup := out[group]; dup {
@@ -196,30 +225,8 @@ func ParseRateLimits(s string) (map[string]gce.RateLimit, error) {
 	return out, nil
 }
 
-// effectiveRateLimits returns the rate limit of every group: the defaults overridden by
-// --gce-rate-limit (validated before).
+// effectiveRateLimits returns the caps of --gce-rate-limit (validated before).
 func (o *Options) effectiveRateLimits() map[string]gce.RateLimit {
-	overrides, _ := ParseRateLimits(o.GCERateLimits)
-	out := make(map[string]gce.RateLimit, len(gce.DefaultRateLimits))
-	for g, rl := range gce.DefaultRateLimits {
-		if ov, ok := overrides[g]; ok {
-			rl = ov
-		}
-		out[g] = rl
-	}
-	return out
-}
-
-// configuredQPS returns the configured rate of every group, +Inf for disabled buckets (as the
-// adapter reports them).
-func configuredQPS(limits map[string]gce.RateLimit) map[string]float64 {
-	out := make(map[string]float64, len(limits))
-	for g, rl := range limits {
-		if rl.QPS <= 0 {
-			out[g] = math.Inf(1)
-		} else {
-			out[g] = rl.QPS
-		}
-	}
-	return out
+	caps, _ := ParseRateLimits(o.GCERateLimits)
+	return caps
 }

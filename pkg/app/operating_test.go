@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,7 +33,8 @@ func TestOperatingFlags(t *testing.T) {
 	args := []string{"--leader-elect=false", "--leader-elect-namespace=neg", "--leader-elect-name=lease",
 		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s",
 		"--metrics-bind-address=127.0.0.1:9090", "--enable-pprof", "--log-format=json",
-		"--gce-rate-limit=attach=10:20,detach=0:1", "--dry-run"}
+		"--gce-rate-limit=attach=10:20,detach=0:1", "--dry-run", "--gce-mutations-per-minute=600",
+		"--gce-reads-per-minute=0", "--gce-lists-per-minute=120", "--gce-operation-reads-per-minute=3000"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
@@ -50,18 +51,20 @@ func TestOperatingFlags(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 	limits := o.effectiveRateLimits()
-	if limits[gce.GroupAttach] != (gce.RateLimit{QPS: 10, Burst: 20}) || limits[gce.GroupDetach] != (gce.RateLimit{QPS: 0, Burst: 1}) ||
-		limits[gce.GroupGetNEG] != gce.DefaultRateLimits[gce.GroupGetNEG] {
-		t.Errorf("effective rate limits %v", limits)
+	wantCaps := map[string]gce.RateLimit{gce.GroupAttach: {QPS: 10, Burst: 20}, gce.GroupDetach: {QPS: 0, Burst: 1}}
+	if diff := cmp.Diff(wantCaps, limits); diff != "" {
+		t.Errorf("caps (-want +got):\n%s", diff)
 	}
-	if q := configuredQPS(limits); q[gce.GroupAttach] != 10 || !math.IsInf(q[gce.GroupDetach], 1) {
-		t.Errorf("configured qps %v", q)
+	wantBudgets := map[string]int{gce.BudgetMutations: 600, gce.BudgetReads: 0, gce.BudgetLists: 120, gce.BudgetOperationReads: 3000}
+	if diff := cmp.Diff(wantBudgets, o.GCEBudgets.byName()); diff != "" {
+		t.Errorf("budgets (-want +got):\n%s", diff)
 	}
 
 	d := NewOptions()
 	if !d.LeaderElection.Enabled || d.LeaderElection.Name != "neg-controller" || d.MetricsBindAddress != ":8080" ||
 		d.LeaderElection.LeaseDuration != 15*time.Second || d.LeaderElection.RenewDeadline != 10*time.Second ||
-		d.LeaderElection.RetryPeriod != 2*time.Second || d.LogFormat != "text" || d.DryRun || d.EnablePprof {
+		d.LeaderElection.RetryPeriod != 2*time.Second || d.LogFormat != "text" || d.DryRun || d.EnablePprof ||
+		d.GCEBudgets != (GCEBudgets{Mutations: 1500, Reads: 1500, Lists: 1500, OperationReads: 1500}) {
 		t.Errorf("defaults %+v", d)
 	}
 }
@@ -77,6 +80,7 @@ func TestOperatingValidate(t *testing.T) {
 		"log format":         func(o *Options) { o.LogFormat = "xml" },
 		"rate limit":         func(o *Options) { o.GCERateLimits = "attach=fast" },
 		"rate limit (group)": func(o *Options) { o.GCERateLimits = "bogus=1:1" },
+		"mutation budget":    func(o *Options) { o.GCEBudgets.Mutations = -1 },
 	}
 	for name, mutate := range cases {
 		o := NewOptions()
@@ -313,7 +317,9 @@ func TestRunWithClientsDryRun(t *testing.T) {
 		`neg_controller_dry_run_mutations_total{method="networkEndpointGroups.insert"} 1`,
 		`neg_controller_dry_run_mutations_total{method="networkEndpointGroups.attachNetworkEndpoints"} 1`,
 		`neg_controller_leader 1`,
-		`neg_controller_gce_rate_limit_configured_qps{group="attach"} 15`,
+		`neg_controller_gce_rate_limit_configured_qps{group="mutations"} 24.58`,
+		`neg_controller_gce_rate_limit_qps{group="reads"} 24.58`,
+		`neg_controller_gce_rate_limit_granted_total{group="lists"} `,
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {

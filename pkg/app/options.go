@@ -49,11 +49,13 @@ type Options struct {
 	NEGCallInterval          time.Duration
 
 	// Running in production (operating.go): leader election, the metrics and health server,
-	// log format, GCE rate limits (group=qps:burst,...) and dry run.
+	// log format, GCE budgets (calls per minute by budget name, gce.BudgetMutations, ...) and
+	// per-group caps (group=qps:burst,...), and dry run.
 	LeaderElection     LeaderElectionOptions
 	MetricsBindAddress string
 	EnablePprof        bool
 	LogFormat          string
+	GCEBudgets         GCEBudgets
 	GCERateLimits      string
 	DryRun             bool
 
@@ -82,6 +84,7 @@ func NewOptions() *Options {
 		LeaderElection:           DefaultLeaderElection(),
 		MetricsBindAddress:       DefaultMetricsBindAddress,
 		LogFormat:                LogFormatText,
+		GCEBudgets:               DefaultGCEBudgets(),
 		EnableSvcNEG:             true,
 		Readiness:                DefaultReadiness(),
 	}

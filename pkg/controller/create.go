@@ -13,9 +13,9 @@ import (
 )
 
 // maxCreatesPerService caps the NEG inserts one Service has in flight. Inserts wait in the GCE
-// adapter's rate limiter in arrival order, so without a cap a Service with many ports would
-// queue all its inserts ahead of every Service synced after it; with it, a Service waits behind
-// at most this many inserts of each other Service. Two ports in three zones fit at once.
+// adapter's budget round-robin across Services, so a Service with many ports does not queue all
+// its inserts ahead of the others; the cap still bounds what one Service holds at once
+// (goroutines, in-flight slots while operations are awaited). Two ports in three zones fit.
 const maxCreatesPerService = 6
 
 // creations tracks the NEG inserts in flight, per NEG and per Service.
@@ -69,7 +69,9 @@ func (cr *creations) inFlight(ref neg.Ref) bool {
 // deadline): with one worker, other Services still get their NEGs. When the insert ends the
 // Service is synced again — at once on success or when the NEG turned out to exist, after the
 // NEG's backoff on failure. A NEG already being inserted, or a Service at its cap of inserts in
-// flight, is skipped: the ending insert re-syncs the Service.
+// flight, is skipped: the ending insert re-syncs the Service. The insert waits for the GCE
+// budget urgently (the Service cannot serve through NEGs that do not exist), as the Service's
+// tenant, taking turns with the inserts of other Services.
 func (c *Controller) startCreate(s *serviceSync, t *negTask, want naming.Description) {
 	if !c.creates.begin(t.ref, s.key) {
 		return
@@ -83,7 +85,7 @@ func (c *Controller) startCreate(s *serviceSync, t *negTask, want naming.Descrip
 		defer c.ops.Done()
 		defer c.busy.Add(-1)
 		defer c.creates.end(ref)
-		ctx := c.opCtx
+		ctx := gce.WithTenant(gce.WithPriority(c.opCtx, gce.PriorityUrgent), key.String())
 		logger := klog.FromContext(ctx).WithValues("service", klog.KRef(key.Namespace, key.Name), "neg", ref.Name, "zone", ref.Zone)
 		created, err := c.cfg.Cloud.CreateNEG(ctx, ref.Zone, spec)
 		if gce.IsAlreadyExists(err) {

@@ -25,7 +25,15 @@ const maxSplitCalls = 64
 // updates the NEG's state, clears the endpoints from the table and requeues the Service
 // (at once on success, after the NEG's backoff on failure). One Normal event per kind and
 // NEG sums up the calls of this launch.
+//
+// The calls wait for the GCE budget as the Service's (tenant "namespace/name", so that a Service
+// with many NEGs takes turns with the others), urgent when they attach the first endpoints of
+// an empty NEG (the Service's backends wait for them to serve at all), else normal.
 func (c *Controller) launch(ctx context.Context, s *serviceSync, ref neg.Ref, p plan.Plan) {
+	prio := gce.PriorityNormal
+	if c.states.empty(ref) {
+		prio = gce.PriorityUrgent
+	}
 	for _, group := range [][]plan.Batch{p.Attach, p.Detach} {
 		if len(group) == 0 {
 			continue
@@ -34,7 +42,7 @@ func (c *Controller) launch(ctx context.Context, s *serviceSync, ref neg.Ref, p 
 		if group[0].Op == plan.Detach {
 			kind = opDetach
 		}
-		g := &opGroup{c: c, key: s.key, target: s.target, ref: ref, kind: kind, changedAt: c.changes.activeChange(s.key)}
+		g := &opGroup{c: c, key: s.key, target: s.target, ref: ref, kind: kind, prio: prio, changedAt: c.changes.activeChange(s.key)}
 		charged := false
 		for _, b := range group {
 			if !c.states.tryStart(ref, kind, b.Endpoints) {
@@ -60,7 +68,7 @@ func (c *Controller) launch(ctx context.Context, s *serviceSync, ref neg.Ref, p 
 // runBatch performs one attach or detach call (split on invalid endpoints) and records its
 // outcome.
 func (c *Controller) runBatch(g *opGroup, eps []neg.Endpoint) {
-	ctx := c.opCtx
+	ctx := gce.WithTenant(gce.WithPriority(c.opCtx, g.prio), g.key.String())
 	logger := klog.FromContext(ctx).WithValues("service", klog.KRef(g.key.Namespace, g.key.Name), "neg", g.ref.Name, "zone", g.ref.Zone, "op", g.kind.String())
 	r := c.callSplitting(ctx, g.kind, g.ref, eps, maxSplitCalls)
 	if gce.IsNotFound(r.err) {
@@ -155,6 +163,8 @@ type opGroup struct {
 	target *corev1.Service
 	ref    neg.Ref
 	kind   opKind
+	// prio is the GCE budget priority of the calls (see launch).
+	prio gce.Priority
 	// changedAt is when the EndpointSlice change this launch handles was observed (metrics).
 	changedAt time.Time
 
@@ -224,6 +234,15 @@ func sample(eps []neg.Endpoint, n int) string {
 		parts = append(parts, e.String())
 	}
 	return strings.Join(parts, ", ")
+}
+
+// empty reports whether ref is known to have no endpoints attached (none listed, none attached
+// by our calls since).
+func (s *negStates) empty(ref neg.Ref) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.m[ref]
+	return st != nil && st.current != nil && len(st.current) == 0
 }
 
 // retryDelay returns how long until the NEG may be retried (at least a millisecond).

@@ -12,20 +12,6 @@ import (
 	"k8s.io/klog/v2"
 )
 
-// Method groups of the backend-service calls (see DefaultRateLimits).
-const (
-	GroupGetBackendService    = "getBackendService"    // {region,}backendServices.get
-	GroupUpdateBackendService = "updateBackendService" // {region,}backendServices.patch
-)
-
-// Backend services change rarely and are shared with other writers (other clusters, users,
-// Terraform), so their budgets are small: reads for verifies and 412 retries, writes only
-// when a Service's NEGs or configuration change.
-func init() {
-	DefaultRateLimits[GroupGetBackendService] = RateLimit{QPS: 5, Burst: 10}
-	DefaultRateLimits[GroupUpdateBackendService] = RateLimit{QPS: 2, Burst: 5}
-}
-
 // MaxBackendsPerService is GCE's limit of backends in one backend service.
 const MaxBackendsPerService = 50
 

@@ -38,8 +38,9 @@ type Observer interface {
 	// ObserveOperation is called once per mutation, from the first mutating call to the end of
 	// the operation (or the failure to start or wait for it); method is the mutating method id.
 	ObserveOperation(method string, result string, d time.Duration)
-	// ObserveRateLimitWait reports how long a call waited for its rate-limit bucket; method is
-	// the group name (GroupAttach, ...). Only non-zero waits are reported.
+	// ObserveRateLimitWait reports how long a call waited for its rate-limit buckets (its
+	// budget and its group's cap, if any); method is the method group name (GroupAttach, ...).
+	// Only non-zero waits are reported.
 	ObserveRateLimitWait(method string, d time.Duration)
 }
 
@@ -64,8 +65,12 @@ type Config struct {
 
 	// MaxInFlight caps concurrent GCE calls, operation waits included; default 32.
 	MaxInFlight int
-	// RateLimits overrides DefaultRateLimits per method group (GroupAttach, ...). QPS 0
-	// disables the bucket of that group.
+	// Budgets sets the shared budgets (BudgetMutations, ...) in calls per minute, see
+	// BudgetRate; budgets absent keep DefaultBudgets; 0 disables a budget.
+	Budgets map[string]int
+	// RateLimits caps method groups (GroupAttach, ...; see MethodGroups) in addition to their
+	// budget: a call waits for a token of its group's cap, then of its budget. No group has a
+	// cap by default; QPS 0 means no cap.
 	RateLimits map[string]RateLimit
 	// CallTimeout bounds each HTTP call; default 60 s.
 	CallTimeout time.Duration
@@ -94,13 +99,15 @@ type Config struct {
 
 // Compute implements Cloud over google.golang.org/api/compute/v1.
 type Compute struct {
-	cfg      Config
-	svc      *compute.Service
-	clk      clock.Clock
-	obs      Observer
-	sem      semaphore
-	limiters map[string]*adaptiveLimiter
-	ops      opTracker
+	cfg Config
+	svc *compute.Service
+	clk clock.Clock
+	obs Observer
+	sem semaphore
+	// budgets holds the shared buckets by budget name; caps the optional caps by method group.
+	budgets map[string]*adaptiveLimiter
+	caps    map[string]*adaptiveLimiter
+	ops     opTracker
 }
 
 var _ Cloud = (*Compute)(nil)
@@ -126,23 +133,32 @@ func New(ctx context.Context, cfg Config) (*Compute, error) {
 		return nil, fmt.Errorf("gce: creating compute client: %w", err)
 	}
 	c := &Compute{
-		cfg:      cfg,
-		svc:      svc,
-		clk:      cfg.Clock,
-		obs:      cfg.Observer,
-		sem:      newSemaphore(cfg.MaxInFlight),
-		limiters: map[string]*adaptiveLimiter{},
-		ops:      opTracker{started: map[uint64]time.Time{}},
+		cfg:     cfg,
+		svc:     svc,
+		clk:     cfg.Clock,
+		obs:     cfg.Observer,
+		sem:     newSemaphore(cfg.MaxInFlight),
+		budgets: map[string]*adaptiveLimiter{},
+		caps:    map[string]*adaptiveLimiter{},
+		ops:     opTracker{started: map[uint64]time.Time{}},
 	}
-	for group, rl := range DefaultRateLimits {
-		if o, ok := cfg.RateLimits[group]; ok {
-			rl = o
+	for name, perMinute := range DefaultBudgets {
+		if o, ok := cfg.Budgets[name]; ok {
+			perMinute = o
 		}
-		c.limiters[group] = newAdaptiveLimiter(rl, c.clk)
+		c.budgets[name] = newAdaptiveLimiter(BudgetRate(perMinute), c.clk)
+	}
+	for name := range cfg.Budgets {
+		if _, ok := DefaultBudgets[name]; !ok {
+			return nil, fmt.Errorf("gce: unknown budget %q", name)
+		}
 	}
 	for group, rl := range cfg.RateLimits {
-		if _, ok := c.limiters[group]; !ok {
-			c.limiters[group] = newAdaptiveLimiter(rl, c.clk)
+		if _, ok := methodGroup(group); !ok {
+			return nil, fmt.Errorf("gce: unknown method group %q", group)
+		}
+		if rl.QPS > 0 {
+			c.caps[group] = newAdaptiveLimiter(rl, c.clk)
 		}
 	}
 	return c, nil
@@ -196,12 +212,40 @@ func (c *Compute) Project() string { return c.cfg.Project }
 // Cloud interface does not offer. Calls made through it bypass rate limits and metrics.
 func (c *Compute) Service() *compute.Service { return c.svc }
 
-// RateLimiterState returns the current effective QPS of every method group (lower than the
-// configured value while slowed down after rate-limit errors; +Inf for disabled buckets).
+// RateLimiterState returns the current effective QPS of every budget (BudgetMutations, ...)
+// and of every method group's cap (lower than the configured value while slowed down after
+// rate-limit errors; +Inf for disabled buckets).
 func (c *Compute) RateLimiterState() map[string]float64 {
-	out := make(map[string]float64, len(c.limiters))
-	for g, l := range c.limiters {
-		out[g] = l.QPS()
+	return c.eachLimiter(func(l *adaptiveLimiter) float64 { return l.QPS() })
+}
+
+// ConfiguredQPS returns the configured rate of every bucket RateLimiterState reports (+Inf for
+// disabled ones). A budget's rate is its refill rate (see BudgetRate).
+func (c *Compute) ConfiguredQPS() map[string]float64 {
+	return c.eachLimiter(func(l *adaptiveLimiter) float64 { return l.ConfiguredQPS() })
+}
+
+// RateLimiterGranted returns how many calls each bucket RateLimiterState reports has let
+// through since start (every attempt, page and operation wait), so that rate(granted) over
+// ConfiguredQPS is the share of the budget spent.
+func (c *Compute) RateLimiterGranted() map[string]uint64 {
+	out := make(map[string]uint64, len(c.budgets)+len(c.caps))
+	for name, l := range c.budgets {
+		out[name] = l.Granted()
+	}
+	for name, l := range c.caps {
+		out[name] = l.Granted()
+	}
+	return out
+}
+
+func (c *Compute) eachLimiter(f func(*adaptiveLimiter) float64) map[string]float64 {
+	out := make(map[string]float64, len(c.budgets)+len(c.caps))
+	for name, l := range c.budgets {
+		out[name] = f(l)
+	}
+	for name, l := range c.caps {
+		out[name] = f(l)
 	}
 	return out
 }
@@ -209,15 +253,29 @@ func (c *Compute) RateLimiterState() map[string]float64 {
 // InFlight returns the number of GCE calls currently holding a MaxInFlight slot.
 func (c *Compute) InFlight() int { return c.sem.inUse() }
 
-// call performs one HTTP call: it waits for the group's bucket and a MaxInFlight slot, runs fn
-// under a per-call timeout, reports the result to the Observer and the limiter, and returns
-// fn's error. timeout 0 means Config.CallTimeout.
+// call performs one HTTP call: it waits for the group's cap (if any), then its budget (in the
+// order of ctx's priority and tenant, see WithPriority), then a MaxInFlight slot, runs fn under a
+// per-call timeout, reports the result to the Observer and the buckets, and returns fn's
+// error. timeout 0 means Config.CallTimeout.
 func (c *Compute) call(ctx context.Context, group, method string, timeout time.Duration, fn func(ctx context.Context) error) error {
-	lim := c.limiters[group]
-	if lim == nil {
-		return fmt.Errorf("gce: no rate limiter for group %q", group)
+	mg, ok := methodGroup(group)
+	if !ok {
+		return fmt.Errorf("gce: unknown method group %q", group)
 	}
-	waited, err := lim.Wait(ctx)
+	lims := []*adaptiveLimiter{c.budgets[mg.Budget]}
+	if cp := c.caps[group]; cp != nil {
+		lims = []*adaptiveLimiter{cp, lims[0]}
+	}
+	var waited time.Duration
+	var err error
+	for _, l := range lims {
+		var d time.Duration
+		d, err = l.Wait(ctx)
+		waited += d
+		if err != nil {
+			break
+		}
+	}
 	if waited > 0 && c.obs != nil {
 		c.obs.ObserveRateLimitWait(group, waited)
 	}
@@ -236,7 +294,9 @@ func (c *Compute) call(ctx context.Context, group, method string, timeout time.D
 	start := c.clk.Now()
 	err = fn(cctx)
 	d := c.clk.Since(start)
-	lim.Observe(Classify(err))
+	for _, l := range lims {
+		l.Observe(Classify(err))
+	}
 	if c.obs != nil {
 		c.obs.ObserveRequest(method, resultLabel(err), d)
 	}

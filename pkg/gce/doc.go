@@ -1,21 +1,26 @@
 // Package gce is the controller's only way to Compute Engine: the context-first Cloud interface,
 // its implementation over google.golang.org/api/compute/v1 (operations waited for, requestIds,
-// per-method rate limits, a global cap on in-flight calls) and the classification of GCE errors
+// shared rate budgets served in a fair order, a global cap on in-flight calls) and the classification of GCE errors
 // into retry classes. It knows nothing about Kubernetes.
 //
 // # The adapter
 //
 // New(ctx, Config) returns *Compute, which implements Cloud. Every HTTP call it makes
 //
-//   - waits for the token bucket of its method group (Config.RateLimits, DefaultRateLimits);
-//     each call — each page of a listing, each operation wait — is charged to exactly one group;
+//   - waits for its method group's cap, if Config.RateLimits sets one, then for the shared
+//     budget of its GCE quota group (Config.Budgets, DefaultBudgets; which method draws on
+//     which budget is the table MethodGroups); each call — each page of a listing, each
+//     operation wait — takes one token. Waiters are served by the priority and tenant of
+//     their context (WithPriority, WithTenant): urgent first, background last, tenants
+//     round-robin, each tenant's calls in arrival order;
 //   - then for one of Config.MaxInFlight slots (waits included), context-aware;
 //   - runs under Config.CallTimeout (Config.WaitCallTimeout for operations.wait);
 //   - is reported to Config.Observer (ObserveRequest) and fed back into its bucket.
 //
-// The buckets adapt (AIMD): a RateLimited result halves the group's rate (at most once a second,
+// The buckets adapt (AIMD): a RateLimited result halves the bucket's rate (at most once a second,
 // never below 0.5 qps) and each success adds back 1/20 of the configured rate.
-// Compute.RateLimiterState exposes the current rates.
+// Compute.RateLimiterState, ConfiguredQPS and RateLimiterGranted expose the current and
+// configured rates and the calls let through.
 //
 // Mutations (insert, delete, attach, detach) carry a fresh UUID v4 requestId. If the mutating call
 // fails with a transport error, a 5xx or a 429, the adapter retries it (Config.MaxCallAttempts,

@@ -112,6 +112,12 @@ func (r *recorder) ObserveRateLimitWait(string, time.Duration) {
 	r.waits++
 }
 
+func (r *recorder) waited() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.waits
+}
+
 func (r *recorder) op(key string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()

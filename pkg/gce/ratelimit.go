@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -15,42 +16,6 @@ import (
 type RateLimit struct {
 	QPS   float64
 	Burst int
-}
-
-// Method groups: each GCE call is charged to exactly one of these buckets (Config.RateLimits).
-const (
-	GroupZones         = "zones"         // zones.list
-	GroupGetNEG        = "getNEG"        // networkEndpointGroups.get
-	GroupInsertNEG     = "insertNEG"     // networkEndpointGroups.insert
-	GroupDeleteNEG     = "deleteNEG"     // networkEndpointGroups.delete
-	GroupListNEGs      = "listNEGs"      // networkEndpointGroups.aggregatedList (per page)
-	GroupListEndpoints = "listEndpoints" // networkEndpointGroups.listNetworkEndpoints (per page)
-	GroupAttach        = "attach"        // networkEndpointGroups.attachNetworkEndpoints
-	GroupDetach        = "detach"        // networkEndpointGroups.detachNetworkEndpoints
-	GroupOperations    = "operations"    // {zone,region,global}Operations.get
-	GroupWait          = "wait"          // {zone,region,global}Operations.wait (long poll)
-)
-
-// DefaultRateLimits are the per-group budgets used for groups absent from Config.RateLimits.
-// The NEG numbers follow kubernetes/ingress-gce's deployment (glbc-neg.yaml): attach/detach
-// 15 qps burst 30, listNetworkEndpoints 30/45, NEG get 10/15, operations.get 5/10. Operation
-// waits have their own budget (40/80): each wait is a long poll that returns when the
-// operation is done (or after up to ~2 minutes), so they replace many gets, and every mutation
-// needs at least one, so the budget is the sum of the mutation budgets (insert 5 + delete 5 +
-// attach 15 + detach 15): a smaller one would become the bottleneck of a saturated churn
-// (measured: with 20 qps, finished operations waited in the wait queue while new calls were
-// started).
-var DefaultRateLimits = map[string]RateLimit{
-	GroupZones:         {QPS: 5, Burst: 10},
-	GroupGetNEG:        {QPS: 10, Burst: 15},
-	GroupInsertNEG:     {QPS: 5, Burst: 10},
-	GroupDeleteNEG:     {QPS: 5, Burst: 10},
-	GroupListNEGs:      {QPS: 5, Burst: 10},
-	GroupListEndpoints: {QPS: 30, Burst: 45},
-	GroupAttach:        {QPS: 15, Burst: 30},
-	GroupDetach:        {QPS: 15, Burst: 30},
-	GroupOperations:    {QPS: 5, Burst: 10},
-	GroupWait:          {QPS: 40, Burst: 80},
 }
 
 // AIMD parameters of the adaptive limiter.
@@ -78,11 +43,12 @@ type adaptiveLimiter struct {
 	cur          float64
 	lastDecrease time.Time
 	lim          *rate.Limiter
-	// The waiters' queue: issued counts tickets handed out, head is the ticket whose turn it
-	// is to book; gone holds tickets that gave up before their turn, wake the waiting ones.
-	issued, head int64
-	gone         map[int64]bool
-	wake         map[int64]chan struct{}
+	// busy is true while a waiter holds the turn to book (the head); the others wait in queue
+	// for theirs.
+	busy  bool
+	queue fairQueue
+	// granted counts the tokens handed out (calls let through).
+	granted atomic.Uint64
 }
 
 func newAdaptiveLimiter(rl RateLimit, clk clock.Clock) *adaptiveLimiter {
@@ -93,8 +59,7 @@ func newAdaptiveLimiter(rl RateLimit, clk clock.Clock) *adaptiveLimiter {
 	if rl.QPS > 0 && rl.QPS < floor {
 		floor = rl.QPS
 	}
-	l := &adaptiveLimiter{clk: clk, base: rl.QPS, baseBurst: rl.Burst, floor: floor, cur: rl.QPS,
-		gone: map[int64]bool{}, wake: map[int64]chan struct{}{}}
+	l := &adaptiveLimiter{clk: clk, base: rl.QPS, baseBurst: rl.Burst, floor: floor, cur: rl.QPS}
 	limit := rate.Limit(rl.QPS)
 	if rl.QPS <= 0 {
 		limit = rate.Inf // QPS 0 disables the bucket
@@ -108,40 +73,55 @@ func newAdaptiveLimiter(rl RateLimit, clk clock.Clock) *adaptiveLimiter {
 // calls get the faster rate instead of keeping a slot booked at the slow one for minutes.
 const maxReservation = time.Second
 
-// Wait blocks until a token is available or ctx is done. It returns how long it waited.
+// Wait blocks until a token is available or ctx is done. It returns how long it waited: 0 when
+// a token was at hand without queueing.
 //
-// Waiters book tokens strictly in arrival order: each takes a ticket and books when every
-// earlier ticket has booked or given up. Without the queue, a waiter re-booking after a nap
-// would go behind calls that arrived after it, and under a long backlog some calls would wait
-// many times longer than others. The head of the queue books at most maxReservation ahead and
-// otherwise naps (keeping its place), so a recovered rate applies to it at once.
+// One waiter at a time, the head, books a token; the others wait in a fairQueue for their turn,
+// ordered by the priority and tenant of their context (WithPriority, WithTenant): urgent
+// before normal before background, tenants of a priority round-robin, each tenant's calls in
+// arrival order. Without the queue, a waiter re-booking after a nap would go behind calls that
+// arrived after it, and under a long backlog some calls would wait many times longer than
+// others. The head books at most maxReservation ahead and otherwise naps (keeping its turn), so
+// a recovered rate applies to it at once; once booked, it passes the turn on, so the calls of
+// the next second book behind it in the queue's order. A waiter whose ctx ends while queued
+// leaves the queue. A call arriving while the head naps waits for the head's token, whatever
+// its priority: the head is served at most one token ahead of it.
 func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
 	start := l.clk.Now()
+	w := &waiter{prio: priorityOf(ctx), tenant: tenantOf(ctx)}
 	l.mu.Lock()
-	ticket := l.issued
-	l.issued++
-	var turn chan struct{}
-	if ticket != l.head {
-		turn = make(chan struct{})
-		l.wake[ticket] = turn
+	if l.busy {
+		w.turn = make(chan struct{})
+		l.queue.push(w)
+	} else {
+		l.busy = true
 	}
 	l.mu.Unlock()
-	if turn != nil {
+	if w.turn != nil {
 		select {
-		case <-turn:
+		case <-w.turn:
 		case <-ctx.Done():
 			l.mu.Lock()
-			if ticket == l.head { // our turn came at the same time
+			if !l.queue.remove(w) { // our turn came at the same time: pass it on
 				l.advanceLocked()
-			} else {
-				delete(l.wake, ticket)
-				l.gone[ticket] = true
 			}
 			l.mu.Unlock()
 			return l.clk.Since(start), ctx.Err()
 		}
 	}
-	// Our turn: the next ticket waits until advance.
+	slept, err := l.book(ctx)
+	if err == nil {
+		l.granted.Add(1)
+		if w.turn == nil && !slept {
+			return 0, nil // not queued, token at hand
+		}
+	}
+	return l.clk.Since(start), err
+}
+
+// book is Wait for the head: it books a token, passes the turn on, and sleeps until the token
+// is due. slept tells whether it had to sleep.
+func (l *adaptiveLimiter) book(ctx context.Context) (slept bool, err error) {
 	advance := func() {
 		l.mu.Lock()
 		l.advanceLocked()
@@ -150,7 +130,7 @@ func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
 	for {
 		if err := ctx.Err(); err != nil {
 			advance()
-			return l.clk.Since(start), err
+			return slept, err
 		}
 		now := l.clk.Now()
 		l.mu.Lock()
@@ -158,48 +138,52 @@ func (l *adaptiveLimiter) Wait(ctx context.Context) (time.Duration, error) {
 		l.mu.Unlock()
 		if !r.OK() {
 			advance()
-			return 0, fmt.Errorf("rate limiter cannot grant a token")
+			return slept, fmt.Errorf("rate limiter cannot grant a token")
 		}
 		delay := r.DelayFrom(now)
 		if delay <= 0 {
 			advance()
-			return l.clk.Since(start), nil
+			return slept, nil
 		}
 		// Context deadlines are wall-clock times, whatever clock drives the bucket.
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < delay {
 			r.CancelAt(now)
 			advance()
-			return l.clk.Since(start), fmt.Errorf("rate limiter wait of %v would exceed the deadline: %w", delay, context.DeadlineExceeded)
+			return slept, fmt.Errorf("rate limiter wait of %v would exceed the deadline: %w", delay, context.DeadlineExceeded)
 		}
+		slept = true
 		if delay > maxReservation {
 			// Give the slot back and re-book after a nap, at the then-current rate.
 			r.CancelAt(now)
 			if err := l.sleep(ctx, min(delay-maxReservation, maxReservation)); err != nil {
 				advance()
-				return l.clk.Since(start), err
+				return slept, err
 			}
 			continue
 		}
 		advance() // booked: the next in line may book behind us
 		if err := l.sleep(ctx, delay); err != nil {
 			r.CancelAt(l.clk.Now())
-			return l.clk.Since(start), err
+			return slept, err
 		}
-		return l.clk.Since(start), nil
+		return slept, nil
 	}
 }
 
-// advanceLocked passes the turn to the next ticket that has not given up. Callers hold mu.
+// advanceLocked passes the turn to the next waiter of the queue, if any. Callers hold mu.
 func (l *adaptiveLimiter) advanceLocked() {
-	l.head++
-	for l.gone[l.head] {
-		delete(l.gone, l.head)
-		l.head++
+	if w := l.queue.pop(); w != nil {
+		close(w.turn)
+		return
 	}
-	if ch, ok := l.wake[l.head]; ok {
-		delete(l.wake, l.head)
-		close(ch)
-	}
+	l.busy = false
+}
+
+// queued returns how many calls wait for their turn (the head not included).
+func (l *adaptiveLimiter) queued() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.queue.len()
 }
 
 // sleep waits d on the limiter's clock, or until ctx is done.
@@ -247,6 +231,17 @@ func (l *adaptiveLimiter) set(now time.Time, qps float64) {
 	}
 	l.lim.SetLimitAt(now, rate.Limit(qps))
 	l.lim.SetBurstAt(now, burst)
+}
+
+// Granted returns how many tokens the limiter has handed out.
+func (l *adaptiveLimiter) Granted() uint64 { return l.granted.Load() }
+
+// ConfiguredQPS returns the configured rate (+Inf when the bucket is disabled).
+func (l *adaptiveLimiter) ConfiguredQPS() float64 {
+	if l.base <= 0 {
+		return math.Inf(1)
+	}
+	return l.base
 }
 
 // QPS returns the current effective rate (the configured rate when not slowed down; +Inf when

@@ -210,6 +210,7 @@ func TestAdaptiveLimiterServesWaitersInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 40 // 4 s of tokens: most waiters start out beyond the booking window
+	hold(l)      // every waiter queues: the order is the queue's, not the goroutines'
 	done := make(chan int, n)
 	for i := range n {
 		go func() {
@@ -218,19 +219,17 @@ func TestAdaptiveLimiterServesWaitersInOrder(t *testing.T) {
 			}
 			done <- i
 		}()
-		// Let waiter i take its ticket before the next one starts.
+		// Let waiter i queue before the next one starts.
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-			l.mu.Lock()
-			issued := l.issued
-			l.mu.Unlock()
-			if issued == int64(i)+2 {
+			if l.queued() == i+1 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("waiter %d never took a ticket", i)
+				t.Fatalf("waiter %d never queued", i)
 			}
 		}
 	}
+	release(l)
 	var order []int
 	for deadline := time.Now().Add(20 * time.Second); len(order) < n; {
 		if time.Now().After(deadline) {
@@ -268,10 +267,7 @@ func TestAdaptiveLimiterQueuedWaiterGivesUp(t *testing.T) {
 	second := waitAsync(cctx, l)
 	third := waitAsync(ctx, l)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		l.mu.Lock()
-		queued := len(l.wake)
-		l.mu.Unlock()
-		if queued == 2 {
+		if l.queued() == 2 {
 			break
 		}
 		if time.Now().After(deadline) {

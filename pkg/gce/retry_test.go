@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/api/googleapi"
 
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
@@ -60,7 +61,7 @@ func TestRateLimitedRetrySameRequestID(t *testing.T) {
 	if _, err := e.cloud.CreateNEG(ctx, zoneA, gce.NEGSpec{Name: "web"}); err != nil {
 		t.Fatal(err)
 	}
-	before := e.cloud.RateLimiterState()[gce.GroupAttach]
+	before := e.cloud.RateLimiterState()[gce.BudgetMutations]
 	e.srv.InjectFault(fakegce.Fault{Method: mAttach, Code: http.StatusTooManyRequests, Reason: "rateLimitExceeded", Count: 1})
 
 	if err := e.cloud.AttachNetworkEndpoints(ctx, zoneA, "web", podEndpoints(10)); err != nil {
@@ -76,7 +77,7 @@ func TestRateLimitedRetrySameRequestID(t *testing.T) {
 	if recs[0].RequestID == "" || recs[0].RequestID != recs[1].RequestID {
 		t.Errorf("retry used requestId %q, first attempt %q; want the same", recs[1].RequestID, recs[0].RequestID)
 	}
-	after := e.cloud.RateLimiterState()[gce.GroupAttach]
+	after := e.cloud.RateLimiterState()[gce.BudgetMutations]
 	if !(after < before) {
 		t.Errorf("attach rate %v after a 429, before %v: want slower", after, before)
 	}
@@ -240,5 +241,64 @@ func TestCallTimeoutRetried(t *testing.T) {
 	}
 	if got := e.obs.req("networkEndpointGroups.get/Server"); got != 1 {
 		t.Errorf("observed %d timed-out gets, want 1", got)
+	}
+}
+
+// TestOneMutationBudget: NEG insert, attach and detach draw from one mutation budget (on the
+// old per-method buckets the detach would not have waited), gets, lists and operation waits
+// from their own, each call taking exactly one token of its budget.
+func TestOneMutationBudget(t *testing.T) {
+	e := newEnv(t, fakegce.Config{}, func(c *gce.Config) {
+		c.Budgets = map[string]int{gce.BudgetMutations: 120} // burst 2, then one token every ~0.5 s
+	})
+	ctx := testCtx(t)
+	addNodes(t, e.srv, zoneA, 1)
+	if _, err := e.cloud.CreateNEG(ctx, zoneA, gce.NEGSpec{Name: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cloud.AttachNetworkEndpoints(ctx, zoneA, "web", podEndpoints(2)); err != nil {
+		t.Fatal(err)
+	}
+	if e.obs.waited() != 0 {
+		t.Fatalf("the budget's burst of 2 made a call wait")
+	}
+	if err := e.cloud.DetachNetworkEndpoints(ctx, zoneA, "web", podEndpoints(1)); err != nil {
+		t.Fatal(err)
+	}
+	if e.obs.waited() != 1 {
+		t.Errorf("%d calls waited, want 1: the detach, for the budget insert and attach spent", e.obs.waited())
+	}
+	if _, err := e.cloud.GetNEG(ctx, zoneA, "web"); err != nil {
+		t.Fatal(err)
+	}
+	listed(t, ctx, e.cloud, zoneA, "web")
+	want := map[string]uint64{gce.BudgetMutations: 3, gce.BudgetReads: 1, gce.BudgetLists: 1, gce.BudgetOperationReads: 0}
+	if diff := cmp.Diff(want, e.cloud.RateLimiterGranted()); diff != "" {
+		t.Errorf("granted (-want +got):\n%s", diff)
+	}
+	if got := e.cloud.ConfiguredQPS()[gce.BudgetMutations]; got != 118.0/60 {
+		t.Errorf("configured mutation rate %v, want 118/60", got)
+	}
+}
+
+func TestBudgetRate(t *testing.T) {
+	cases := []struct {
+		perMinute int
+		want      gce.RateLimit
+	}{
+		{0, gce.RateLimit{}},
+		{1, gce.RateLimit{QPS: 1.0 / 60, Burst: 1}},
+		{120, gce.RateLimit{QPS: 118.0 / 60, Burst: 2}},
+		{1500, gce.RateLimit{QPS: 1475.0 / 60, Burst: 25}},
+		{36000, gce.RateLimit{QPS: 35400.0 / 60, Burst: 600}},
+	}
+	for _, tc := range cases {
+		if got := gce.BudgetRate(tc.perMinute); got != tc.want {
+			t.Errorf("BudgetRate(%d) = %+v, want %+v", tc.perMinute, got, tc.want)
+		}
+		// No minute sees more than the budget: a full burst plus a minute of refill.
+		if rl := gce.BudgetRate(tc.perMinute); tc.perMinute > 1 && float64(rl.Burst)+60*rl.QPS > float64(tc.perMinute)+1e-9 {
+			t.Errorf("BudgetRate(%d) allows %v calls in a minute", tc.perMinute, float64(rl.Burst)+60*rl.QPS)
+		}
 	}
 }

@@ -35,8 +35,10 @@ func (m *Metrics) ObserveRateLimitWait(group string, d time.Duration) {
 
 // CloudState is the live state of the Compute Engine adapter (*gce.Compute implements it).
 type CloudState interface {
-	// RateLimiterState returns the current rate of every method group.
+	// RateLimiterState returns the current rate of every rate limiter (budgets and caps).
 	RateLimiterState() map[string]float64
+	// RateLimiterGranted returns how many calls every rate limiter has let through.
+	RateLimiterGranted() map[string]uint64
 	// InFlight returns the number of calls in flight.
 	InFlight() int
 	// OldestOperationAge returns how long the oldest operation still waited for has been
@@ -45,7 +47,7 @@ type CloudState interface {
 }
 
 // SetCloudState installs the adapter whose rate limiters, in-flight calls and operations are
-// exported at scrape time, with the configured rate per group and the in-flight cap.
+// exported at scrape time, with the configured rate per rate limiter and the in-flight cap.
 func (m *Metrics) SetCloudState(cs CloudState, configuredQPS map[string]float64, maxInFlight int) {
 	if m == nil {
 		return

@@ -169,7 +169,7 @@ type sources struct {
 // scrapeCollector computes the gauges that are read from the controller and the GCE adapter
 // when Prometheus scrapes, so their series exist exactly as long as what they describe.
 type scrapeCollector struct {
-	attached, qps, configuredQPS, inFlight, inFlightLimit, oldestOperation *prometheus.Desc
+	attached, qps, configuredQPS, granted, inFlight, inFlightLimit, oldestOperation *prometheus.Desc
 
 	mu  sync.Mutex
 	src sources
@@ -183,10 +183,16 @@ func newScrapeCollector() *scrapeCollector {
 				"by zone and NEG name. Absent while a NEG's endpoints are unknown (before its first listing, after a "+
 				"failed call) and once the NEG is deleted.", []string{"zone", "neg"}, nil),
 		qps: prometheus.NewDesc(name("gce_rate_limit_qps"),
-			"Current rate of the adaptive client-side rate limiter of a Compute Engine method group; below the "+
+			"Current rate of an adaptive client-side rate limiter of Compute Engine calls: a shared budget (group "+
+				"mutations, reads, lists, operationReads) or a method group's cap (--gce-rate-limit); below the "+
 				"configured rate after GCE answered rateLimitExceeded (+Inf for a disabled bucket).", []string{"group"}, nil),
 		configuredQPS: prometheus.NewDesc(name("gce_rate_limit_configured_qps"),
-			"Configured rate of a Compute Engine method group's rate limiter (--gce-rate-limit; +Inf for a disabled bucket).",
+			"Configured rate of a Compute Engine rate limiter: a budget's refill rate (--gce-*-per-minute less one "+
+				"second's burst, over 60) or a method group's cap (--gce-rate-limit); +Inf for a disabled bucket.",
+			[]string{"group"}, nil),
+		granted: prometheus.NewDesc(name("gce_rate_limit_granted_total"),
+			"Compute Engine calls a rate limiter let through (every attempt, page and operation wait). "+
+				"rate(…{group=\"mutations\"}) / gce_rate_limit_configured_qps is the share of the mutation budget spent.",
 			[]string{"group"}, nil),
 		inFlight: prometheus.NewDesc(name("gce_in_flight_calls"),
 			"Compute Engine calls currently in flight (holding one of the --gce-max-in-flight slots).", nil, nil),
@@ -200,7 +206,7 @@ func newScrapeCollector() *scrapeCollector {
 }
 
 func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.attached, c.qps, c.configuredQPS, c.inFlight, c.inFlightLimit, c.oldestOperation} {
+	for _, d := range []*prometheus.Desc{c.attached, c.qps, c.configuredQPS, c.granted, c.inFlight, c.inFlightLimit, c.oldestOperation} {
 		ch <- d
 	}
 }
@@ -220,6 +226,9 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 	if src.cloud != nil {
 		for g, qps := range src.cloud.RateLimiterState() {
 			ch <- prometheus.MustNewConstMetric(c.qps, prometheus.GaugeValue, qps, g)
+		}
+		for g, n := range src.cloud.RateLimiterGranted() {
+			ch <- prometheus.MustNewConstMetric(c.granted, prometheus.CounterValue, float64(n), g)
 		}
 		ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(src.cloud.InFlight()))
 		ch <- prometheus.MustNewConstMetric(c.inFlightLimit, prometheus.GaugeValue, float64(src.maxInFlight))

@@ -55,20 +55,23 @@ neg_controller_gce_requests_total{method="networkEndpointGroups.attachNetworkEnd
 // fakeCloud is a CloudState.
 type fakeCloud struct {
 	qps       map[string]float64
+	granted   map[string]uint64
 	inFlight  int
 	oldestAge time.Duration
 }
 
-func (f *fakeCloud) RateLimiterState() map[string]float64 { return f.qps }
-func (f *fakeCloud) InFlight() int                        { return f.inFlight }
-func (f *fakeCloud) OldestOperationAge() time.Duration    { return f.oldestAge }
+func (f *fakeCloud) RateLimiterState() map[string]float64  { return f.qps }
+func (f *fakeCloud) RateLimiterGranted() map[string]uint64 { return f.granted }
+func (f *fakeCloud) InFlight() int                         { return f.inFlight }
+func (f *fakeCloud) OldestOperationAge() time.Duration     { return f.oldestAge }
 
 var _ CloudState = (*gce.Compute)(nil)
 
 func TestCloudState(t *testing.T) {
 	m, reg := newTest(t)
-	cloud := &fakeCloud{qps: map[string]float64{"attach": 7.5, "zones": math.Inf(1)}, inFlight: 3, oldestAge: 90 * time.Second}
-	m.SetCloudState(cloud, map[string]float64{"attach": 15, "zones": math.Inf(1)}, 32)
+	cloud := &fakeCloud{qps: map[string]float64{"mutations": 12.5, "attach": 7.5, "reads": math.Inf(1)},
+		granted: map[string]uint64{"mutations": 420, "attach": 17, "reads": 3}, inFlight: 3, oldestAge: 90 * time.Second}
+	m.SetCloudState(cloud, map[string]float64{"mutations": 25, "attach": 15, "reads": math.Inf(1)}, 32)
 
 	want := `
 # HELP neg_controller_gce_in_flight_calls Compute Engine calls currently in flight (holding one of the --gce-max-in-flight slots).
@@ -80,18 +83,25 @@ neg_controller_gce_in_flight_limit 32
 # HELP neg_controller_gce_oldest_operation_age_seconds How long the oldest Compute Engine operation still waited for has been waited for (0 when none). It stays below --gce-operation-timeout, after which the wait gives up; near it, operations are stuck.
 # TYPE neg_controller_gce_oldest_operation_age_seconds gauge
 neg_controller_gce_oldest_operation_age_seconds 90
-# HELP neg_controller_gce_rate_limit_configured_qps Configured rate of a Compute Engine method group's rate limiter (--gce-rate-limit; +Inf for a disabled bucket).
+# HELP neg_controller_gce_rate_limit_configured_qps Configured rate of a Compute Engine rate limiter: a budget's refill rate (--gce-*-per-minute less one second's burst, over 60) or a method group's cap (--gce-rate-limit); +Inf for a disabled bucket.
 # TYPE neg_controller_gce_rate_limit_configured_qps gauge
 neg_controller_gce_rate_limit_configured_qps{group="attach"} 15
-neg_controller_gce_rate_limit_configured_qps{group="zones"} +Inf
-# HELP neg_controller_gce_rate_limit_qps Current rate of the adaptive client-side rate limiter of a Compute Engine method group; below the configured rate after GCE answered rateLimitExceeded (+Inf for a disabled bucket).
+neg_controller_gce_rate_limit_configured_qps{group="mutations"} 25
+neg_controller_gce_rate_limit_configured_qps{group="reads"} +Inf
+# HELP neg_controller_gce_rate_limit_granted_total Compute Engine calls a rate limiter let through (every attempt, page and operation wait). rate(…{group="mutations"}) / gce_rate_limit_configured_qps is the share of the mutation budget spent.
+# TYPE neg_controller_gce_rate_limit_granted_total counter
+neg_controller_gce_rate_limit_granted_total{group="attach"} 17
+neg_controller_gce_rate_limit_granted_total{group="mutations"} 420
+neg_controller_gce_rate_limit_granted_total{group="reads"} 3
+# HELP neg_controller_gce_rate_limit_qps Current rate of an adaptive client-side rate limiter of Compute Engine calls: a shared budget (group mutations, reads, lists, operationReads) or a method group's cap (--gce-rate-limit); below the configured rate after GCE answered rateLimitExceeded (+Inf for a disabled bucket).
 # TYPE neg_controller_gce_rate_limit_qps gauge
 neg_controller_gce_rate_limit_qps{group="attach"} 7.5
-neg_controller_gce_rate_limit_qps{group="zones"} +Inf
+neg_controller_gce_rate_limit_qps{group="mutations"} 12.5
+neg_controller_gce_rate_limit_qps{group="reads"} +Inf
 `
 	names := []string{"neg_controller_gce_in_flight_calls", "neg_controller_gce_in_flight_limit",
 		"neg_controller_gce_oldest_operation_age_seconds", "neg_controller_gce_rate_limit_configured_qps",
-		"neg_controller_gce_rate_limit_qps"}
+		"neg_controller_gce_rate_limit_granted_total", "neg_controller_gce_rate_limit_qps"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
