@@ -304,7 +304,7 @@ func (c *Controller) loadIndex(ctx context.Context) error {
 // refreshIndex replaces the NEG index with a fresh listing.
 func (c *Controller) refreshIndex(ctx context.Context) error {
 	gen := c.index.generation()
-	negs, err := c.cfg.Cloud.ListNEGs(ctx)
+	negs, err := c.cfg.Cloud.ListNEGs(gce.WithPriority(ctx, gce.PriorityBackground))
 	if err != nil {
 		return fmt.Errorf("listing NEGs: %w", err)
 	}

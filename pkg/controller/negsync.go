@@ -134,6 +134,17 @@ func (c *Controller) mismatch(n gce.NEG) string {
 // listNEG reads the current endpoints of the NEG of t from GCE (without health).
 func (c *Controller) listNEG(ctx context.Context, s *serviceSync, t *negTask) bool {
 	c.states.beginList(t.ref)
+	// A periodic verify (the endpoints are known) waits behind the calls Services wait for; a
+	// NEG whose endpoints are unknown blocks its Service: urgent the first time (start,
+	// adoption), normal after a failed call.
+	prio := gce.PriorityNormal
+	switch snap := c.states.snapshot(t.ref, c.clock.Now()); {
+	case snap.current != nil:
+		prio = gce.PriorityBackground
+	case snap.listedAt.IsZero():
+		prio = gce.PriorityUrgent
+	}
+	ctx = gce.WithTenant(gce.WithPriority(ctx, prio), s.key.String())
 	eps, err := c.cfg.Cloud.ListNetworkEndpoints(ctx, t.ref.Zone, t.ref.Name, false)
 	if err != nil {
 		c.states.endList(t.ref, nil, c.clock.Now())
@@ -249,7 +260,8 @@ func (c *Controller) removeNEG(ctx context.Context, s *serviceSync, t *negTask, 
 	if c.backendsHold(ctx, s, t) {
 		return true
 	}
-	err := c.cfg.Cloud.DeleteNEG(ctx, t.ref.Zone, t.ref.Name)
+	// Deleting is cleanup: nobody waits for it.
+	err := c.cfg.Cloud.DeleteNEG(gce.WithTenant(gce.WithPriority(ctx, gce.PriorityBackground), s.key.String()), t.ref.Zone, t.ref.Name)
 	inUseSlot := ReasonNEGInUse + ":" + t.ref.String()
 	switch {
 	case err == nil:
