@@ -106,12 +106,19 @@ func (e *testEnv) testConfig(cloud gce.Cloud, factory informers.SharedInformerFa
 }
 
 // newCloud builds the adapter against the emulator, with fast polls and retries.
-func (e *testEnv) newCloud() *gce.Compute {
-	c, err := gce.New(context.Background(), gce.Config{
+func (e *testEnv) newCloud() *gce.Compute { return e.newCloudWith(nil) }
+
+// newCloudWith is newCloud with tweak applied to the adapter's configuration.
+func (e *testEnv) newCloudWith(tweak func(*gce.Config)) *gce.Compute {
+	cfg := gce.Config{
 		Project: project, Region: region, Endpoint: e.base, WithoutAuth: true,
 		OperationPollInterval: 5 * time.Millisecond, RetryBaseDelay: 5 * time.Millisecond,
 		MaxInFlight: 16,
-	})
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	c, err := gce.New(context.Background(), cfg)
 	if err != nil {
 		e.t.Fatalf("gce.New: %v", err)
 	}

@@ -243,9 +243,10 @@ func TestStuckInsertDoesNotBlockOtherServices(t *testing.T) {
 }
 
 // TestManyPortsShareInserts: a Service with many ports does not queue all its NEG inserts ahead
-// of a Service that comes after it. Inserts wait in the adapter's rate limiter (5/s by default)
-// in arrival order; with at most maxCreatesPerService inserts in flight per Service, the small
-// Service's insert waits behind a few of the wide Service's, not behind all 40.
+// of a Service that comes after it. With the mutation budget the bottleneck (10 calls/s here),
+// the small Service's insert waits behind a few of the wide Service's, not behind all 40: at most
+// maxCreatesPerService inserts of a Service are in flight, and the budget serves Services in
+// turn.
 func TestManyPortsShareInserts(t *testing.T) {
 	e := newTestEnv(t, fakegce.Config{})
 	e.addNode("node-a1", zoneA)
@@ -259,7 +260,10 @@ func TestManyPortsShareInserts(t *testing.T) {
 		exposed += fmt.Sprintf(`"%d":{}`, p)
 	}
 	e.createService(service("default", "wide", `{"exposed_ports":{`+exposed+`}}`, ports...))
-	e.start(func(c *Config) { c.ConcurrentSyncs = 1 }, 0)
+	e.start(func(c *Config) {
+		c.ConcurrentSyncs = 1
+		c.Cloud = e.newCloudWith(func(g *gce.Config) { g.Budgets = map[string]int{gce.BudgetMutations: 600} })
+	}, 0)
 	e.eventually("the wide Service started inserting", func() error {
 		if n := e.srv.Counts()[mInsert]; n == 0 {
 			return fmt.Errorf("no insert yet")
@@ -279,6 +283,7 @@ func TestManyPortsShareInserts(t *testing.T) {
 		}
 		return nil
 	})
+	t.Logf("%d of the wide Service's NEGs existed when the small Service's one did", wideDone)
 	if wideDone > len(ports)/2 {
 		t.Errorf("%d of the wide Service's %d NEGs were created before the small Service's one, want at most %d",
 			wideDone, len(ports), len(ports)/2)
