@@ -25,7 +25,7 @@ func curveReport(res *scenarioResult, pts []curvePoint, stop string) {
 		}
 		step := fmt.Sprintf("%.1f", p.StepSeconds)
 		if !p.Converged {
-			step += " (capped, not exact)"
+			step += fmt.Sprintf(" (capped, not exact: %d of the step's %d pods running)", p.EndpointChanges, p.Pods-pts[i-1].Pods)
 		}
 		fmt.Fprintf(&t, "| %d | %d | %d | %s | %.1f | %.1f | %.1f | %.2f | %.3f (%d) | %.2f / %.2f | %.0f | %.0f |\n",
 			p.Pods, p.Services, p.NEGs, step, p.RSSMiB, p.HWMMiB, p.HeapInuseMiB, p.CPUPer1kChanges, p.SyncP99, p.Syncs,
@@ -48,6 +48,9 @@ func curveReport(res *scenarioResult, pts []curvePoint, stop string) {
 		"svcneg objects, queue keys) and GC timing, so single steps are noisy. Curve: %s.", stop)
 
 	last := pts[len(pts)-1]
+	if !last.Converged && len(pts) > 2 {
+		last = pts[len(pts)-2]
+	}
 	var at *curvePoint
 	for i := range pts {
 		if pts[i].Pods == curveRSSTargetPods && pts[i].Converged {
@@ -64,7 +67,12 @@ func curveReport(res *scenarioResult, pts []curvePoint, stop string) {
 	// Linear growth: the marginal RSS per pod of the last step may not exceed 1.2 × that of the
 	// second step (the first step from the idle controller carries the start-up warm-up).
 	name := "RSS growth no faster than linear: marginal VmRSS per pod of the last step ≤ 1.2 × of the second step"
-	measured := pts[1:]
+	var measured []curvePoint // converged points only: a capped step's pod count is not its point's
+	for _, p := range pts[1:] {
+		if p.Converged {
+			measured = append(measured, p)
+		}
+	}
 	if len(measured) < 3 {
 		res.Targets = append(res.Targets, target{Name: name, Target: "≤ 1.2×",
 			Actual: fmt.Sprintf("n/a: %d points measured, 3 needed", len(measured))})

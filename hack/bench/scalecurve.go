@@ -227,15 +227,21 @@ func (b *bench) curveStep(e *env, base string, prev curvePoint, want int, k *int
 		pt.StepSeconds = conv.Seconds
 	}
 	pt.EndpointChanges = len(pods)
+	if capped { // count what the step got to: its pods running with an IP
+		pt.EndpointChanges = 0
+		for _, s := range svcs {
+			pt.EndpointChanges += len(e.runningPods(s))
+		}
+	}
 	pt.CPUSeconds = round(pt.CPUSeconds-cpu0.cpuSec, 2)
-	pt.CPUPer1kChanges = round(pt.CPUSeconds/float64(len(pods))*1000, 2)
+	pt.CPUPer1kChanges = round(pt.CPUSeconds/float64(max(pt.EndpointChanges, 1))*1000, 2)
 	after, err := scrapeMetrics(b.ctx, base)
 	if err != nil {
 		return curvePoint{}, err
 	}
 	q, n := histQuantile(0.99, histDelta(before.histogram("neg_controller_sync_duration_seconds"), after.histogram("neg_controller_sync_duration_seconds")))
 	pt.SyncP99, pt.Syncs = round(q, 4), int(n)
-	pt.ObjectsAdded = len(pods) + 2*len(svcs)
+	pt.ObjectsAdded = pt.EndpointChanges + 2*len(svcs)
 	pt.RSSPerObjKiB = round((pt.RSSMiB-prev.RSSMiB)*1024/float64(pt.ObjectsAdded), 2)
 	pt.HeapPerObjKiB = round((pt.HeapInuseMiB-prev.HeapInuseMiB)*1024/float64(pt.ObjectsAdded), 2)
 	pt.StackMiB, pt.MemAvailableMiB = e.stackMiB(), memAvailableMiB()
