@@ -73,6 +73,11 @@ func TestScales(t *testing.T) {
 		if shared := sc.ChurnServices*sc.ChurnPodsPerSvc + sc.BigPods; shared > 3*sc.SharedNodesPerZone*250 {
 			t.Errorf("%s: %d shared-stack pods do not fit %d nodes per zone", n, shared, sc.SharedNodesPerZone)
 		}
+		for i, p := range sc.CurvePoints {
+			if p%sc.CurvePodsPerSvc != 0 || i > 0 && p <= sc.CurvePoints[i-1] {
+				t.Errorf("%s: scale-curve points %v must grow and be multiples of %d", n, sc.CurvePoints, sc.CurvePodsPerSvc)
+			}
+		}
 	}
 	if _, err := scaleFor("huge"); err == nil {
 		t.Error("unknown scale accepted")

@@ -2,13 +2,15 @@
 // (hack/stack: etcd, kube-apiserver, kube-controller-manager), the in-process fakegce emulator,
 // the pod simulator and the neg-controller binary, and writes results.md and results.json.
 //
-// Scenarios: cold-start, big-service, churn, faults, churn-raised, steady, rollout (results.md
+// Scenarios: cold-start, big-service, churn, faults, churn-raised, steady, rollout, scale-curve (results.md
 // describes each under "Scenario details": its workload, controller command line and notes).
 // cold-start runs on its own stack; big-service, churn, faults, churn-raised and steady share a
 // second stack (the first three use the controller started in its set-up, churn-raised and
 // steady restart it with their own flags). rollout runs on a third stack whose pods serve
 // HTTP behind an emulated load balancer: a Deployment is rolled out under load without and then
 // with readiness gates (hack/rollout, shared with the e2e test TestRolloutZeroDowntime).
+// scale-curve grows a fourth stack step by step (1k, 10k, 50k, 100k pods at full scale) with
+// one controller and records its memory, CPU and sync latency at each point (scalecurve.go).
 // Targets are measured, never asserted: the exit status is non-zero only when the harness
 // itself fails.
 package main
@@ -28,7 +30,7 @@ import (
 	"k8s.io/klog/v2"
 )
 
-var allScenarios = []string{"cold-start", "big-service", "churn", "faults", "churn-raised", "steady", "rollout"}
+var allScenarios = []string{"cold-start", "big-service", "churn", "faults", "churn-raised", "steady", "rollout", "scale-curve"}
 
 func main() {
 	klog.InitFlags(nil)
@@ -41,6 +43,7 @@ func main() {
 	out := flag.String("out", "_out/bench", "output directory for results.md, results.json and the stacks' logs")
 	keep := flag.Bool("keep", false, "keep the stacks' work directories (logs are always kept under --out)")
 	coldTimeout := flag.Duration("cold-timeout", 0, "override the scale's cap on the cold-start convergence wait")
+	curveMaxPods := flag.Int("curve-max-pods", 0, "scale-curve: stop before the first point above this many pods (0: run every point that fits)")
 	flag.Parse()
 	_ = flag.Set("logtostderr", "true")
 
@@ -74,7 +77,7 @@ func main() {
 		fatal(err)
 	}
 	rep := newReport(sc)
-	b := &bench{ctx: ctx, sc: sc, outDir: outDir, keep: *keep, rep: rep}
+	b := &bench{ctx: ctx, sc: sc, outDir: outDir, keep: *keep, rep: rep, curveMaxPods: *curveMaxPods}
 	b.run(want)
 	rep.finish()
 	md := rep.markdown()
@@ -103,6 +106,8 @@ type bench struct {
 	outDir string
 	keep   bool
 	rep    *report
+	// curveMaxPods caps scale-curve's points (0: none).
+	curveMaxPods int
 }
 
 func (b *bench) run(want map[string]bool) {
@@ -122,6 +127,9 @@ func (b *bench) run(want map[string]bool) {
 	}
 	if want["rollout"] {
 		b.rep.add(b.rolloutScenario())
+	}
+	if want["scale-curve"] {
+		b.rep.add(b.scaleCurve())
 	}
 }
 

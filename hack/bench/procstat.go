@@ -184,3 +184,14 @@ func (s *sampler) close() {
 	close(s.stop)
 	<-s.done
 }
+
+// pids returns the tracked processes' current pids.
+func (s *sampler) pids() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]int, 0, len(s.procs))
+	for _, t := range s.procs {
+		out = append(out, t.pid)
+	}
+	return out
+}

@@ -43,6 +43,11 @@ type scale struct {
 	// readiness gates) while RolloutRate requests/s go through the emulated load balancer.
 	RolloutReplicas int `json:"rolloutReplicas"`
 	RolloutRate     int `json:"rolloutRequestsPerSecond"`
+	// scale-curve: one stack grown to each of CurvePoints pods (CurvePodsPerSvc per Service);
+	// each step (create → every NEG exact) is capped at CurveStepTimeout.
+	CurvePoints      []int         `json:"curvePoints"`
+	CurvePodsPerSvc  int           `json:"curvePodsPerService"`
+	CurveStepTimeout time.Duration `json:"curveStepTimeout"`
 }
 
 func scaleFor(name string) (scale, error) {
@@ -58,6 +63,7 @@ func scaleFor(name string) (scale, error) {
 			GateServices: 10, GatePodsPerSvc: 10, GateRate: 1,
 			SteadyWindow: 60 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
 			RolloutReplicas: 10, RolloutRate: 200,
+			CurvePoints: []int{1000, 10000, 50000, 100000}, CurvePodsPerSvc: 10, CurveStepTimeout: 12 * time.Minute,
 		}, nil
 	case "small":
 		return scale{
@@ -70,6 +76,7 @@ func scaleFor(name string) (scale, error) {
 			GateServices: 2, GatePodsPerSvc: 4, GateRate: 0.5,
 			SteadyWindow: 20 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
 			RolloutReplicas: 4, RolloutRate: 100,
+			CurvePoints: []int{300, 600, 1200}, CurvePodsPerSvc: 10, CurveStepTimeout: time.Minute,
 		}, nil
 	}
 	return scale{}, fmt.Errorf("unknown scale %q: want small or full", name)
