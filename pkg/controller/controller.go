@@ -301,13 +301,15 @@ func (c *Controller) loadIndex(ctx context.Context) error {
 	}
 }
 
-// refreshIndex replaces the NEG index with a fresh listing.
+// refreshIndex replaces the NEG index with a fresh listing, and compares the listed sizes with
+// the endpoints the controller believes attached (drift.go).
 func (c *Controller) refreshIndex(ctx context.Context) error {
-	gen := c.index.generation()
+	gen, seq := c.index.generation(), c.states.sequence()
 	negs, err := c.cfg.Cloud.ListNEGs(ctx)
 	if err != nil {
 		return fmt.Errorf("listing NEGs: %w", err)
 	}
+	c.repairDrift(ctx, c.states.checkSizes(negs, seq))
 	for _, key := range c.index.refresh(negs, gen) {
 		// A NEG of this Service was deleted outside the controller: re-create it.
 		klog.FromContext(ctx).Info("NEG deleted outside the controller", "service", klog.KRef(key.Namespace, key.Name))

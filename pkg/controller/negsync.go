@@ -133,7 +133,7 @@ func (c *Controller) mismatch(n gce.NEG) string {
 
 // listNEG reads the current endpoints of the NEG of t from GCE (without health).
 func (c *Controller) listNEG(ctx context.Context, s *serviceSync, t *negTask) bool {
-	c.states.beginList(t.ref)
+	c.states.beginList(t.ref, s.key)
 	eps, err := c.cfg.Cloud.ListNetworkEndpoints(ctx, t.ref.Zone, t.ref.Name, false)
 	if err != nil {
 		c.states.endList(t.ref, nil, c.clock.Now())
