@@ -17,7 +17,7 @@ import (
 // changed the NEG behind the controller's back: the NEG's current set is marked unknown and its
 // Service synced at once, which lists the NEG and repairs it. An endpoint detached or attached
 // by hand is thus repaired within a GC period plus a sync and an operation, at no extra read;
-// the per-NEG listing every VerifyPeriod remains for what sizes cannot show (an endpoint swapped
+// the per-NEG listing every NEGVerifyPeriod remains for what sizes cannot show (an endpoint swapped
 // for another, the count unchanged).
 
 // sizeView is what sizeDrift needs to know of one NEG's state.

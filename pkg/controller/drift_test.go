@@ -17,10 +17,10 @@ const mAggregatedList = "compute.networkEndpointGroups.aggregatedList"
 
 // Drift found from sizes (issue 14): the periodic NEG listing compares each NEG's size with
 // the endpoints the controller believes attached. The test environment lists a NEG's endpoints
-// again only after VerifyPeriod (an hour), so only the size check can find these changes.
+// again only after NEGVerifyPeriod (an hour), so only the size check can find these changes.
 
 // driftBound is how long a repair may take: a GC period (300 ms) to notice, a sync and an
-// operation to repair — bounded generously for a loaded machine, far below VerifyPeriod.
+// operation to repair — bounded generously for a loaded machine, far below NEGVerifyPeriod.
 const driftBound = 20 * 300 * time.Millisecond
 
 // within polls check until it returns nil, failing the test after bound; it returns how long

@@ -251,7 +251,7 @@ func TestWarningMemory(t *testing.T) {
 
 func TestVerifyDueSpreadsOverThePeriod(t *testing.T) {
 	const period = 10 * time.Minute
-	c := &Controller{cfg: Config{VerifyPeriod: period}}
+	c := &Controller{cfg: Config{NEGVerifyPeriod: period}}
 	listed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	lo, hi := period, time.Duration(0)
 	for i := 0; i < 1000; i++ {
