@@ -7,9 +7,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/metrics"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
@@ -83,6 +85,38 @@ func TestDriftNEGDeletedByHandRecreated(t *testing.T) {
 	}
 	took := e.within(driftBound, "re-created", func() error { return e.checkService("web", 80, name, pods, zoneA, zoneB) })
 	t.Logf("repaired after %s", took.Round(time.Millisecond))
+}
+
+// TestDriftSwapLeftToTheFullListing: an endpoint swapped by hand for another keeps the NEG's
+// size, so the size check cannot see it; the full listing every NEGVerifyPeriod repairs it.
+func TestDriftSwapLeftToTheFullListing(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{})
+	e.addNode("node-a1", zoneA)
+	e.createService(service("default", "web", `{"exposed_ports":{"80":{}}}`, 80))
+	pods := e.pods(3, "node-a1")
+	e.setEndpoints("default", "web", []int32{80}, pods)
+	const verify = 2 * time.Second
+	reg := prometheus.NewPedanticRegistry()
+	e.start(func(c *Config) { c.NEGVerifyPeriod, c.Metrics = verify, metrics.New(reg) }, 0)
+	name := negName("web", 80)
+	e.eventually("converge", func() error { return e.checkService("web", 80, name, pods, zoneA) })
+	e.waitQuiet()
+	cloud := e.newCloud()
+	victim := e.endpointsOf(pods, 80)[zoneA][0]
+	stranger := neg.Endpoint{Instance: "node-a1", IP: e.podIP("node-a1", 200), Port: int64(containerPort(80))}
+	if err := cloud.DetachNetworkEndpoints(e.ctx, zoneA, name, []neg.Endpoint{victim}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cloud.AttachNetworkEndpoints(e.ctx, zoneA, name, []neg.Endpoint{stranger}); err != nil {
+		t.Fatal(err)
+	}
+	took := e.within(verify+driftBound, "swap repaired by the full listing", func() error {
+		return e.checkService("web", 80, name, pods, zoneA)
+	})
+	t.Logf("repaired after %s (NEGVerifyPeriod %s)", took.Round(time.Millisecond), verify)
+	if n := gathered(t, reg, "neg_controller_drift_detected_total")["source=size,"]; n != 0 {
+		t.Errorf("drift_detected_total{source=size} = %v, want 0: a swap keeps the size", n)
+	}
 }
 
 // lagCloud widens the windows in which a NEG's size and the controller's view legitimately
