@@ -35,7 +35,8 @@ type scale struct {
 	GateServices   int     `json:"gateServices"`
 	GatePodsPerSvc int     `json:"gatePodsPerService"`
 	GateRate       float64 `json:"gateReplacementsPerSecond"`
-	// steady: SteadyWindow of no change with --resync-period=SteadyResync.
+	// steady: SteadyWindow of no change with --resync-period=SteadyResync (and a NEG verify
+	// period of 90% of it).
 	SteadyWindow time.Duration `json:"steadyWindow"`
 	SteadyResync time.Duration `json:"steadyResync"`
 	SteadyGC     time.Duration `json:"steadyGcPeriod"`

@@ -252,11 +252,13 @@ func (b *bench) steady(e *env) *scenarioResult {
 	t0 := time.Now()
 	defer func() { res.Seconds = round(time.Since(t0).Seconds(), 1) }()
 	sc := b.sc
-	res.Workload = fmt.Sprintf("%d Services (%d NEGs), nothing changes for %s; the controller runs with --resync-period=%s "+
-		"(so its verify period is %s) and --gc-period=%s, i.e. %.0f resync cycles — %.0f minutes' worth of the default 10 min resync.",
-		len(e.allServices), len(e.allServices)*len(e.zones), sc.SteadyWindow, sc.SteadyResync, sc.SteadyResync*9/10, sc.SteadyGC,
+	verify := sc.SteadyResync * 9 / 10
+	res.Workload = fmt.Sprintf("%d Services (%d NEGs), nothing changes for %s; the controller runs with --resync-period=%s, "+
+		"--neg-verify-period=%s and --gc-period=%s, i.e. %.0f resync cycles — %.0f minutes' worth of the default 10 min resync.",
+		len(e.allServices), len(e.allServices)*len(e.zones), sc.SteadyWindow, sc.SteadyResync, verify, sc.SteadyGC,
 		sc.SteadyWindow.Seconds()/sc.SteadyResync.Seconds(), sc.SteadyWindow.Seconds()/sc.SteadyResync.Seconds()*10)
-	flags := []string{"--resync-period=" + sc.SteadyResync.String(), "--gc-period=" + sc.SteadyGC.String()}
+	flags := []string{"--resync-period=" + sc.SteadyResync.String(), "--neg-verify-period=" + verify.String(),
+		"--gc-period=" + sc.SteadyGC.String()}
 	if err := b.restart(e, res, flags); err != nil {
 		res.fail(e, err)
 		return res
@@ -285,7 +287,7 @@ func (b *bench) steady(e *env) *scenarioResult {
 	perCycle := float64(lists) / float64(negs) / cycles // list calls per NEG per resync period
 	if lists > 0 {
 		res.add("listNetworkEndpoints calls per NEG per resync period", "%.2f (each NEG re-listed every %.1f s on average; resync %s, verify period %s)",
-			perCycle, sc.SteadyResync.Seconds()/perCycle, sc.SteadyResync, sc.SteadyResync*9/10)
+			perCycle, sc.SteadyResync.Seconds()/perCycle, sc.SteadyResync, verify)
 	}
 	why := ""
 	if lists >= int(30*sc.SteadyWindow.Seconds()*0.95) {
@@ -293,8 +295,8 @@ func (b *bench) steady(e *env) *scenarioResult {
 		perCycle = max(perCycle, 1)
 	}
 	gcPerPass := float64(c.ByMethod["networkEndpointGroups.aggregatedList"]) / (sc.SteadyWindow.Seconds() / sc.SteadyGC.Seconds())
-	res.add("projected read calls per minute at the defaults (10 min resync, 2 min GC)", "≈ %.0f (%.2f lists per NEG per resync × %d NEGs / 10 min + %.1f aggregatedList calls per GC pass / 2 min%s)",
-		float64(negs)*perCycle/10+gcPerPass/2, perCycle, negs, gcPerPass, why)
+	res.add("projected read calls per minute at the defaults (1 h NEG verify, 2 min GC)", "≈ %.0f (%.2f lists per NEG per verify period × %d NEGs / 60 min + %.1f aggregatedList calls per GC pass / 2 min%s)",
+		float64(negs)*perCycle/60+gcPerPass/2, perCycle, negs, gcPerPass, why)
 	r := e.check(e.allServices)
 	res.add("NEGs at the end", "%s", r)
 	res.Targets = append(res.Targets, upper("mutating GCE calls in steady state", float64(c.Mutating), 0, "calls"))

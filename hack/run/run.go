@@ -58,7 +58,9 @@ func run(ctx context.Context, o runOptions) error {
 	if err := st.InstallControllerManifests(ctx, "neg-controller"); err != nil {
 		return fmt.Errorf("installing manifests: %w", err)
 	}
-	ctrl, err := st.StartController(st.Cluster.ControllerKubeconfig, "--gc-period=30s", "--leader-elect=false")
+	// The defaults a user gets: every period as shipped, leader election on, its Lease in the
+	// controller's namespace (what the Deployment's POD_NAMESPACE gives).
+	ctrl, err := st.StartController(st.Cluster.ControllerKubeconfig, "--leader-elect-namespace=neg-controller")
 	if err != nil {
 		return err
 	}

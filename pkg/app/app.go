@@ -138,6 +138,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		CallInterval:           o.NEGCallInterval,
 		GCPeriod:               o.GCPeriod,
 		VerifyPeriod:           verifyPeriod(o.ResyncPeriod),
+		NEGVerifyPeriod:        negVerifyPeriod(o.NEGVerifyPeriod),
 		Backends:               backendsConfig(ctx, o, env, cloud, fence, obs.metrics.ObserveDryRun),
 		Metrics:                obs.metrics,
 		SvcNEG:                 svcNEGClient(ctx, o, cl),
@@ -154,13 +155,24 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	return runController(ctx, o, cl.leaderElection(), obs, ctrl.HasSynced, gate.wrap(ctrl.Run))
 }
 
-// verifyPeriod is how old a NEG's cached endpoints may get: a bit less than the resync
-// period, so every resync re-lists; effectively never without resyncs.
+// neverPeriod stands for a disabled period.
+const neverPeriod = 100 * 365 * 24 * time.Hour
+
+// verifyPeriod is how old the cached ServiceNetworkEndpointGroups and backend services may get:
+// a bit less than the resync period, so every resync reads them again; never without resyncs.
 func verifyPeriod(resync time.Duration) time.Duration {
 	if resync <= 0 {
-		return 100 * 365 * 24 * time.Hour
+		return neverPeriod
 	}
 	return resync * 9 / 10
+}
+
+// negVerifyPeriod is how old a NEG's cached endpoints may get (--neg-verify-period; 0 = never).
+func negVerifyPeriod(d time.Duration) time.Duration {
+	if d <= 0 {
+		return neverPeriod
+	}
+	return d
 }
 
 // needsMetadata reports whether the metadata server must be asked: for a missing project or

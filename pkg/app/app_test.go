@@ -37,7 +37,7 @@ func TestFlags(t *testing.T) {
 		"--cluster-name=c", "--cluster-uid=abcdef0123456789", "--gce-endpoint=http://127.0.0.1:1234",
 		"--concurrent-syncs=3", "--gce-max-in-flight=7", "--resync-period=1m", "--gc-period=30s",
 		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s", "--gce-operation-timeout=10m", "--enable-svcneg=false",
-		"--sync-delay=50ms", "--neg-call-interval=2s",
+		"--sync-delay=50ms", "--neg-call-interval=2s", "--neg-verify-period=3h",
 		"--enable-autoneg=false", "--backend-service-allow=web-.*,us-central1/x"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
@@ -45,7 +45,7 @@ func TestFlags(t *testing.T) {
 	want := Options{Kubeconfig: "/k", KubeAPIQPS: o.KubeAPIQPS, KubeAPIBurst: o.KubeAPIBurst, Project: "p",
 		Region: "europe-west4", Network: "net", Subnetwork: "sub", ClusterName: "c", ClusterUID: "abcdef0123456789",
 		GCEEndpoint: "http://127.0.0.1:1234", ConcurrentSyncs: 3, GCEMaxInFlight: 7, ResyncPeriod: time.Minute,
-		GCPeriod: 30 * time.Second, GCEOperationPollInterval: 250 * time.Millisecond, GCECallTimeout: 5 * time.Second,
+		NEGVerifyPeriod: 3 * time.Hour, GCPeriod: 30 * time.Second, GCEOperationPollInterval: 250 * time.Millisecond, GCECallTimeout: 5 * time.Second,
 		GCEOperationTimeout: 10 * time.Minute, SyncDelay: 50 * time.Millisecond, NEGCallInterval: 2 * time.Second, BackendServiceAllow: "web-.*,us-central1/x"}
 	// The operating options keep their defaults here (operating_test.go parses them).
 	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
@@ -69,6 +69,7 @@ func TestValidate(t *testing.T) {
 		"concurrent-syncs":  func(o *Options) { o.ConcurrentSyncs = 0 },
 		"gce-max-in-flight": func(o *Options) { o.GCEMaxInFlight = 0 },
 		"resync-period":     func(o *Options) { o.ResyncPeriod = -time.Second },
+		"neg-verify-period": func(o *Options) { o.NEGVerifyPeriod = -time.Second },
 		"gc-period":         func(o *Options) { o.GCPeriod = 0 },
 		"poll-interval":     func(o *Options) { o.GCEOperationPollInterval = 0 },
 		"gce-endpoint":      func(o *Options) { o.GCEEndpoint = "127.0.0.1:8085" },

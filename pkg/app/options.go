@@ -41,6 +41,7 @@ type Options struct {
 	ConcurrentSyncs          int
 	GCEMaxInFlight           int
 	ResyncPeriod             time.Duration
+	NEGVerifyPeriod          time.Duration
 	GCPeriod                 time.Duration
 	GCEOperationPollInterval time.Duration
 	GCECallTimeout           time.Duration
@@ -75,6 +76,7 @@ func NewOptions() *Options {
 		ConcurrentSyncs:          controller.DefaultConcurrentSyncs,
 		GCEMaxInFlight:           gce.DefaultMaxInFlight,
 		ResyncPeriod:             10 * time.Minute,
+		NEGVerifyPeriod:          controller.DefaultNEGVerifyPeriod,
 		GCPeriod:                 controller.DefaultGCPeriod,
 		GCEOperationPollInterval: gce.DefaultOperationPollInterval,
 		GCECallTimeout:           gce.DefaultCallTimeout,
@@ -130,11 +132,18 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.GCEMaxInFlight, "gce-max-in-flight", o.GCEMaxInFlight,
 		"Maximum number of Compute Engine API calls in flight at once, across all NEGs and zones (operation waits included).")
 	fs.DurationVar(&o.ResyncPeriod, "resync-period", o.ResyncPeriod,
-		"How often every Service is re-synced and the endpoints of its NEGs re-listed from GCE, to repair changes "+
-			"made outside the controller. 0 disables periodic re-syncs.")
+		"How often every Service is re-synced, its ServiceNetworkEndpointGroups and backend services read again, to "+
+			"repair changes made outside the controller. 0 disables periodic re-syncs.")
+	fs.DurationVar(&o.NEGVerifyPeriod, "neg-verify-period", o.NEGVerifyPeriod,
+		"How often the endpoints of each NEG are listed in full from GCE, each NEG at its own point between half of "+
+			"and the whole period after its last listing. Endpoints attached or detached outside the controller are "+
+			"found sooner, every --gc-period, from the NEG sizes in the periodic NEG listing; the full listing repairs "+
+			"what sizes cannot show (an endpoint swapped for another). 0 disables it.")
 	fs.DurationVar(&o.GCPeriod, "gc-period", o.GCPeriod,
-		"How often NEGs created by this cluster that no Service wants any more (e.g. of Services deleted while the "+
-			"controller was down) are looked for and deleted. The first pass runs shortly after start.")
+		"How often the NEGs of the project are listed: NEGs created by this cluster that no Service wants any more "+
+			"(e.g. of Services deleted while the controller was down) are deleted, NEGs deleted outside the controller "+
+			"are re-created, and NEGs whose size differs from the endpoints the controller believes attached are "+
+			"listed again and repaired. The first pass runs shortly after start.")
 	fs.DurationVar(&o.GCEOperationPollInterval, "gce-operation-poll-interval", o.GCEOperationPollInterval,
 		"Minimum time between two polls of the same Compute Engine operation.")
 	fs.DurationVar(&o.GCECallTimeout, "gce-call-timeout", o.GCECallTimeout,
@@ -193,6 +202,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ResyncPeriod < 0 {
 		add("--resync-period must not be negative, got %s", o.ResyncPeriod)
+	}
+	if o.NEGVerifyPeriod < 0 {
+		add("--neg-verify-period must not be negative, got %s", o.NEGVerifyPeriod)
 	}
 	if o.GCPeriod <= 0 {
 		add("--gc-period must be positive, got %s", o.GCPeriod)

@@ -41,6 +41,7 @@ const (
 	DefaultGCPeriod        = 2 * time.Minute
 	DefaultGCInitialDelay  = 10 * time.Second
 	DefaultVerifyPeriod    = 10 * time.Minute
+	DefaultNEGVerifyPeriod = time.Hour
 	DefaultSyncDelay       = 200 * time.Millisecond
 	DefaultCallInterval    = time.Second
 	DefaultInvalidRetry    = 10 * time.Minute
@@ -79,9 +80,14 @@ type Config struct {
 	// of the first pass after the caches synced.
 	GCPeriod       time.Duration
 	GCInitialDelay time.Duration
-	// VerifyPeriod is how old a NEG's known endpoint set may get before a sync lists the NEG
-	// again to catch changes made outside the controller.
+	// VerifyPeriod is how often the ServiceNetworkEndpointGroups and the backend services a
+	// Service uses are read again to repair changes made outside the controller.
 	VerifyPeriod time.Duration
+	// NEGVerifyPeriod is how old a NEG's known endpoint set may get before a sync lists the NEG
+	// in full again (see verifyDue). Changes made outside the controller that change a NEG's
+	// endpoint count are found sooner, every GCPeriod, from the NEG listing's sizes (drift.go);
+	// the full listing is for those that do not (an endpoint swapped for another).
+	NEGVerifyPeriod time.Duration
 	// SyncDelay coalesces EndpointSlice churn: a slice change syncs its Service after this delay.
 	SyncDelay time.Duration
 	// CallInterval paces attach (and detach) calls on one NEG: one per interval sustained,
@@ -124,6 +130,7 @@ func (cfg Config) withDefaults() Config {
 	def(&cfg.GCPeriod, DefaultGCPeriod)
 	def(&cfg.GCInitialDelay, DefaultGCInitialDelay)
 	def(&cfg.VerifyPeriod, DefaultVerifyPeriod)
+	def(&cfg.NEGVerifyPeriod, DefaultNEGVerifyPeriod)
 	def(&cfg.SyncDelay, DefaultSyncDelay)
 	def(&cfg.CallInterval, DefaultCallInterval)
 	def(&cfg.InvalidEndpointRetry, DefaultInvalidRetry)
@@ -301,13 +308,15 @@ func (c *Controller) loadIndex(ctx context.Context) error {
 	}
 }
 
-// refreshIndex replaces the NEG index with a fresh listing.
+// refreshIndex replaces the NEG index with a fresh listing, and compares the listed sizes with
+// the endpoints the controller believes attached (drift.go).
 func (c *Controller) refreshIndex(ctx context.Context) error {
-	gen := c.index.generation()
+	gen, seq := c.index.generation(), c.states.sequence()
 	negs, err := c.cfg.Cloud.ListNEGs(gce.WithPriority(ctx, gce.PriorityBackground))
 	if err != nil {
 		return fmt.Errorf("listing NEGs: %w", err)
 	}
+	c.repairDrift(ctx, c.states.checkSizes(negs, seq))
 	for _, key := range c.index.refresh(negs, gen) {
 		// A NEG of this Service was deleted outside the controller: re-create it.
 		klog.FromContext(ctx).Info("NEG deleted outside the controller", "service", klog.KRef(key.Namespace, key.Name))

@@ -229,7 +229,7 @@ func TestSteadyStateMakesNoMutatingCalls(t *testing.T) {
 
 	// With a short verify period resyncs re-list, still without mutating.
 	e.stop()
-	e.start(func(c *Config) { c.VerifyPeriod = 100 * time.Millisecond }, time.Second)
+	e.start(func(c *Config) { c.NEGVerifyPeriod = 100 * time.Millisecond }, time.Second)
 	time.Sleep(200 * time.Millisecond)
 	e.srv.ResetCounts()
 	time.Sleep(2500 * time.Millisecond)
@@ -240,7 +240,7 @@ func TestSteadyStateMakesNoMutatingCalls(t *testing.T) {
 
 	// Without informer resyncs, each sync schedules its NEGs' next verify itself.
 	e.stop()
-	e.start(func(c *Config) { c.VerifyPeriod = 200 * time.Millisecond }, 0)
+	e.start(func(c *Config) { c.NEGVerifyPeriod = 200 * time.Millisecond }, 0)
 	time.Sleep(300 * time.Millisecond)
 	e.srv.ResetCounts()
 	time.Sleep(1500 * time.Millisecond)

@@ -117,7 +117,7 @@ func (c *Controller) startCreate(s *serviceSync, t *negTask, want naming.Descrip
 		if custom {
 			c.index.markClaimed(ref)
 		}
-		c.states.setCurrent(ref, neg.NewEndpointSet(), c.clock.Now())
+		c.states.setCurrent(ref, key, neg.NewEndpointSet(), c.clock.Now())
 		c.warnings.clear(key, ReasonCreateNEGFailed+":"+ref.String())
 		logger.Info("Created NEG")
 		c.normal(target, ReasonCreate, fmt.Sprintf("Created NEG %q for %s-%d in %q.", ref.Name, key, port, ref.Zone))

@@ -27,11 +27,12 @@
 //     flight: calls are planned against the in-flight table of each NEG and entered into it
 //     before they start.
 //   - A NEG's current endpoints are listed from GCE only when unknown (first sync after start,
-//     after a failed or uncertain call) or due for a verify — between half of and the whole
-//     VerifyPeriod after its last listing, at a point fixed per NEG, for which the sync
-//     schedules itself, so verifies spread over the period; otherwise the cache kept up to
-//     date by our own successful calls is used, so a steady state makes no mutating calls and
-//     few reads.
+//     after a failed or uncertain call, after the periodic NEG listing returned a size other
+//     than the believed endpoint count — drift.go) or due for a verify — between half of and
+//     the whole NEGVerifyPeriod after its last listing, at a point fixed per NEG, for which the
+//     sync schedules itself, so verifies spread over the period; otherwise the cache kept up
+//     to date by our own successful calls is used, so a steady state makes no mutating calls
+//     and few reads.
 //   - The index of NEGs in GCE is loaded before the first sync, so a restart creates nothing
 //     that already exists. A NEG is changed or deleted only when it is ours (ownership.go):
 //     type GCE_VM_IP_PORT, description naming this cluster, the configured network, and a name

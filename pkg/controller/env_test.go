@@ -99,6 +99,7 @@ func (e *testEnv) testConfig(cloud gce.Cloud, factory informers.SharedInformerFa
 		GCPeriod:        300 * time.Millisecond,
 		GCInitialDelay:  100 * time.Millisecond,
 		VerifyPeriod:    time.Hour,
+		NEGVerifyPeriod: time.Hour,
 		SyncDelay:       10 * time.Millisecond,
 		CallInterval:    50 * time.Millisecond,
 		Backoff:         Backoff{Base: 20 * time.Millisecond, Max: 500 * time.Millisecond, Later: 100 * time.Millisecond},

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/tools/cache"
+
 	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
@@ -32,6 +34,12 @@ type negState struct {
 	current neg.EndpointSet
 	// listedAt is when current was last replaced by a listing.
 	listedAt time.Time
+	// owner is the Service whose sync last made current known (listed or created the NEG).
+	owner cache.ObjectName
+	// changedSeq is the negStates sequence number of the last listing, creation or call that
+	// finished on the NEG: a NEG listing (ListNEGs) that started at a later sequence number
+	// saw the NEG after every change the controller knows of (see sizeDrift).
+	changedSeq uint64
 	// listing is true while a listing is running; completions that happen meanwhile are also
 	// recorded in journal and replayed on top of the listing's result.
 	listing bool
@@ -68,6 +76,9 @@ type completion struct {
 type negStates struct {
 	mu sync.Mutex
 	m  map[neg.Ref]*negState
+	// seq numbers the changes of known state (listings, creations, finished calls); see
+	// negState.changedSeq.
+	seq uint64
 }
 
 func newNEGStates() *negStates { return &negStates{m: map[neg.Ref]*negState{}} }
@@ -127,11 +138,12 @@ func (s *negStates) snapshot(ref neg.Ref, now time.Time) snapshot {
 	return out
 }
 
-// beginList marks a listing of ref as started.
-func (s *negStates) beginList(ref neg.Ref) {
+// beginList marks a listing of ref, for the Service owner, as started.
+func (s *negStates) beginList(ref neg.Ref, owner cache.ObjectName) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.get(ref)
+	st.owner = owner
 	st.listing = true
 	st.journal = nil
 	st.uncertainDuringList = false
@@ -144,6 +156,7 @@ func (s *negStates) endList(ref neg.Ref, listed neg.EndpointSet, now time.Time) 
 	defer s.mu.Unlock()
 	st := s.get(ref)
 	st.listing = false
+	st.changedSeq = s.next()
 	journal := st.journal
 	st.journal = nil
 	if listed == nil || st.uncertainDuringList {
@@ -190,6 +203,7 @@ func (s *negStates) finish(ref neg.Ref, kind opKind, eps, succeeded, invalid []n
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.get(ref)
+	st.changedSeq = s.next()
 	for _, e := range eps {
 		delete(st.inFlight, e)
 	}
@@ -216,13 +230,30 @@ func (s *negStates) finish(ref neg.Ref, kind opKind, eps, succeeded, invalid []n
 	}
 }
 
-// setCurrent installs a known current set (e.g. empty for a NEG just created).
-func (s *negStates) setCurrent(ref neg.Ref, set neg.EndpointSet, now time.Time) {
+// setCurrent installs a known current set (e.g. empty for a NEG just created) for the Service
+// owner.
+func (s *negStates) setCurrent(ref neg.Ref, owner cache.ObjectName, set neg.EndpointSet, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.get(ref)
 	st.current = set
 	st.listedAt = now
+	st.owner = owner
+	st.changedSeq = s.next()
+}
+
+// sequence returns the current sequence number: pass it to checkSizes for a NEG listing
+// started now.
+func (s *negStates) sequence() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}
+
+// next advances the sequence and returns the new number. Callers hold mu.
+func (s *negStates) next() uint64 {
+	s.seq++
+	return s.seq
 }
 
 // forget drops the state of a NEG that no longer exists, unless calls are still in flight.

@@ -103,6 +103,18 @@ func TestMetrics(t *testing.T) {
 		return nil
 	})
 
+	// An endpoint detached by hand is found from the NEG's size, and counted.
+	if err := e.newCloud().DetachNetworkEndpoints(e.ctx, zoneA, name, e.endpointsOf(more, 80)[zoneA][:1]); err != nil {
+		t.Fatalf("detaching by hand: %v", err)
+	}
+	e.eventually("drift counted", func() error {
+		if got := gathered(t, reg, "neg_controller_drift_detected_total")["source=size,"]; got != 1 {
+			return fmt.Errorf("drift_detected_total{source=size} = %v, want 1", got)
+		}
+		return nil
+	})
+	e.eventually("drift repaired", func() error { return e.checkService("web", 80, name, more, zoneA, zoneB) })
+
 	// NEGs deleted: their series go away.
 	e.setAnnotation("default", "web", "")
 	e.eventually("NEGs deleted", func() error {

@@ -43,7 +43,7 @@ func (c *Controller) prepare(ctx context.Context, s *serviceSync, t *negTask) {
 		}
 		listedAt = now
 	}
-	if c.cfg.VerifyPeriod <= maxVerifyRequeue {
+	if c.cfg.NEGVerifyPeriod <= maxVerifyRequeue {
 		s.requeueBy(c.verifyDue(t.ref, listedAt))
 	}
 	t.ready = true
@@ -54,14 +54,14 @@ func (c *Controller) prepare(ctx context.Context, s *serviceSync, t *negTask) {
 const maxVerifyRequeue = 24 * time.Hour
 
 // verifyDue returns when the cached endpoints of ref, listed at listedAt, must be listed again:
-// between half of and the whole VerifyPeriod later, at a fraction fixed per NEG (a hash of its
+// between half of and the whole NEGVerifyPeriod later, at a fraction fixed per NEG (a hash of its
 // zone and name). Each sync asks to be re-run then, so the re-lists of many NEGs spread over
 // the period (bounded by the listEndpoints rate limit) instead of all coming at one resync.
 func (c *Controller) verifyDue(ref neg.Ref, listedAt time.Time) time.Time {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(ref.String()))
 	frac := 0.5 + 0.5*float64(h.Sum32())/float64(math.MaxUint32)
-	return listedAt.Add(time.Duration(float64(c.cfg.VerifyPeriod) * frac))
+	return listedAt.Add(time.Duration(float64(c.cfg.NEGVerifyPeriod) * frac))
 }
 
 // ensureNEG makes sure the NEG of t exists and may be used by the Service. It never adopts,
@@ -133,7 +133,7 @@ func (c *Controller) mismatch(n gce.NEG) string {
 
 // listNEG reads the current endpoints of the NEG of t from GCE (without health).
 func (c *Controller) listNEG(ctx context.Context, s *serviceSync, t *negTask) bool {
-	c.states.beginList(t.ref)
+	c.states.beginList(t.ref, s.key)
 	// A periodic verify (the endpoints are known) waits behind the calls Services wait for; a
 	// NEG whose endpoints are unknown blocks its Service: urgent the first time (start,
 	// adoption), normal after a failed call.

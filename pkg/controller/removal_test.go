@@ -91,14 +91,3 @@ func TestServiceDeletedWhileDown(t *testing.T) {
 		t.Errorf("GC touched a wanted NEG: %v", err)
 	}
 }
-
-// TestNEGDeletedOutsideIsRecreated checks that the periodic listing notices a NEG deleted behind
-// the controller's back and that the Service gets it back with its endpoints.
-func TestNEGDeletedOutsideIsRecreated(t *testing.T) {
-	e, pods := syncedWeb(t)
-	name := negName("web", 80)
-	if err := e.newCloud().DeleteNEG(e.ctx, zoneA, name); err != nil {
-		t.Fatalf("DeleteNEG: %v", err)
-	}
-	e.eventually("re-created", func() error { return e.checkService("web", 80, name, pods, zoneA, zoneB) })
-}

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/neg-controller/neg-controller/pkg/endpoints"
 	"github.com/neg-controller/neg-controller/pkg/gce"
@@ -183,7 +184,7 @@ func TestNEGStates(t *testing.T) {
 	if s.snapshot(ref, now).current != nil {
 		t.Fatal("new NEG has a known current set")
 	}
-	s.beginList(ref)
+	s.beginList(ref, cache.ObjectName{})
 	if !s.tryStart(ref, opAttach, []neg.Endpoint{e2}) {
 		t.Fatal("tryStart refused")
 	}
@@ -207,7 +208,7 @@ func TestNEGStates(t *testing.T) {
 	}
 
 	// A failure during a listing makes the listing untrusted.
-	s.beginList(ref)
+	s.beginList(ref, cache.ObjectName{})
 	s.tryStart(ref, opAttach, []neg.Endpoint{e3})
 	s.finish(ref, opAttach, []neg.Endpoint{e3}, nil, nil, true, now, never)
 	s.endList(ref, neg.NewEndpointSet(e1), now)
@@ -250,7 +251,7 @@ func TestWarningMemory(t *testing.T) {
 
 func TestVerifyDueSpreadsOverThePeriod(t *testing.T) {
 	const period = 10 * time.Minute
-	c := &Controller{cfg: Config{VerifyPeriod: period}}
+	c := &Controller{cfg: Config{NEGVerifyPeriod: period}}
 	listed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	lo, hi := period, time.Duration(0)
 	for i := 0; i < 1000; i++ {

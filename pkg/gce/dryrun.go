@@ -97,11 +97,17 @@ func (d *dryRun) ListNEGs(ctx context.Context) ([]NEG, error) {
 	for _, n := range negs {
 		ref := neg.Ref{Zone: n.Zone, Name: n.Name}
 		if !d.deleted[ref] && d.created[ref] == nil {
+			// The pretended changes count in the size (the controller compares sizes with what
+			// it believes attached): attached endpoints were absent, detached ones present, as
+			// far as the last listing showed (see ListNetworkEndpoints).
+			n.Size += int64(d.attached[ref].Len() - d.detached[ref].Len())
 			out = append(out, n)
 		}
 	}
-	for _, n := range d.created {
-		out = append(out, *n)
+	for ref, n := range d.created {
+		c := *n
+		c.Size = int64(d.attached[ref].Len())
+		out = append(out, c)
 	}
 	return out, nil
 }
@@ -123,6 +129,9 @@ func (d *dryRun) ListNetworkEndpoints(ctx context.Context, zone, name string, wi
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !created {
+		d.prune(ref, listed)
+	}
 	out := make([]EndpointHealth, 0, len(listed)+d.attached[ref].Len())
 	seen := neg.NewEndpointSet()
 	for _, e := range listed {
@@ -189,6 +198,26 @@ func (d *dryRun) DetachNetworkEndpoints(ctx context.Context, zone, name string, 
 	d.skip(ctx, "networkEndpointGroups.detachNetworkEndpoints", zone, name, "endpoints", len(eps))
 	d.change(neg.Ref{Zone: zone, Name: name}, eps, d.detached, d.attached)
 	return nil
+}
+
+// prune drops the pretended changes of a real NEG that its listing already shows (an endpoint
+// "attached" that is in GCE, one "detached" that is not, e.g. after a change by hand), so that
+// ListNEGs sizes stay exact. Callers hold mu.
+func (d *dryRun) prune(ref neg.Ref, listed []EndpointHealth) {
+	inGCE := make(neg.EndpointSet, len(listed))
+	for _, e := range listed {
+		inGCE.Insert(e.Endpoint)
+	}
+	for e := range d.attached[ref] {
+		if inGCE.Has(e) {
+			delete(d.attached[ref], e)
+		}
+	}
+	for e := range d.detached[ref] {
+		if !inGCE.Has(e) {
+			delete(d.detached[ref], e)
+		}
+	}
 }
 
 // change records eps as added to `to` and taken out of `from` for ref.

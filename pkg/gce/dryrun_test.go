@@ -1,6 +1,7 @@
 package gce_test
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -175,4 +176,74 @@ func mapsEqual(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// TestDryRunSizes: ListNEGs sizes include the pretended changes, so a controller comparing sizes
+// with what it believes attached finds no drift in dry run; after a change by hand, one listing
+// of the NEG makes the sizes exact again.
+func TestDryRunSizes(t *testing.T) {
+	e := newEnv(t, fakegce.Config{}, nil)
+	ctx := testCtx(t)
+	if err := e.srv.AddInstance(zoneA, fakegce.InstanceSpec{Name: "vm-1", AliasCIDRs: []string{"10.8.0.0/24"}}); err != nil {
+		t.Fatal(err)
+	}
+	ep := func(i int) neg.Endpoint {
+		return neg.Endpoint{Instance: "vm-1", IP: fmt.Sprintf("10.8.0.%d", i), Port: 80}
+	}
+	if _, err := e.cloud.CreateNEG(ctx, zoneA, gce.NEGSpec{Name: "real"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cloud.AttachNetworkEndpoints(ctx, zoneA, "real", []neg.Endpoint{ep(1)}); err != nil {
+		t.Fatal(err)
+	}
+	dry := gce.DryRun(e.cloud, nil)
+	sizes := func() map[string]int64 {
+		t.Helper()
+		negs, err := dry.ListNEGs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		for _, n := range negs {
+			out[n.Name] = n.Size
+		}
+		return out
+	}
+	listed := func(name string) int {
+		t.Helper()
+		eps, err := dry.ListNetworkEndpoints(ctx, zoneA, name, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(eps)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := dry.CreateNEG(ctx, zoneA, gce.NEGSpec{Name: "dry"})
+	must(err)
+	must(dry.AttachNetworkEndpoints(ctx, zoneA, "dry", []neg.Endpoint{ep(5)}))
+	must(dry.AttachNetworkEndpoints(ctx, zoneA, "real", []neg.Endpoint{ep(2), ep(3)}))
+	must(dry.DetachNetworkEndpoints(ctx, zoneA, "real", []neg.Endpoint{ep(1)}))
+	if got, want := sizes(), map[string]int64{"real": 2, "dry": 1}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sizes %v, want %v", got, want)
+	}
+	if n := listed("real"); n != 2 {
+		t.Errorf("real lists %d endpoints, want 2", n)
+	}
+
+	// By hand: the endpoint the dry run pretended to detach is really detached.
+	must(e.cloud.DetachNetworkEndpoints(ctx, zoneA, "real", []neg.Endpoint{ep(1)}))
+	if got := sizes()["real"]; got != 1 {
+		t.Errorf("size after the change by hand = %d, want 1 (stale until the NEG is listed)", got)
+	}
+	if n := listed("real"); n != 2 {
+		t.Errorf("real lists %d endpoints, want 2", n)
+	}
+	if got := sizes()["real"]; got != 2 {
+		t.Errorf("size after listing = %d, want 2 (the listing's count)", got)
+	}
 }

@@ -16,6 +16,13 @@ const (
 	ResultError   = "error"
 )
 
+// Source label values of DriftDetected: how a change made outside the controller was found.
+const (
+	// DriftSourceSize: the periodic NEG listing returned a size other than the endpoint count
+	// the controller believes.
+	DriftSourceSize = "size"
+)
+
 // Metrics holds the collectors. Create it with New; the zero value and nil record nothing.
 type Metrics struct {
 	gceRequests          *prometheus.CounterVec
@@ -26,6 +33,7 @@ type Metrics struct {
 	skippedEndpoints     *prometheus.CounterVec
 	propagation          *prometheus.HistogramVec
 	dryRunMutations      *prometheus.CounterVec
+	driftDetected        *prometheus.CounterVec
 	leader               prometheus.Gauge
 	namingUIDConflict    prometheus.Gauge
 	queue                *queueMetrics
@@ -80,6 +88,12 @@ func New(reg prometheus.Registerer) *Metrics {
 			Subsystem: Subsystem, Name: "dry_run_mutations_total",
 			Help: "Compute Engine mutations --dry-run logged instead of making, by API method.",
 		}, []string{"method"}),
+		driftDetected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Subsystem: Subsystem, Name: "drift_detected_total",
+			Help: "NEGs found changed outside the controller and listed again to be repaired, by how the change " +
+				"was found (size: the periodic NEG listing returned a size other than the endpoint count the " +
+				"controller believes).",
+		}, []string{"source"}),
 		leader: prometheus.NewGauge(prometheus.GaugeOpts{
 			Subsystem: Subsystem, Name: "leader",
 			Help: "1 while this process holds the leader Lease (or runs without leader election), else 0.",
@@ -94,7 +108,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		unowned: newUnownedCollector(),
 	}
 	reg.MustRegister(m.gceRequests, m.gceRequestDuration, m.gceOperationDuration, m.gceRateLimitWait,
-		m.syncDuration, m.skippedEndpoints, m.propagation, m.dryRunMutations, m.leader,
+		m.syncDuration, m.skippedEndpoints, m.propagation, m.dryRunMutations, m.driftDetected, m.leader,
 		m.namingUIDConflict, m.scrape)
 	reg.MustRegister(m.unowned)
 	m.queue.register(reg)
@@ -132,6 +146,14 @@ func (m *Metrics) ObserveDryRun(method string) {
 		return
 	}
 	m.dryRunMutations.WithLabelValues(method).Inc()
+}
+
+// AddDrift counts n NEGs found changed outside the controller; source is a DriftSource value.
+func (m *Metrics) AddDrift(source string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.driftDetected.WithLabelValues(source).Add(float64(n))
 }
 
 // SetLeader sets the leader gauge.

@@ -151,12 +151,17 @@ func TestControllerMetrics(t *testing.T) {
 	m.ObserveDryRun("networkEndpointGroups.insert")
 	m.ObserveDryRun("networkEndpointGroups.insert")
 	m.SetLeader(true)
+	m.AddDrift(DriftSourceSize, 1)
+	m.AddDrift(DriftSourceSize, 0)
 
 	if got := testutil.ToFloat64(m.skippedEndpoints.WithLabelValues("UnknownNode")); got != 3 {
 		t.Errorf("skipped = %v, want 3", got)
 	}
 	if got := testutil.ToFloat64(m.dryRunMutations.WithLabelValues("networkEndpointGroups.insert")); got != 2 {
 		t.Errorf("dry-run mutations = %v, want 2", got)
+	}
+	if got := testutil.ToFloat64(m.driftDetected.WithLabelValues(DriftSourceSize)); got != 1 {
+		t.Errorf("drift detected = %v, want 1", got)
 	}
 	if got := testutil.ToFloat64(m.leader); got != 1 {
 		t.Errorf("leader = %v, want 1", got)
@@ -217,6 +222,7 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.AddSkippedEndpoints("r", 1)
 	m.ObservePropagation("attach", time.Second)
 	m.ObserveDryRun("m")
+	m.AddDrift(DriftSourceSize, 1)
 	m.SetLeader(true)
 	m.SetNamingUIDConflict(true)
 	m.SetCloudState(&fakeCloud{}, nil, 1)
@@ -236,6 +242,7 @@ func TestEveryNameHasTheSubsystem(t *testing.T) {
 	m.AddSkippedEndpoints("r", 1)
 	m.ObservePropagation("attach", time.Second)
 	m.ObserveDryRun("m")
+	m.AddDrift(DriftSourceSize, 1)
 	m.SetCloudState(&fakeCloud{qps: map[string]float64{"g": 1}}, map[string]float64{"g": 1}, 1)
 	m.SetAttachedEndpointsSource(func() []NEGEndpoints { return []NEGEndpoints{{Zone: "z", NEG: "n", Count: 1}} })
 	m.SetUnownedNEGsSource(func() map[string]int { return map[string]int{UnownedType: 1} })
@@ -251,8 +258,8 @@ func TestEveryNameHasTheSubsystem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 24 {
-		t.Errorf("gathered %d metric families, want all 24", len(mfs))
+	if len(mfs) != 25 {
+		t.Errorf("gathered %d metric families, want all 25", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), Subsystem+"_") || strings.HasPrefix(mf.GetName(), Subsystem+"_neg_") {
