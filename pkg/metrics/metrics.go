@@ -161,11 +161,7 @@ func (m *Metrics) SetLeader(leading bool) {
 	if m == nil {
 		return
 	}
-	v := 0.0
-	if leading {
-		v = 1
-	}
-	m.leader.Set(v)
+	setBool(m.leader, leading)
 }
 
 // SetNamingUIDConflict sets the naming UID conflict gauge.
@@ -173,11 +169,16 @@ func (m *Metrics) SetNamingUIDConflict(conflict bool) {
 	if m == nil {
 		return
 	}
+	setBool(m.namingUIDConflict, conflict)
+}
+
+// setBool sets g to 1 for true, 0 for false.
+func setBool(g prometheus.Gauge, b bool) {
 	v := 0.0
-	if conflict {
+	if b {
 		v = 1
 	}
-	m.namingUIDConflict.Set(v)
+	g.Set(v)
 }
 
 // sources are the functions the scrape-time collector calls; any may be nil.
