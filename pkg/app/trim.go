@@ -1,14 +1,13 @@
 package app
 
 import (
-	"bytes"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
+	"github.com/neg-controller/neg-controller/pkg/controller"
 )
 
 // trimForCache is the informer factory's transform: it drops what no part of the controller
@@ -42,7 +41,7 @@ func trimForCache(obj any) (any, error) {
 func statusManagers(mfs []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry {
 	var out []metav1.ManagedFieldsEntry
 	for _, mf := range mfs {
-		if mf.FieldsV1 == nil || !bytes.Contains(mf.FieldsV1.GetRawBytes(), negStatusField) {
+		if !controller.OwnsNEGStatus(mf) {
 			continue
 		}
 		out = append(out, metav1.ManagedFieldsEntry{Manager: mf.Manager, Operation: mf.Operation,
@@ -51,12 +50,8 @@ func statusManagers(mfs []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry
 	return out
 }
 
-// negStatusField is how managedFields spell the neg-status annotation key; negStatusFieldsV1 is
-// the field set owning only that annotation.
-var (
-	negStatusField    = []byte(`"f:` + annotation.NEGStatusKey + `"`)
-	negStatusFieldsV1 = `{"f:metadata":{"f:annotations":{"f:` + annotation.NEGStatusKey + `":{}}}}`
-)
+// negStatusFieldsV1 is the field set owning only the neg-status annotation.
+var negStatusFieldsV1 = `{"f:metadata":{"f:annotations":{"f:` + annotation.NEGStatusKey + `":{}}}}`
 
 func trimPod(p *corev1.Pod) {
 	p.Annotations = nil

@@ -3,6 +3,7 @@ package controller
 import (
 	"fmt"
 	"sync"
+	"time"
 
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -86,7 +87,9 @@ func (c *Controller) startCreate(s *serviceSync, t *negTask, want naming.Descrip
 		defer c.busy.Add(-1)
 		defer c.creates.end(ref)
 		ctx := gce.WithTenant(gce.WithPriority(c.opCtx, gce.PriorityUrgent), key.String())
-		logger := klog.FromContext(ctx).WithValues("service", klog.KRef(key.Namespace, key.Name), "neg", ref.Name, "zone", ref.Zone)
+		logger := klog.FromContext(ctx).WithValues("service", klog.KRef(key.Namespace, key.Name))
+		ctx = klog.NewContext(ctx, logger)
+		logger = logger.WithValues("neg", ref.Name, "zone", ref.Zone)
 		created, err := c.cfg.Cloud.CreateNEG(ctx, ref.Zone, spec)
 		if gce.IsAlreadyExists(err) {
 			// Someone made it meanwhile: index it; the next sync decides whether it is ours.
@@ -103,13 +106,9 @@ func (c *Controller) startCreate(s *serviceSync, t *negTask, want naming.Descrip
 			if ctx.Err() != nil {
 				return
 			}
-			class := gce.Classify(err)
-			at := c.states.failNEG(ref, c.retryAt(retryPolicy(class)))
-			msg := fmt.Sprintf("Failed to create NEG %q in zone %q: %v", ref.Name, ref.Zone, err)
-			logger.Error(err, "NEG call failed", "reason", ReasonCreateNEGFailed, "class", class.String(), "retryIn", at.Sub(c.clock.Now()))
-			c.warn(key, target, ReasonCreateNEGFailed+":"+ref.String(), ReasonCreateNEGFailed, msg)
-			c.noteNEGFailure(key, ref, ReasonCreateNEGFailed, msg)
-			c.queue.AddAfter(key, c.states.retryDelay(ref, c.clock.Now()))
+			at := c.recordNEGFailure(ctx, key, target, ref, err, ReasonCreateNEGFailed,
+				fmt.Sprintf("Failed to create NEG %q in zone %q: %v", ref.Name, ref.Zone, err))
+			c.queue.AddAfter(key, max(at.Sub(c.clock.Now()), time.Millisecond))
 			return
 		}
 		created.Zone = ref.Zone

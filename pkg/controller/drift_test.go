@@ -25,22 +25,6 @@ const mAggregatedList = "compute.networkEndpointGroups.aggregatedList"
 // operation to repair — bounded generously for a loaded machine, far below NEGVerifyPeriod.
 const driftBound = 20 * 300 * time.Millisecond
 
-// within polls check until it returns nil, failing the test after bound; it returns how long
-// it took.
-func (e *testEnv) within(bound time.Duration, what string, check func() error) time.Duration {
-	e.t.Helper()
-	start := time.Now()
-	var err error
-	for time.Since(start) < bound {
-		if err = check(); err == nil {
-			return time.Since(start)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	e.t.Fatalf("%s: not reached within %s: %v", what, bound, err)
-	return 0
-}
-
 // TestDriftDetachedByHandRepaired: an endpoint detached by hand is attached again within a few
 // GC periods.
 func TestDriftDetachedByHandRepaired(t *testing.T) {

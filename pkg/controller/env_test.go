@@ -319,15 +319,23 @@ func (e *testEnv) endpointsOf(pods []testPod, p int32) map[string][]neg.Endpoint
 // timeout.
 func (e *testEnv) eventually(what string, check func() error) {
 	e.t.Helper()
-	deadline := time.Now().Add(convergeTimeout)
+	e.within(convergeTimeout, what, check)
+}
+
+// within polls check until it returns nil, failing the test after bound; it returns how long
+// it took.
+func (e *testEnv) within(bound time.Duration, what string, check func() error) time.Duration {
+	e.t.Helper()
+	start := time.Now()
 	var err error
-	for time.Now().Before(deadline) {
+	for time.Since(start) < bound {
 		if err = check(); err == nil {
-			return
+			return time.Since(start)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // poll interval, not an assertion
 	}
-	e.t.Fatalf("%s: not reached after %s: %v", what, convergeTimeout, err)
+	e.t.Fatalf("%s: not reached within %s: %v", what, bound, err)
+	return 0
 }
 
 // checkNEG returns nil when the NEG exists with exactly want (sorted).

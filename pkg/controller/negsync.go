@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -122,10 +123,10 @@ func (c *Controller) checkOwnership(s *serviceSync, t *negTask, n gce.NEG, want 
 // network ("" when both fit). GKE deletes and re-creates a NEG on the wrong network; a load
 // balancer may use it, so we refuse instead.
 func (c *Controller) mismatch(n gce.NEG) string {
-	if n.Type != "" && n.Type != gce.TypeGCEVMIPPort {
+	switch c.index.rule.misfit(n) {
+	case wrongType:
 		return fmt.Sprintf("is of type %s, not %s", n.Type, gce.TypeGCEVMIPPort)
-	}
-	if !c.index.rule.sameNetwork(n.Network) {
+	case wrongNetwork:
 		return fmt.Sprintf("is on network %q, not the configured %q", n.Network, c.cfg.Network)
 	}
 	return ""
@@ -308,14 +309,20 @@ func (c *Controller) enqueueClaimants(name string) {
 // failNEG records a failed call on the NEG of t: backoff for the NEG, a (deduplicated)
 // Warning event, and a requeue for when the backoff ends.
 func (c *Controller) failNEG(ctx context.Context, s *serviceSync, t *negTask, err error, reason, msg string) {
+	s.requeueBy(c.recordNEGFailure(ctx, s.key, s.target, t.ref, err, reason, msg))
+}
+
+// recordNEGFailure records a failed call on ref for the Service key: backoff for the NEG, a
+// log line, a (deduplicated) Warning event on target and the failure for the conditions. It
+// returns when the NEG may be retried.
+func (c *Controller) recordNEGFailure(ctx context.Context, key cache.ObjectName, target *corev1.Service, ref neg.Ref, err error, reason, msg string) time.Time {
 	class := gce.Classify(err)
-	policy := retryPolicy(class)
-	at := c.states.failNEG(t.ref, c.retryAt(policy))
-	klog.FromContext(ctx).Error(err, "NEG call failed", "neg", t.ref.Name, "zone", t.ref.Zone,
+	at := c.states.failNEG(ref, c.retryAt(retryPolicy(class)))
+	klog.FromContext(ctx).Error(err, "NEG call failed", "neg", ref.Name, "zone", ref.Zone,
 		"reason", reason, "class", class.String(), "retryIn", at.Sub(c.clock.Now()))
-	c.warn(s.key, s.target, reason+":"+t.ref.String(), reason, msg)
-	c.noteNEGFailure(s.key, t.ref, reason, msg)
-	s.requeueBy(at)
+	c.warn(key, target, reason+":"+ref.String(), reason, msg)
+	c.noteNEGFailure(key, ref, reason, msg)
+	return at
 }
 
 // retryAt returns the function computing when a NEG may be retried after its n-th

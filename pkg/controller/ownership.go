@@ -67,17 +67,28 @@ func (r ownershipRule) judge(n gce.NEG) (naming.Description, verdict) {
 	if err != nil || d.ClusterUID == "" || d.ClusterUID != r.clusterUID {
 		return naming.Description{}, notOurs
 	}
+	if v := r.misfit(n); v != notOurs {
+		return d, v
+	}
 	switch {
-	case n.Type != "" && n.Type != gce.TypeGCEVMIPPort:
-		return d, wrongType
-	case !r.sameNetwork(n.Network):
-		return d, wrongNetwork
 	case r.namer.IsGeneratedFor(n.Name, d):
 		return d, ownedGenerated
 	case naming.LooksGenerated(n.Name):
 		return d, wrongName
 	}
 	return d, ownedCustom
+}
+
+// misfit returns wrongType or wrongNetwork when n's type or network rules it out whatever its
+// description says, else notOurs (the zero value: nothing against it).
+func (r ownershipRule) misfit(n gce.NEG) verdict {
+	switch {
+	case n.Type != "" && n.Type != gce.TypeGCEVMIPPort:
+		return wrongType
+	case !r.sameNetwork(n.Network):
+		return wrongNetwork
+	}
+	return notOurs
 }
 
 // sameNetwork reports whether a NEG's network URL is the configured network (true when either

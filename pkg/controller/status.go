@@ -23,6 +23,11 @@ const FieldManager = "neg-controller"
 // negStatusField is how managedFields spell the neg-status annotation key.
 var negStatusField = []byte(`"f:` + annotation.NEGStatusKey + `"`)
 
+// OwnsNEGStatus reports whether a managedFields entry owns the neg-status annotation.
+func OwnsNEGStatus(mf metav1.ManagedFieldsEntry) bool {
+	return mf.FieldsV1 != nil && bytes.Contains(mf.FieldsV1.GetRawBytes(), negStatusField)
+}
+
 // statusWriters returns the field managers other than ours that own the neg-status annotation of
 // svc (sorted): another controller — GKE's own NEG controller, typically — writes it, so two
 // controllers would fight over the Service's NEGs. Only managedFields tell; an informer that
@@ -30,7 +35,7 @@ var negStatusField = []byte(`"f:` + annotation.NEGStatusKey + `"`)
 func statusWriters(svc *corev1.Service) []string {
 	var out []string
 	for _, mf := range svc.ManagedFields {
-		if mf.Manager == FieldManager || mf.FieldsV1 == nil || !bytes.Contains(mf.FieldsV1.GetRawBytes(), negStatusField) {
+		if mf.Manager == FieldManager || !OwnsNEGStatus(mf) {
 			continue
 		}
 		if !slices.Contains(out, mf.Manager) {
