@@ -112,6 +112,8 @@ type lagCloud struct {
 	callLag, listLag time.Duration
 }
 
+// The sleeps below are injected latency after GCE applied the call (as a late operation poll),
+// not waits before an assertion.
 func (c lagCloud) AttachNetworkEndpoints(ctx context.Context, zone, name string, eps []neg.Endpoint) error {
 	err := c.Cloud.AttachNetworkEndpoints(ctx, zone, name, eps)
 	time.Sleep(rand.N(c.callLag))
@@ -148,7 +150,9 @@ func TestDriftNoRelistWhileCallsInFlight(t *testing.T) {
 	for round := 0; round < 16; round++ {
 		pods = all[:4+(round*5)%20] // the counts change, so our own calls change the sizes
 		e.setEndpoints("default", "web", []int32{80}, pods)
-		time.Sleep(50 * time.Millisecond) // churn: a change every few operation latencies
+		// Input pacing (a change every few operation latencies), not a wait before an
+		// assertion: the assertions below follow convergence and a quiescence barrier.
+		time.Sleep(50 * time.Millisecond)
 	}
 	e.eventually("converge", func() error { return e.checkService("web", 80, negName("web", 80), pods, zoneA, zoneB) })
 	e.waitQuiet()
