@@ -24,10 +24,12 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/neg-controller/neg-controller/pkg/backends"
+	"github.com/neg-controller/neg-controller/pkg/backoff"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/metrics"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/negsync"
 	"github.com/neg-controller/neg-controller/pkg/plan"
 	"github.com/neg-controller/neg-controller/pkg/svcneg"
 )
@@ -43,8 +45,8 @@ const (
 	DefaultVerifyPeriod    = 10 * time.Minute
 	DefaultNEGVerifyPeriod = time.Hour
 	DefaultSyncDelay       = 200 * time.Millisecond
-	DefaultCallInterval    = time.Second
-	DefaultInvalidRetry    = 10 * time.Minute
+	DefaultCallInterval    = negsync.DefaultCallInterval
+	DefaultInvalidRetry    = negsync.DefaultInvalidRetry
 )
 
 // Config is everything New needs. Library code gets plain values here, never flags.
@@ -90,11 +92,15 @@ type Config struct {
 	NEGVerifyPeriod time.Duration
 	// SyncDelay coalesces EndpointSlice churn: a slice change syncs its Service after this delay.
 	SyncDelay time.Duration
-	// CallInterval paces attach (and detach) calls on one NEG: one per interval sustained,
-	// a burst of two (calls of one plan count once); see coalesce and callPacer.
+	// CallInterval paces attach (and detach) calls on one NEG while BudgetShort says so: one
+	// per interval sustained, a burst of two (calls of one plan count once); see plan.Hold.
 	CallInterval time.Duration
+	// BudgetShort reports whether mutating GCE calls already wait for the shared budget (see
+	// gce.Compute.MutationsShort); nil means never, so calls go out as soon as nothing of their
+	// direction is in flight on the NEG.
+	BudgetShort func() bool
 	// Backoff is the retry policy for failed syncs and calls.
-	Backoff Backoff
+	Backoff backoff.Policy
 	// InvalidEndpointRetry is how long an endpoint GCE rejected as invalid is left out.
 	InvalidEndpointRetry time.Duration
 	// BatchSize and MaxEndpointsPerNEG default to GCE's limits (500, 10000).
@@ -134,7 +140,7 @@ func (cfg Config) withDefaults() Config {
 	def(&cfg.SyncDelay, DefaultSyncDelay)
 	def(&cfg.CallInterval, DefaultCallInterval)
 	def(&cfg.InvalidEndpointRetry, DefaultInvalidRetry)
-	cfg.Backoff = cfg.Backoff.withDefaults()
+	cfg.Backoff = cfg.Backoff.WithDefaults()
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = plan.DefaultBatchSize
 	}
@@ -187,8 +193,9 @@ type Controller struct {
 	recorder    record.EventRecorder
 	warnings    *warningMemory
 
-	index  *negIndex
-	states *negStates
+	index *negIndex
+	// negs owns the endpoints of every NEG (pkg/negsync).
+	negs *negsync.Syncer
 	// creates tracks the NEG inserts in flight (create.go).
 	creates *creations
 	// svcNEGs writes the ServiceNetworkEndpointGroups (svcneg.go).
@@ -198,11 +205,10 @@ type Controller struct {
 	// backends keeps backend services in step with the NEGs (backends.go); nil when disabled.
 	backends *backends.Reconciler
 
-	// opCtx is the context of asynchronous calls (Run's); ops tracks them, and busy counts
-	// them together with the syncs running (see idle).
-	opCtx context.Context
-	ops   sync.WaitGroup
-	busy  atomic.Int64
+	// ops tracks the NEG inserts running in the background, and busy counts them together
+	// with the syncs running (see idle).
+	ops  sync.WaitGroup
+	busy atomic.Int64
 
 	// unclaimed counts, as of the last GC pass, custom-named NEGs of ours no Service claims;
 	// unownedLogged remembers the NEGs already logged as not ours (see reportUnowned).
@@ -215,7 +221,7 @@ type Controller struct {
 // running and no GCE call in flight (keys waiting for a delayed requeue are not counted). Tests
 // use it as a quiescence barrier before asserting that something did not happen.
 func (c *Controller) idle() bool {
-	return c.queue.Len() == 0 && c.busy.Load() == 0
+	return c.queue.Len() == 0 && c.busy.Load() == 0 && c.negs.Idle()
 }
 
 // New builds a Controller and registers its event handlers on cfg.Informers. It makes no
@@ -231,18 +237,25 @@ func New(cfg Config) (*Controller, error) {
 		namer:    naming.NewNamer(cfg.NamingUID),
 		warnings: newWarningMemory(),
 		index:    newNEGIndex(ownershipRule{clusterUID: cfg.ClusterUID, network: cfg.Network, namer: naming.NewNamer(cfg.NamingUID)}),
-		states:   newNEGStates(),
 		creates:  newCreations(),
 		svcNEGs:  newSvcNEGs(cfg.SvcNEG, cfg.VerifyPeriod),
 		changes:  newChangeTracker(),
 
 		unownedLogged: map[neg.Ref]bool{},
 	}
+	negs, err := negsync.New(negsync.Config{Cloud: cfg.Cloud, Clock: cfg.Clock, Backoff: cfg.Backoff,
+		CallInterval: cfg.CallInterval, BudgetShort: cfg.BudgetShort, VerifyPeriod: cfg.NEGVerifyPeriod,
+		InvalidEndpointRetry: cfg.InvalidEndpointRetry, BatchSize: cfg.BatchSize, Capacity: cfg.MaxEndpointsPerNEG,
+		OnDone: c.callsDone})
+	if err != nil {
+		return nil, err
+	}
+	c.negs = negs
 	c.keyBackoff = newKeyBackoff(cfg.Backoff)
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[cache.ObjectName](c.keyBackoff,
 		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, Clock: cfg.Clock,
 			MetricsProvider: cfg.Metrics.QueueProvider()})
-	cfg.Metrics.SetAttachedEndpointsSource(c.states.attachedCounts)
+	cfg.Metrics.SetAttachedEndpointsSource(c.attachedCounts)
 	cfg.Metrics.SetUnownedNEGsSource(c.unownedCounts)
 	c.broadcaster = record.NewBroadcaster()
 	c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: EventSource})
@@ -261,7 +274,6 @@ func New(cfg Config) (*Controller, error) {
 func (c *Controller) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrash()
 	logger := klog.FromContext(ctx)
-	c.opCtx = ctx
 	c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.cfg.EventClient.CoreV1().Events("")})
 	defer c.broadcaster.Shutdown()
 	defer c.queue.ShutDown()
@@ -286,6 +298,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.queue.ShutDown()
 	wg.Wait()
 	c.ops.Wait()
+	c.negs.Wait()
 	return nil
 }
 
@@ -298,7 +311,7 @@ func (c *Controller) loadIndex(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
-		delay := jitter(c.cfg.Backoff.Delay(failures, retryPolicy(gce.Classify(err))))
+		delay := backoff.Jitter(c.cfg.Backoff.ErrorDelay(failures, err))
 		logger.Error(err, "Listing NEGs failed; retrying", "delay", delay)
 		select {
 		case <-ctx.Done():
@@ -311,12 +324,12 @@ func (c *Controller) loadIndex(ctx context.Context) error {
 // refreshIndex replaces the NEG index with a fresh listing, and compares the listed sizes with
 // the endpoints the controller believes attached (drift.go).
 func (c *Controller) refreshIndex(ctx context.Context) error {
-	gen, seq := c.index.generation(), c.states.sequence()
+	gen, seq := c.index.generation(), c.negs.Sequence()
 	negs, err := c.cfg.Cloud.ListNEGs(gce.WithPriority(ctx, gce.PriorityBackground))
 	if err != nil {
 		return fmt.Errorf("listing NEGs: %w", err)
 	}
-	c.repairDrift(ctx, c.states.checkSizes(negs, seq))
+	c.repairDrift(ctx, c.negs.CheckSizes(negs, seq))
 	for _, key := range c.index.refresh(negs, gen) {
 		// A NEG of this Service was deleted outside the controller: re-create it.
 		klog.FromContext(ctx).Info("NEG deleted outside the controller", "service", klog.KRef(key.Namespace, key.Name))

@@ -12,6 +12,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/plan"
 )
 
 // checkService returns nil when every NEG of Service port p holds exactly the endpoints of pods
@@ -196,7 +197,7 @@ func TestRestartWithNEGsPresent(t *testing.T) {
 		{Zone: zoneA, Name: "custom-81"}, {Zone: zoneB, Name: "custom-81"}}
 	e.eventually("new controller synced every NEG", func() error {
 		for _, ref := range refs {
-			if snap := c.states.snapshot(ref, time.Now()); snap.current == nil || snap.inFlight.Len() > 0 {
+			if p := c.negs.Progress(ref, nil); !p.Known || p.InFlight > 0 {
 				return fmt.Errorf("%s not synced yet", ref)
 			}
 		}
@@ -250,15 +251,16 @@ func TestSteadyStateMakesNoMutatingCalls(t *testing.T) {
 	}
 }
 
-// TestTrickleIsPacedByCallInterval: endpoints added one at a time, faster than the operation
-// latency and much faster than CallInterval, cost at most about one attach call per
-// CallInterval, not one per operation latency.
-func TestTrickleIsPacedByCallInterval(t *testing.T) {
+// TestTrickleIsPacedWhileTheBudgetIsShort: while the GCE budget is short, endpoints added one
+// at a time, faster than the operation latency and much faster than CallInterval, cost at most
+// about one attach call per CallInterval, not one per operation latency. (With room in the
+// budget calls go out whenever none is in flight: pkg/negsync's TestPacingOnlyWhenBudgetShort.)
+func TestTrickleIsPacedWhileTheBudgetIsShort(t *testing.T) {
 	e := newTestEnv(t, fakegce.Config{OperationLatency: 30 * time.Millisecond})
 	e.addNode("node-a1", zoneA)
 	e.createService(service("default", "web", `{"exposed_ports":{"80":{}}}`, 80))
 	const interval = 400 * time.Millisecond
-	e.start(func(c *Config) { c.CallInterval = interval }, 0)
+	e.start(func(c *Config) { c.CallInterval, c.BudgetShort = interval, func() bool { return true } }, 0)
 	name := negName("web", 80)
 	e.eventually("NEG created", func() error { return e.checkNEG(zoneA, name, nil) })
 	e.srv.ResetCounts()
@@ -272,7 +274,7 @@ func TestTrickleIsPacedByCallInterval(t *testing.T) {
 	e.eventually("all 80 attached", func() error { return e.checkService("web", 80, name, all, zoneA) })
 	took := time.Since(start)
 	// One call per started interval of the trickle, plus the pacer's burst of two and the last.
-	limit := int(took/interval) + pacerBurst + 1
+	limit := int(took/interval) + plan.PacerBurst + 1
 	if n := e.srv.Counts()[mAttach]; n > limit {
 		t.Errorf("%d attach calls for 80 endpoints over %s; want at most %d (one per %s)", n, took.Round(time.Millisecond), limit, interval)
 	} else {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -73,7 +74,7 @@ func (cr *creations) inFlight(ref neg.Ref) bool {
 // flight, is skipped: the ending insert re-syncs the Service. The insert waits for the GCE
 // budget urgently (the Service cannot serve through NEGs that do not exist), as the Service's
 // tenant, taking turns with the inserts of other Services.
-func (c *Controller) startCreate(s *serviceSync, t *negTask, want naming.Description) {
+func (c *Controller) startCreate(ctx context.Context, s *serviceSync, t *negTask, want naming.Description) {
 	if !c.creates.begin(t.ref, s.key) {
 		return
 	}
@@ -86,10 +87,8 @@ func (c *Controller) startCreate(s *serviceSync, t *negTask, want naming.Descrip
 		defer c.ops.Done()
 		defer c.busy.Add(-1)
 		defer c.creates.end(ref)
-		ctx := gce.WithTenant(gce.WithPriority(c.opCtx, gce.PriorityUrgent), key.String())
-		logger := klog.FromContext(ctx).WithValues("service", klog.KRef(key.Namespace, key.Name))
-		ctx = klog.NewContext(ctx, logger)
-		logger = logger.WithValues("neg", ref.Name, "zone", ref.Zone)
+		ctx := gce.WithTenant(gce.WithPriority(ctx, gce.PriorityUrgent), key.String())
+		logger := klog.FromContext(ctx).WithValues("neg", ref.Name, "zone", ref.Zone)
 		created, err := c.cfg.Cloud.CreateNEG(ctx, ref.Zone, spec)
 		if gce.IsAlreadyExists(err) {
 			// Someone made it meanwhile: index it; the next sync decides whether it is ours.
@@ -112,11 +111,12 @@ func (c *Controller) startCreate(s *serviceSync, t *negTask, want naming.Descrip
 			return
 		}
 		created.Zone = ref.Zone
+		// Known empty before it is indexed: a sync that finds it in the index must not list it.
+		c.negs.Created(ref, key)
 		c.index.put(*created)
 		if custom {
 			c.index.markClaimed(ref)
 		}
-		c.states.setCurrent(ref, key, neg.NewEndpointSet(), c.clock.Now())
 		c.warnings.clear(key, ReasonCreateNEGFailed+":"+ref.String())
 		logger.Info("Created NEG")
 		c.normal(target, ReasonCreate, fmt.Sprintf("Created NEG %q for %s-%d in %q.", ref.Name, key, port, ref.Zone))

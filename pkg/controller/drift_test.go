@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
@@ -162,56 +161,5 @@ func TestDriftNoRelistWhileCallsInFlight(t *testing.T) {
 	}
 	if counts[mList] != 0 {
 		t.Errorf("%d listNetworkEndpoints calls, want 0 (drift wrongly found from our own calls): %v", counts[mList], counts)
-	}
-}
-
-func TestSizeDrift(t *testing.T) {
-	const start = 10
-	quiet := sizeView{known: true, count: 3, changedSeq: start}
-	with := func(f func(v *sizeView)) sizeView { v := quiet; f(&v); return v }
-	for _, tc := range []struct {
-		name string
-		v    sizeView
-		size int64
-		want bool
-	}{
-		{"equal", quiet, 3, false},
-		{"fewer in GCE", quiet, 2, true},
-		{"more in GCE", quiet, 4, true},
-		{"changed long before the NEG listing", with(func(v *sizeView) { v.changedSeq = 1 }), 2, true},
-		{"never changed, known empty", sizeView{known: true}, 1, true},
-		{"unknown current", with(func(v *sizeView) { v.known = false }), 2, false},
-		{"call in flight", with(func(v *sizeView) { v.inFlight = 1 }), 2, false},
-		{"listing running", with(func(v *sizeView) { v.listing = true }), 2, false},
-		{"changed after the NEG listing started", with(func(v *sizeView) { v.changedSeq = start + 1 }), 2, false},
-	} {
-		if got := sizeDrift(tc.v, tc.size, start); got != tc.want {
-			t.Errorf("%s: sizeDrift(%+v, %d, %d) = %v, want %v", tc.name, tc.v, tc.size, start, got, tc.want)
-		}
-	}
-}
-
-// TestCheckSizes: a drifted NEG is returned with its owner and its current set becomes unknown;
-// a NEG changed after the listing started, or unknown to the controller, is left alone.
-func TestCheckSizes(t *testing.T) {
-	s := newNEGStates()
-	owner := keyOf("default", "web")
-	a, b := neg.Ref{Zone: zoneA, Name: "n"}, neg.Ref{Zone: zoneB, Name: "n"}
-	e1 := neg.Endpoint{Instance: "i", IP: "10.0.0.1", Port: 80}
-	now := time.Now()
-	s.setCurrent(a, owner, neg.NewEndpointSet(e1), now)
-	start := s.sequence()
-	s.setCurrent(b, owner, neg.NewEndpointSet(e1), now) // after the listing started
-	listed := []gce.NEG{{Zone: zoneA, Name: "n", Size: 0}, {Zone: zoneB, Name: "n", Size: 0}, {Zone: zoneC, Name: "n", Size: 5}}
-	got := s.checkSizes(listed, start)
-	want := []drifted{{ref: a, owner: owner, believed: 1, size: 0}}
-	if d := cmp.Diff(want, got, cmp.AllowUnexported(drifted{})); d != "" {
-		t.Errorf("checkSizes (-want +got):\n%s", d)
-	}
-	if s.snapshot(a, now).current != nil {
-		t.Errorf("drifted NEG still has a known current set")
-	}
-	if s.snapshot(b, now).current == nil {
-		t.Errorf("NEG changed after the listing started lost its current set")
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
+	"github.com/neg-controller/neg-controller/pkg/backoff"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/naming"
@@ -102,7 +103,7 @@ func (e *testEnv) testConfig(cloud gce.Cloud, factory informers.SharedInformerFa
 		NEGVerifyPeriod: time.Hour,
 		SyncDelay:       10 * time.Millisecond,
 		CallInterval:    50 * time.Millisecond,
-		Backoff:         Backoff{Base: 20 * time.Millisecond, Max: 500 * time.Millisecond, Later: 100 * time.Millisecond},
+		Backoff:         backoff.Policy{Base: 20 * time.Millisecond, Max: 500 * time.Millisecond, Later: 100 * time.Millisecond},
 	}
 }
 

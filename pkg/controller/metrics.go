@@ -86,14 +86,11 @@ func (t *changeTracker) activeChange(key cache.ObjectName) time.Time {
 }
 
 // attachedCounts returns the number of endpoints of every NEG whose endpoints are known.
-func (s *negStates) attachedCounts() []metrics.NEGEndpoints {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]metrics.NEGEndpoints, 0, len(s.m))
-	for ref, st := range s.m {
-		if st.current != nil {
-			out = append(out, metrics.NEGEndpoints{Zone: ref.Zone, NEG: ref.Name, Count: st.current.Len()})
-		}
+func (c *Controller) attachedCounts() []metrics.NEGEndpoints {
+	counts := c.negs.Attached()
+	out := make([]metrics.NEGEndpoints, 0, len(counts))
+	for ref, n := range counts {
+		out = append(out, metrics.NEGEndpoints{Zone: ref.Zone, NEG: ref.Name, Count: n})
 	}
 	return out
 }
@@ -106,15 +103,6 @@ func (c *Controller) observeSkipped(skipped map[endpoints.SkipReason]int) {
 			c.cfg.Metrics.AddSkippedEndpoints(string(r), n)
 		}
 	}
-}
-
-// observePropagation records, for a successful call of g, the time since the EndpointSlice
-// change that caused it.
-func (c *Controller) observePropagation(g *opGroup, r callResult) {
-	if g.changedAt.IsZero() || len(r.succeeded) == 0 {
-		return
-	}
-	c.cfg.Metrics.ObservePropagation(g.kind.String(), c.clock.Since(g.changedAt))
 }
 
 // HasSynced reports whether the informers the controller registered have synced (readiness).

@@ -72,9 +72,6 @@ type svcNEGs struct {
 	objs    map[cache.ObjectName]*svcNEGEntry
 	// byService maps a Service to the names of the objects labelled with it.
 	byService map[cache.ObjectName]map[string]bool
-	// failures holds the last failure message of a NEG call made by a sync (create, list,
-	// delete), until the NEG is ready again.
-	failures map[neg.Ref]negFailure
 }
 
 // svcNEGEntry is the last known server state of one object; obj nil marks one we deleted.
@@ -83,27 +80,9 @@ type svcNEGEntry struct {
 	gen uint64
 }
 
-type negFailure struct {
-	key     cache.ObjectName
-	reason  string
-	message string
-}
-
 func newSvcNEGs(client *svcneg.Client, verifyPeriod time.Duration) *svcNEGs {
 	return &svcNEGs{client: client, verifyPeriod: verifyPeriod,
-		objs: map[cache.ObjectName]*svcNEGEntry{}, byService: map[cache.ObjectName]map[string]bool{},
-		failures: map[neg.Ref]negFailure{}}
-}
-
-// noteNEGFailure remembers why a NEG call of a sync failed, for the conditions.
-func (c *Controller) noteNEGFailure(key cache.ObjectName, ref neg.Ref, reason, msg string) {
-	w := c.svcNEGs
-	if w == nil || w.client == nil {
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.failures[ref] = negFailure{key: key, reason: reason, message: msg}
+		objs: map[cache.ObjectName]*svcNEGEntry{}, byService: map[cache.ObjectName]map[string]bool{}}
 }
 
 // syncSvcNEGs is the last step of a sync: write the object of every wanted NEG name of the

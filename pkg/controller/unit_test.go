@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -10,13 +9,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/cache"
 
+	"github.com/neg-controller/neg-controller/pkg/backoff"
 	"github.com/neg-controller/neg-controller/pkg/endpoints"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
-	"github.com/neg-controller/neg-controller/pkg/plan"
 )
 
 func svcAt(ns, name string, created time.Time) *corev1.Service {
@@ -50,61 +48,8 @@ func TestNameWinner(t *testing.T) {
 	}
 }
 
-func TestBackoffDelay(t *testing.T) {
-	b := Backoff{Base: time.Second, Max: 5 * time.Minute, Later: 15 * time.Second}
-	cases := []struct {
-		failures int
-		policy   gce.RetryPolicy
-		want     time.Duration
-	}{
-		{1, gce.RetryWithBackoff, time.Second},
-		{2, gce.RetryWithBackoff, 2 * time.Second},
-		{5, gce.RetryWithBackoff, 16 * time.Second},
-		{9, gce.RetryWithBackoff, 256 * time.Second},
-		{10, gce.RetryWithBackoff, 5 * time.Minute},
-		{1000, gce.RetryWithBackoff, 5 * time.Minute},
-		{1, gce.RetryLater, 15 * time.Second},
-		{3, gce.RetryLater, time.Minute},
-		{6, gce.RetryLater, 5 * time.Minute},
-		{1, gce.NoRetry, 5 * time.Minute},
-		{0, gce.RetryWithBackoff, time.Second},
-	}
-	for _, c := range cases {
-		if got := b.Delay(c.failures, c.policy); got != c.want {
-			t.Errorf("Delay(%d, %s) = %s, want %s", c.failures, c.policy, got, c.want)
-		}
-	}
-	if d := (Backoff{}).Delay(100, gce.RetryWithBackoff); d != DefaultBackoffMax {
-		t.Errorf("default cap = %s, want %s", d, DefaultBackoffMax)
-	}
-	for i := 0; i < 100; i++ {
-		if j := jitter(10 * time.Second); j < 10*time.Second || j > 11*time.Second {
-			t.Fatalf("jitter out of range: %s", j)
-		}
-	}
-}
-
-func TestRetryPolicy(t *testing.T) {
-	cases := map[gce.Class]gce.RetryPolicy{
-		gce.RateLimited:   gce.RetryLater,
-		gce.QuotaExceeded: gce.RetryLater,
-		gce.InUse:         gce.RetryLater,
-		gce.Server:        gce.RetryWithBackoff,
-		gce.NotFound:      gce.RetryWithBackoff,
-		gce.AlreadyExists: gce.RetryWithBackoff,
-		gce.Invalid:       gce.NoRetry,
-		gce.Permanent:     gce.NoRetry,
-		gce.Canceled:      gce.NoRetry,
-	}
-	for class, want := range cases {
-		if got := retryPolicy(class); got != want {
-			t.Errorf("retryPolicy(%s) = %s, want %s", class, got, want)
-		}
-	}
-}
-
 func TestKeyBackoff(t *testing.T) {
-	k := newKeyBackoff(Backoff{Base: time.Second, Max: 4 * time.Second})
+	k := newKeyBackoff(backoff.Policy{Base: time.Second, Max: 4 * time.Second})
 	key := keyOf("ns", "svc")
 	var got []time.Duration
 	for i := 0; i < 4; i++ {
@@ -172,61 +117,6 @@ func TestNEGIndex(t *testing.T) {
 	}
 }
 
-func TestNEGStates(t *testing.T) {
-	s := newNEGStates()
-	ref := neg.Ref{Zone: "z", Name: "n"}
-	e1 := neg.Endpoint{Instance: "i", IP: "10.0.0.1", Port: 80}
-	e2 := neg.Endpoint{Instance: "i", IP: "10.0.0.2", Port: 80}
-	e3 := neg.Endpoint{Instance: "i", IP: "10.0.0.3", Port: 80}
-	now := time.Now()
-	never := func(int) time.Time { return now.Add(time.Hour) }
-
-	if s.snapshot(ref, now).current != nil {
-		t.Fatal("new NEG has a known current set")
-	}
-	s.beginList(ref, cache.ObjectName{})
-	if !s.tryStart(ref, opAttach, []neg.Endpoint{e2}) {
-		t.Fatal("tryStart refused")
-	}
-	if s.tryStart(ref, opDetach, []neg.Endpoint{e2, e3}) {
-		t.Fatal("duplicate call allowed for an endpoint in flight")
-	}
-	// The attach completes while the listing runs; the listing predates it.
-	s.finish(ref, opAttach, []neg.Endpoint{e2}, []neg.Endpoint{e2}, nil, false, now, never)
-	s.endList(ref, neg.NewEndpointSet(e1), now)
-	snap := s.snapshot(ref, now)
-	if !snap.current.Equal(neg.NewEndpointSet(e1, e2)) || snap.inFlight.Len() != 0 {
-		t.Errorf("current %v in flight %v", snap.current.Sorted(), snap.inFlight.Sorted())
-	}
-
-	// A failed call makes the set unknown and schedules a retry.
-	s.tryStart(ref, opDetach, []neg.Endpoint{e1})
-	s.finish(ref, opDetach, []neg.Endpoint{e1}, nil, nil, true, now, never)
-	snap = s.snapshot(ref, now)
-	if snap.current != nil || !snap.retryAt.Equal(now.Add(time.Hour)) {
-		t.Errorf("after failure: current %v retryAt %v", snap.current, snap.retryAt)
-	}
-
-	// A failure during a listing makes the listing untrusted.
-	s.beginList(ref, cache.ObjectName{})
-	s.tryStart(ref, opAttach, []neg.Endpoint{e3})
-	s.finish(ref, opAttach, []neg.Endpoint{e3}, nil, nil, true, now, never)
-	s.endList(ref, neg.NewEndpointSet(e1), now)
-	if s.snapshot(ref, now).current != nil {
-		t.Errorf("listing trusted despite a failed call during it")
-	}
-
-	// Invalid endpoints are excluded until their time passes.
-	s.tryStart(ref, opAttach, []neg.Endpoint{e3})
-	s.finish(ref, opAttach, []neg.Endpoint{e3}, nil, []neg.Endpoint{e3}, false, now.Add(time.Minute), never)
-	if !s.snapshot(ref, now).invalid.Has(e3) {
-		t.Errorf("invalid endpoint not excluded")
-	}
-	if s.snapshot(ref, now.Add(2*time.Minute)).invalid.Has(e3) {
-		t.Errorf("invalid endpoint excluded forever")
-	}
-}
-
 func TestSkipSummary(t *testing.T) {
 	got := skipSummary(map[endpoints.SkipReason]int{endpoints.SkipUnknownNode: 2, endpoints.SkipNotIPv4: 5, endpoints.SkipNoNodeName: 1})
 	if want := "NoNodeName=1, UnknownNode=2"; got != want {
@@ -246,107 +136,6 @@ func TestWarningMemory(t *testing.T) {
 	w.clear(k, "s")
 	if !w.changed(k, "s", "m2") {
 		t.Error("message not reported after clear")
-	}
-}
-
-func TestVerifyDueSpreadsOverThePeriod(t *testing.T) {
-	const period = 10 * time.Minute
-	c := &Controller{cfg: Config{NEGVerifyPeriod: period}}
-	listed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	lo, hi := period, time.Duration(0)
-	for i := 0; i < 1000; i++ {
-		ref := neg.Ref{Zone: "us-central1-a", Name: fmt.Sprintf("k8s1-0123abcd-ns-svc-%d-deadbeef", i)}
-		d := c.verifyDue(ref, listed).Sub(listed)
-		if d < period/2 || d > period {
-			t.Fatalf("%s: due after %s, want within [%s, %s]", ref, d, period/2, period)
-		}
-		if again := c.verifyDue(ref, listed).Sub(listed); again != d {
-			t.Fatalf("%s: due after %s then %s, want a fixed point per NEG", ref, d, again)
-		}
-		lo, hi = min(lo, d), max(hi, d)
-	}
-	if hi-lo < period*4/10 {
-		t.Errorf("1000 NEGs due within [%s, %s], want them spread over most of the second half", lo, hi)
-	}
-}
-
-func TestCoalesceHoldsNewCallsBehindInFlightAndPacedOnes(t *testing.T) {
-	ep := func(i int) neg.Endpoint {
-		return neg.Endpoint{Instance: "n", IP: fmt.Sprintf("10.0.0.%d", i), Port: 80}
-	}
-	fresh := func() plan.Plan {
-		return plan.Plan{
-			Attach: []plan.Batch{{Op: plan.Attach, Endpoints: []neg.Endpoint{ep(1), ep(2)}}, {Op: plan.Attach, Endpoints: []neg.Endpoint{ep(3)}}},
-			Detach: []plan.Batch{{Op: plan.Detach, Endpoints: []neg.Endpoint{ep(4)}}},
-		}
-	}
-	now := time.Unix(1000, 0)
-	const interval = time.Second
-	// spent: a pacer with both tokens used, the last one d ago.
-	spent := func(d time.Duration) callPacer { return callPacer{used: pacerBurst, at: now.Add(-d)} }
-	for _, tc := range []struct {
-		name                 string
-		attaching, detaching bool
-		attach, detach       callPacer
-		wantAttach           int // batches left
-		wantDetach           int
-		wantHeld             int
-		wantResume           time.Time
-	}{
-		{name: "nothing in flight, full pacers", wantAttach: 2, wantDetach: 1},
-		{name: "attach in flight holds attaches only", attaching: true, wantAttach: 0, wantDetach: 1, wantHeld: 3},
-		{name: "detach in flight holds detaches only", detaching: true, wantAttach: 2, wantDetach: 0, wantHeld: 1},
-		{name: "both in flight", attaching: true, detaching: true, wantHeld: 4},
-		{name: "one call just made: the burst allows another", attach: callPacer{used: 1, at: now}, wantAttach: 2, wantDetach: 1},
-		{name: "spent attach pacer holds attaches", attach: spent(300 * time.Millisecond), wantDetach: 1, wantHeld: 3,
-			wantResume: now.Add(700 * time.Millisecond)},
-		{name: "both spent: resume at the earlier", attach: spent(300 * time.Millisecond), detach: spent(900 * time.Millisecond),
-			wantHeld: 4, wantResume: now.Add(100 * time.Millisecond)},
-		{name: "spent long ago", attach: spent(interval), detach: spent(5 * time.Second), wantAttach: 2, wantDetach: 1},
-		{name: "in flight and spent: the finishing call re-syncs", attaching: true, attach: spent(100 * time.Millisecond),
-			wantDetach: 1, wantHeld: 3},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			p := fresh()
-			snap := snapshot{attaching: tc.attaching, detaching: tc.detaching}
-			snap.pacers[opAttach], snap.pacers[opDetach] = tc.attach, tc.detach
-			resume := coalesce(&p, snap, now, interval)
-			if len(p.Attach) != tc.wantAttach || len(p.Detach) != tc.wantDetach || p.HeldInFlight != tc.wantHeld || !resume.Equal(tc.wantResume) {
-				t.Errorf("got %d attach and %d detach batches, %d held, resume %v; want %d, %d, %d, %v",
-					len(p.Attach), len(p.Detach), p.HeldInFlight, resume, tc.wantAttach, tc.wantDetach, tc.wantHeld, tc.wantResume)
-			}
-		})
-	}
-}
-
-func TestCallPacer(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	const interval = time.Second
-	var p callPacer
-	steps := []struct {
-		ms        int
-		take      bool
-		wantReady int // ms
-	}{
-		{ms: 0, wantReady: 0},                  // full
-		{ms: 0, take: true, wantReady: 0},      // one left
-		{ms: 100, take: true, wantReady: 1000}, // burst spent; tokens refill from the first call
-		{ms: 600, wantReady: 1000},
-		{ms: 1000, wantReady: 1000}, // a token is back
-		{ms: 1000, take: true, wantReady: 2000},
-		{ms: 10000, wantReady: 10000}, // refilled (never above the burst)
-		{ms: 10000, take: true, wantReady: 10000},
-		{ms: 10000, take: true, wantReady: 11000},
-		{ms: 10000, take: true, wantReady: 11000}, // a large plan leaves no debt
-	}
-	for i, s := range steps {
-		if s.take {
-			p.take(at(s.ms), interval)
-		}
-		if got := p.readyAt(at(s.ms), interval); got.Sub(at(s.wantReady)).Abs() > time.Microsecond {
-			t.Errorf("step %d (t=%dms, take=%v): ready at %v, want %dms", i, s.ms, s.take, got.Sub(t0), s.wantReady)
-		}
 	}
 }
 

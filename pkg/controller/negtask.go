@@ -3,8 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
-	"math"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,55 +12,34 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
-	"github.com/neg-controller/neg-controller/pkg/plan"
+	"github.com/neg-controller/neg-controller/pkg/negsync"
 )
 
 // prepare is the first phase of a NEG task: make sure the NEG exists and is ours (creating it
-// if needed) and that its current endpoints are known (listing it if needed). It sets t.ready
-// on success. A NEG in backoff after a failure is skipped and the Service requeued for when
-// the backoff ends.
+// if needed) and that its current endpoints are known (listing it if needed, see
+// negsync.Syncer.Refresh). It sets t.ready on success. A NEG in backoff after a failure is
+// skipped and the Service requeued for when the backoff ends.
 func (c *Controller) prepare(ctx context.Context, s *serviceSync, t *negTask) {
-	now := c.clock.Now()
-	snap := c.states.snapshot(t.ref, now)
-	if now.Before(snap.retryAt) {
-		s.requeueBy(snap.retryAt)
+	if at := c.negs.RetryAt(t.ref); c.clock.Now().Before(at) {
+		s.requeueBy(at)
 		return
 	}
 	if t.remove {
-		if !c.removeNEG(ctx, s, t, snap) {
+		if !c.removeNEG(ctx, s, t) {
 			return
 		}
 	} else if !c.ensureNEG(ctx, s, t) {
 		return
 	}
-	// A NEG ensureNEG just created is known to be empty: no list needed.
-	snap = c.states.snapshot(t.ref, now)
-	listedAt := snap.listedAt
-	if snap.current == nil || !now.Before(c.verifyDue(t.ref, listedAt)) {
-		if !c.listNEG(ctx, s, t) {
-			return
-		}
-		listedAt = now
+	verifyAt, err := c.negs.Refresh(ctx, t.ref, s.key)
+	if err != nil {
+		c.listFailed(ctx, s, t, err)
+		return
 	}
-	if c.cfg.NEGVerifyPeriod <= maxVerifyRequeue {
-		s.requeueBy(c.verifyDue(t.ref, listedAt))
+	if !verifyAt.IsZero() {
+		s.requeueBy(verifyAt)
 	}
 	t.ready = true
-}
-
-// maxVerifyRequeue bounds the verify periods for which a sync schedules its own next verify;
-// longer ones (resyncs disabled) leave verifies to events.
-const maxVerifyRequeue = 24 * time.Hour
-
-// verifyDue returns when the cached endpoints of ref, listed at listedAt, must be listed again:
-// between half of and the whole NEGVerifyPeriod later, at a fraction fixed per NEG (a hash of its
-// zone and name). Each sync asks to be re-run then, so the re-lists of many NEGs spread over
-// the period (bounded by the listEndpoints rate limit) instead of all coming at one resync.
-func (c *Controller) verifyDue(ref neg.Ref, listedAt time.Time) time.Time {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(ref.String()))
-	frac := 0.5 + 0.5*float64(h.Sum32())/float64(math.MaxUint32)
-	return listedAt.Add(time.Duration(float64(c.cfg.NEGVerifyPeriod) * frac))
 }
 
 // ensureNEG makes sure the NEG of t exists and may be used by the Service. It never adopts,
@@ -77,7 +54,7 @@ func (c *Controller) ensureNEG(ctx context.Context, s *serviceSync, t *negTask) 
 	if !t.active {
 		return false
 	}
-	c.startCreate(s, t, want)
+	c.startCreate(ctx, s, t, want)
 	return false
 }
 
@@ -132,113 +109,48 @@ func (c *Controller) mismatch(n gce.NEG) string {
 	return ""
 }
 
-// listNEG reads the current endpoints of the NEG of t from GCE (without health).
-func (c *Controller) listNEG(ctx context.Context, s *serviceSync, t *negTask) bool {
-	c.states.beginList(t.ref, s.key)
-	// A periodic verify (the endpoints are known) waits behind the calls Services wait for; a
-	// NEG whose endpoints are unknown blocks its Service: urgent the first time (start,
-	// adoption), normal after a failed call.
-	prio := gce.PriorityNormal
-	switch snap := c.states.snapshot(t.ref, c.clock.Now()); {
-	case snap.current != nil:
-		prio = gce.PriorityBackground
-	case snap.listedAt.IsZero():
-		prio = gce.PriorityUrgent
-	}
-	ctx = gce.WithTenant(gce.WithPriority(ctx, prio), s.key.String())
-	eps, err := c.cfg.Cloud.ListNetworkEndpoints(ctx, t.ref.Zone, t.ref.Name, false)
-	if err != nil {
-		c.states.endList(t.ref, nil, c.clock.Now())
-		if gce.IsNotFound(err) {
-			// Deleted behind our back: forget it; an active NEG is created again at once.
-			klog.FromContext(ctx).Info("NEG disappeared from GCE", "neg", t.ref.Name, "zone", t.ref.Zone)
-			c.index.remove(t.ref)
-			c.states.forget(t.ref)
-			if t.active {
-				s.requeueBy(c.clock.Now())
-			}
-			return false
+// listFailed handles a failed listing of the NEG of t: a NEG deleted behind our back is
+// forgotten (and an active one created again at once); other errors back the NEG off.
+func (c *Controller) listFailed(ctx context.Context, s *serviceSync, t *negTask, err error) {
+	if gce.IsNotFound(err) {
+		klog.FromContext(ctx).Info("NEG disappeared from GCE", "neg", t.ref.Name, "zone", t.ref.Zone)
+		c.index.remove(t.ref)
+		c.negs.Forget(t.ref)
+		if t.active {
+			s.requeueBy(c.clock.Now())
 		}
-		c.failNEG(ctx, s, t, err, ReasonListNetworkEndpointsFailed,
-			fmt.Sprintf("Failed to list the endpoints of NEG %q in zone %q: %v", t.ref.Name, t.ref.Zone, err))
-		return false
-	}
-	set := make(neg.EndpointSet, len(eps))
-	for _, e := range eps {
-		set.Insert(e.Endpoint)
-	}
-	c.states.endList(t.ref, set, c.clock.Now())
-	return true
-}
-
-// reconcile is the second phase of a NEG task: plan the calls from desired to current (in
-// flight held back) and start them, or delete an emptied NEG the Service no longer wants.
-func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, desired neg.EndpointSet) {
-	snap := c.states.snapshot(t.ref, c.clock.Now())
-	if snap.current == nil {
 		return
 	}
-	want := neg.NewEndpointSet()
-	switch {
-	case t.remove && desired == nil:
-		// Kept because a backend service uses it, and the Service (or its port) is gone: the
-		// endpoints stay as they are.
-		want = snap.current
-	case t.remove || t.active:
-		// Kept in use while the Service has the port, or wanted: in step with the slices.
-		for e := range desired {
-			if !snap.invalid.Has(e) {
-				want.Insert(e)
-			}
-		}
+	c.failNEG(ctx, s, t, err, ReasonListNetworkEndpointsFailed,
+		fmt.Sprintf("Failed to list the endpoints of NEG %q in zone %q: %v", t.ref.Name, t.ref.Zone, err))
+}
+
+// reconcile is the second phase of a NEG task: hand the desired endpoints to the NEG's syncer,
+// which plans and starts the calls. desired nil means the Service (or its port) is gone and the
+// NEG is kept because a backend service uses it: its endpoints stay as they are. An inactive
+// NEG (no candidate node in its zone) is emptied.
+func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, desired neg.EndpointSet) {
+	if t.remove && desired == nil {
+		return
 	}
-	p := plan.Compute(want, snap.current, snap.inFlight, c.cfg.BatchSize, c.cfg.MaxEndpointsPerNEG)
-	if at := coalesce(&p, snap, c.clock.Now(), c.cfg.CallInterval); !at.IsZero() {
-		s.requeueBy(at)
+	if !t.remove && !t.active {
+		desired = nil
+	}
+	out := c.negs.Apply(ctx, negsync.Request{Ref: t.ref, Owner: s.key, Desired: desired, ChangedAt: c.changes.activeChange(s.key)})
+	if !out.Known {
+		return
+	}
+	if !out.ResumeAt.IsZero() {
+		s.requeueBy(out.ResumeAt)
 	}
 	slot := ReasonEndpointsOverCapacity + ":" + t.ref.String()
-	if p.OverCapacity > 0 {
+	if out.OverCapacity > 0 {
 		c.warn(s.key, s.target, slot, ReasonEndpointsOverCapacity, fmt.Sprintf(
 			"NEG %q in zone %q is full (%d endpoints): %d endpoint(s) are not attached",
-			t.ref.Name, t.ref.Zone, c.cfg.MaxEndpointsPerNEG, p.OverCapacity))
+			t.ref.Name, t.ref.Zone, c.cfg.MaxEndpointsPerNEG, out.OverCapacity))
 	} else {
 		c.warnings.clear(s.key, slot)
 	}
-	if !p.Empty() {
-		c.launch(ctx, s, t.ref, p)
-	}
-}
-
-// coalesce holds back new attach calls while earlier attach calls on the NEG are in flight or
-// its attach pacer has no token (see callPacer: one call per interval sustained, a burst of
-// two), and likewise detach calls: the finishing call re-syncs the Service, and a plan held by
-// its pacer asks for a sync when a token is back (the returned time, zero when nothing waits on
-// a pacer), which then sends everything that arrived meanwhile in as few calls as the batch
-// size allows. A change to a quiet NEG thus goes out at once, while a stream of changes costs
-// about one call per NEG and direction per operation latency or interval, whichever is longer,
-// instead of one call per change (kubernetes/ingress-gce also runs at most one attach and one
-// detach per NEG at a time). The calls of one plan all start together, so N endpoints changed
-// together cost ceil(N/batch) calls.
-func coalesce(p *plan.Plan, snap snapshot, now time.Time, interval time.Duration) (resumeAt time.Time) {
-	hold := func(batches *[]plan.Batch, inFlight bool, pacer callPacer) {
-		if len(*batches) == 0 {
-			return
-		}
-		ready := pacer.readyAt(now, interval)
-		if !inFlight && !ready.After(now) {
-			return
-		}
-		for _, b := range *batches {
-			p.HeldInFlight += len(b.Endpoints)
-		}
-		*batches = nil
-		if !inFlight && (resumeAt.IsZero() || ready.Before(resumeAt)) {
-			resumeAt = ready
-		}
-	}
-	hold(&p.Attach, snap.attaching, snap.pacers[opAttach])
-	hold(&p.Detach, snap.detaching, snap.pacers[opDetach])
-	return resumeAt
 }
 
 // removeNEG deletes a NEG of ours the Service no longer wants, endpoints and all (GCE deletes a
@@ -251,11 +163,11 @@ func coalesce(p *plan.Plan, snap snapshot, now time.Time, interval time.Duration
 // EndpointSlices, after that they stay as they are (see reconcile); the delete is retried
 // later (NEGInUse). Detaching everything before deleting would turn an annotation typo or a
 // port rename into an outage for the load balancer that uses the NEG.
-func (c *Controller) removeNEG(ctx context.Context, s *serviceSync, t *negTask, snap snapshot) bool {
+func (c *Controller) removeNEG(ctx context.Context, s *serviceSync, t *negTask) bool {
 	logger := klog.FromContext(ctx).WithValues("neg", t.ref.Name, "zone", t.ref.Zone)
 	now := c.clock.Now()
-	if now.Before(snap.deleteRetryAt) {
-		s.requeueBy(snap.deleteRetryAt)
+	if at := c.negs.DeleteRetryAt(t.ref); now.Before(at) {
+		s.requeueBy(at)
 		return true
 	}
 	if c.backendsHold(ctx, s, t) {
@@ -267,7 +179,7 @@ func (c *Controller) removeNEG(ctx context.Context, s *serviceSync, t *negTask, 
 	switch {
 	case err == nil:
 		c.index.remove(t.ref)
-		c.states.forget(t.ref)
+		c.negs.Forget(t.ref)
 		c.warnings.clear(s.key, inUseSlot)
 		c.warnings.clear(s.key, ReasonDeleteNEGFailed+":"+t.ref.String())
 		logger.Info("Deleted NEG")
@@ -277,16 +189,13 @@ func (c *Controller) removeNEG(ctx context.Context, s *serviceSync, t *negTask, 
 	case gce.IsInUse(err):
 		// Retried like other "later" errors, but at least every GC period (as GKE's GC does), so
 		// the NEG goes soon after the backend service lets go of it.
-		policy := retryPolicy(gce.Classify(err))
-		at := c.states.deferDelete(t.ref, func(failures int) time.Time {
-			return c.clock.Now().Add(min(jitter(c.cfg.Backoff.Delay(failures, policy)), c.cfg.GCPeriod))
-		})
+		at := c.negs.DeferDelete(t.ref, err, c.cfg.GCPeriod)
 		logger.Info("NEG no longer wanted but used by a backend service; keeping it with its endpoints", "retryIn", at.Sub(now))
 		c.warn(s.key, s.target, inUseSlot, ReasonNEGInUse, fmt.Sprintf(
 			"NEG %q in zone %q is no longer wanted but is still used by a backend service: it is kept with its "+
 				"endpoints (in step with the Service while it has the port). Remove it from the backend service "+
 				"and it will be deleted. (%v)", t.ref.Name, t.ref.Zone, err))
-		c.noteNEGFailure(s.key, t.ref, ReasonNEGInUse, err.Error())
+		c.negs.Note(t.ref, s.key, ReasonNEGInUse, err.Error())
 		s.requeueBy(at)
 		return true
 	default:
@@ -312,23 +221,13 @@ func (c *Controller) failNEG(ctx context.Context, s *serviceSync, t *negTask, er
 	s.requeueBy(c.recordNEGFailure(ctx, s.key, s.target, t.ref, err, reason, msg))
 }
 
-// recordNEGFailure records a failed call on ref for the Service key: backoff for the NEG, a
-// log line, a (deduplicated) Warning event on target and the failure for the conditions. It
-// returns when the NEG may be retried.
+// recordNEGFailure records a failed call on ref for the Service key: backoff for the NEG and the
+// failure for the conditions (negsync.Syncer.Fail), a log line and a (deduplicated) Warning
+// event on target. It returns when the NEG may be retried.
 func (c *Controller) recordNEGFailure(ctx context.Context, key cache.ObjectName, target *corev1.Service, ref neg.Ref, err error, reason, msg string) time.Time {
-	class := gce.Classify(err)
-	at := c.states.failNEG(ref, c.retryAt(retryPolicy(class)))
+	at := c.negs.Fail(ref, key, err, reason, msg)
 	klog.FromContext(ctx).Error(err, "NEG call failed", "neg", ref.Name, "zone", ref.Zone,
-		"reason", reason, "class", class.String(), "retryIn", at.Sub(c.clock.Now()))
+		"reason", reason, "class", gce.Classify(err).String(), "retryIn", at.Sub(c.clock.Now()))
 	c.warn(key, target, reason+":"+ref.String(), reason, msg)
-	c.noteNEGFailure(key, ref, reason, msg)
 	return at
-}
-
-// retryAt returns the function computing when a NEG may be retried after its n-th
-// consecutive failure with the given policy.
-func (c *Controller) retryAt(policy gce.RetryPolicy) func(failures int) time.Time {
-	return func(failures int) time.Time {
-		return c.clock.Now().Add(jitter(c.cfg.Backoff.Delay(failures, policy)))
-	}
 }
