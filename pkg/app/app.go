@@ -136,6 +136,8 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		RequireNamespacePrefix: o.RequireNamespacePrefix,
 		SyncDelay:              o.SyncDelay,
 		CallInterval:           o.NEGCallInterval,
+		QuietPeriod:            o.NEGQuietPeriod,
+		BudgetShort:            cloud.MutationsShort,
 		GCPeriod:               o.GCPeriod,
 		VerifyPeriod:           verifyPeriod(o.ResyncPeriod),
 		NEGVerifyPeriod:        negVerifyPeriod(o.NEGVerifyPeriod),

@@ -37,7 +37,7 @@ func TestFlags(t *testing.T) {
 		"--cluster-name=c", "--cluster-uid=abcdef0123456789", "--gce-endpoint=http://127.0.0.1:1234",
 		"--concurrent-syncs=3", "--gce-max-in-flight=7", "--resync-period=1m", "--gc-period=30s",
 		"--gce-operation-poll-interval=250ms", "--gce-call-timeout=5s", "--gce-operation-timeout=10m", "--enable-svcneg=false",
-		"--sync-delay=50ms", "--neg-call-interval=2s", "--neg-verify-period=3h",
+		"--sync-delay=50ms", "--neg-call-interval=2s", "--neg-quiet-period=300ms", "--neg-verify-period=3h",
 		"--enable-autoneg=false", "--backend-service-allow=web-.*,us-central1/x"}
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ func TestFlags(t *testing.T) {
 		Region: "europe-west4", Network: "net", Subnetwork: "sub", ClusterName: "c", ClusterUID: "abcdef0123456789",
 		GCEEndpoint: "http://127.0.0.1:1234", ConcurrentSyncs: 3, GCEMaxInFlight: 7, ResyncPeriod: time.Minute,
 		NEGVerifyPeriod: 3 * time.Hour, GCPeriod: 30 * time.Second, GCEOperationPollInterval: 250 * time.Millisecond, GCECallTimeout: 5 * time.Second,
-		GCEOperationTimeout: 10 * time.Minute, SyncDelay: 50 * time.Millisecond, NEGCallInterval: 2 * time.Second, BackendServiceAllow: "web-.*,us-central1/x"}
+		GCEOperationTimeout: 10 * time.Minute, SyncDelay: 50 * time.Millisecond, NEGCallInterval: 2 * time.Second, NEGQuietPeriod: 300 * time.Millisecond, BackendServiceAllow: "web-.*,us-central1/x"}
 	// The operating options keep their defaults here (operating_test.go parses them).
 	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
 	want.GCEBudgets = o.GCEBudgets
@@ -81,7 +81,7 @@ func TestValidate(t *testing.T) {
 		"op-timeout <= poll": func(o *Options) {
 			o.GCEOperationPollInterval, o.GCEOperationTimeout = time.Minute, time.Minute
 		},
-		"sync-delay":        func(o *Options) { o.SyncDelay = 0 },
+		"sync-delay":        func(o *Options) { o.SyncDelay = -time.Millisecond },
 		"neg-call-interval": func(o *Options) { o.NEGCallInterval = -time.Second },
 	}
 	for name, mutate := range cases {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/controller"
 	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/plan"
 )
 
 // Options is every setting of the neg-controller binary. NewOptions returns the defaults,
@@ -48,6 +49,7 @@ type Options struct {
 	GCEOperationTimeout      time.Duration
 	SyncDelay                time.Duration
 	NEGCallInterval          time.Duration
+	NEGQuietPeriod           time.Duration
 
 	// Running in production (operating.go): leader election, the metrics and health server,
 	// log format, GCE budgets (calls per minute by budget name, gce.BudgetMutations, ...) and
@@ -83,6 +85,7 @@ func NewOptions() *Options {
 		GCEOperationTimeout:      gce.DefaultOperationTimeout,
 		SyncDelay:                controller.DefaultSyncDelay,
 		NEGCallInterval:          controller.DefaultCallInterval,
+		NEGQuietPeriod:           plan.DefaultQuiet,
 		LeaderElection:           DefaultLeaderElection(),
 		MetricsBindAddress:       DefaultMetricsBindAddress,
 		LogFormat:                LogFormatText,
@@ -153,11 +156,17 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 			"The operation's outcome is then unknown (GCE may still complete it): the NEG's endpoints are listed "+
 			"again before the next call. May be shorter than GCE's 2-minute long poll, which is then cut short.")
 	fs.DurationVar(&o.SyncDelay, "sync-delay", o.SyncDelay,
-		"How long after an EndpointSlice or Service change its Service is synced; changes within it share one sync.")
+		"How long after an EndpointSlice or node change its Service is synced (0: at once). Calls are coalesced "+
+			"per NEG while one is in flight whatever the delay, so a delay only saves syncs (CPU) at the cost of latency.")
+	fs.DurationVar(&o.NEGQuietPeriod, "neg-quiet-period", o.NEGQuietPeriod,
+		"Once a NEG's pending endpoint changes have stopped changing for this long, they go out without waiting "+
+			"for --neg-call-interval (unless the GCE mutation budget is short). Lower it for latency, raise it to "+
+			"share calls among more changes.")
 	fs.DurationVar(&o.NEGCallInterval, "neg-call-interval", o.NEGCallInterval,
-		"Paces attach (and detach) calls on one NEG to one per interval, with a burst of two. A change to a NEG "+
-			"with no recent call goes out at once; changes arriving faster share the next call (up to 500 endpoints "+
-			"each), so a steady stream costs about one call per NEG and direction per interval.")
+		"Paces attach (and detach) calls on one NEG to one per interval, with a burst of two, so a stream of "+
+			"changes shares calls (up to 500 endpoints each); a change to a quiet NEG goes out at once, and the end "+
+			"of a stream after --neg-quiet-period. While the GCE mutation budget is short (calls wait for it, or it "+
+			"was slowed by rate-limit errors) the pacing is strict.")
 	fs.BoolVar(&o.EnableSvcNEG, "enable-svcneg", o.EnableSvcNEG,
 		"Write a ServiceNetworkEndpointGroup (networking.gke.io/v1beta1, kubectl get svcneg) per NEG name, with the "+
 			"NEGs' ids, selfLinks and Initialized/Synced conditions. The CRD is installed by the manifests, not by "+
@@ -209,8 +218,11 @@ func (o *Options) Validate() error {
 	if o.GCPeriod <= 0 {
 		add("--gc-period must be positive, got %s", o.GCPeriod)
 	}
-	if o.SyncDelay <= 0 || o.NEGCallInterval <= 0 {
-		add("--sync-delay and --neg-call-interval must be positive, got %s and %s", o.SyncDelay, o.NEGCallInterval)
+	if o.SyncDelay < 0 {
+		add("--sync-delay must not be negative, got %s", o.SyncDelay)
+	}
+	if o.NEGCallInterval <= 0 || o.NEGQuietPeriod <= 0 {
+		add("--neg-call-interval and --neg-quiet-period must be positive, got %s and %s", o.NEGCallInterval, o.NEGQuietPeriod)
 	}
 	if o.GCEOperationPollInterval <= 0 {
 		add("--gce-operation-poll-interval must be positive, got %s", o.GCEOperationPollInterval)

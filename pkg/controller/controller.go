@@ -44,7 +44,7 @@ const (
 	DefaultGCInitialDelay  = 10 * time.Second
 	DefaultVerifyPeriod    = 10 * time.Minute
 	DefaultNEGVerifyPeriod = time.Hour
-	DefaultSyncDelay       = 200 * time.Millisecond
+	DefaultSyncDelay       = 0
 	DefaultCallInterval    = negsync.DefaultCallInterval
 	DefaultInvalidRetry    = negsync.DefaultInvalidRetry
 )
@@ -90,14 +90,18 @@ type Config struct {
 	// endpoint count are found sooner, every GCPeriod, from the NEG listing's sizes (drift.go);
 	// the full listing is for those that do not (an endpoint swapped for another).
 	NEGVerifyPeriod time.Duration
-	// SyncDelay coalesces EndpointSlice churn: a slice change syncs its Service after this delay.
+	// SyncDelay delays the sync a slice or node change causes (0, the default: at once). Calls
+	// are coalesced per NEG while one is in flight (pkg/negsync), so a delay only trades
+	// propagation latency for fewer syncs.
 	SyncDelay time.Duration
-	// CallInterval paces attach (and detach) calls on one NEG while BudgetShort says so: one
-	// per interval sustained, a burst of two (calls of one plan count once); see plan.Hold.
+	// CallInterval paces attach (and detach) calls on one NEG: one per interval sustained, a
+	// burst of two (calls of one plan count once); see plan.Hold.
 	CallInterval time.Duration
+	// QuietPeriod lets a NEG's pending changes out ahead of the pacer once they stopped
+	// changing for that long (unless BudgetShort); default plan.DefaultQuiet.
+	QuietPeriod time.Duration
 	// BudgetShort reports whether mutating GCE calls already wait for the shared budget (see
-	// gce.Compute.MutationsShort); nil means never, so calls go out as soon as nothing of their
-	// direction is in flight on the NEG.
+	// gce.Compute.MutationsShort), which makes the pacing strict; nil means never.
 	BudgetShort func() bool
 	// Backoff is the retry policy for failed syncs and calls.
 	Backoff backoff.Policy
@@ -137,7 +141,7 @@ func (cfg Config) withDefaults() Config {
 	def(&cfg.GCInitialDelay, DefaultGCInitialDelay)
 	def(&cfg.VerifyPeriod, DefaultVerifyPeriod)
 	def(&cfg.NEGVerifyPeriod, DefaultNEGVerifyPeriod)
-	def(&cfg.SyncDelay, DefaultSyncDelay)
+	cfg.SyncDelay = max(cfg.SyncDelay, 0)
 	def(&cfg.CallInterval, DefaultCallInterval)
 	def(&cfg.InvalidEndpointRetry, DefaultInvalidRetry)
 	cfg.Backoff = cfg.Backoff.WithDefaults()
@@ -244,7 +248,7 @@ func New(cfg Config) (*Controller, error) {
 		unownedLogged: map[neg.Ref]bool{},
 	}
 	negs, err := negsync.New(negsync.Config{Cloud: cfg.Cloud, Clock: cfg.Clock, Backoff: cfg.Backoff,
-		CallInterval: cfg.CallInterval, BudgetShort: cfg.BudgetShort, VerifyPeriod: cfg.NEGVerifyPeriod,
+		CallInterval: cfg.CallInterval, Quiet: cfg.QuietPeriod, BudgetShort: cfg.BudgetShort, VerifyPeriod: cfg.NEGVerifyPeriod,
 		InvalidEndpointRetry: cfg.InvalidEndpointRetry, BatchSize: cfg.BatchSize, Capacity: cfg.MaxEndpointsPerNEG,
 		OnDone: c.callsDone})
 	if err != nil {

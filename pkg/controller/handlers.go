@@ -118,7 +118,7 @@ func (c *Controller) onService(old, cur any) {
 	}
 }
 
-// onSlice enqueues the slice's Service after SyncDelay (coalescing churn), if it is a Service
+// onSlice enqueues the slice's Service (after SyncDelay, by default none), if it is a Service
 // the controller cares about.
 func (c *Controller) onSlice(obj any) {
 	s, ok := unwrap(obj).(*discoveryv1.EndpointSlice)

@@ -250,6 +250,20 @@ func (c *Compute) eachLimiter(f func(*adaptiveLimiter) float64) map[string]float
 	return out
 }
 
+// MutationsShort reports whether endpoint calls wait for their budget right now: the shared
+// mutation budget, or the attach or detach cap, has calls queued, no token at hand, or is
+// slowed after rate-limit errors. The NEG syncer paces each NEG's calls only then
+// (plan.Hold): with room in the budget a change goes out as soon as nothing of its direction
+// is in flight on the NEG.
+func (c *Compute) MutationsShort() bool {
+	for _, l := range []*adaptiveLimiter{c.budgets[BudgetMutations], c.caps[GroupAttach], c.caps[GroupDetach]} {
+		if l != nil && l.short() {
+			return true
+		}
+	}
+	return false
+}
+
 // InFlight returns the number of GCE calls currently holding a MaxInFlight slot.
 func (c *Compute) InFlight() int { return c.sem.inUse() }
 

@@ -186,6 +186,18 @@ func (l *adaptiveLimiter) queued() int {
 	return l.queue.len()
 }
 
+// short reports whether a call arriving now would wait: calls are queued, no token is at hand,
+// or the rate is slowed below the configured one after rate-limit errors. A disabled bucket is
+// never short.
+func (l *adaptiveLimiter) short() bool {
+	if l.base <= 0 {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.queue.len() > 0 || l.cur < l.base || l.lim.TokensAt(l.clk.Now()) < 1
+}
+
 // sleep waits d on the limiter's clock, or until ctx is done.
 func (l *adaptiveLimiter) sleep(ctx context.Context, d time.Duration) error {
 	t := l.clk.NewTimer(d)

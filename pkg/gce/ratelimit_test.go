@@ -298,3 +298,34 @@ func TestAdaptiveLimiterQueuedWaiterGivesUp(t *testing.T) {
 		}
 	}
 }
+
+// TestAdaptiveLimiterShort: a bucket is short when a call arriving now would wait — no token at
+// hand, or the rate slowed after rate-limit errors — and not once tokens are back.
+func TestAdaptiveLimiterShort(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	l := newAdaptiveLimiter(RateLimit{QPS: 1, Burst: 2}, clk)
+	steps := []struct {
+		do        func()
+		wantShort bool
+	}{
+		{func() {}, false},
+		{func() { _, _ = l.Wait(context.Background()) }, false}, // one token left
+		{func() { _, _ = l.Wait(context.Background()) }, true},  // burst spent
+		{func() { clk.Step(time.Second) }, false},               // a token is back
+		{func() { l.Observe(RateLimited) }, true},               // slowed
+		{func() {
+			for i := 0; i < 2*recoverSteps; i++ {
+				l.Observe(Success)
+			}
+		}, false}, // recovered
+	}
+	for i, s := range steps {
+		s.do()
+		if got := l.short(); got != s.wantShort {
+			t.Errorf("step %d: short = %v, want %v", i, got, s.wantShort)
+		}
+	}
+	if (newAdaptiveLimiter(RateLimit{}, clk)).short() {
+		t.Error("a disabled bucket is short")
+	}
+}

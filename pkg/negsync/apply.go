@@ -85,8 +85,8 @@ func (s *Syncer) Apply(ctx context.Context, req Request) Outcome {
 	p := plan.Compute(want, st.current, st.inFlightSet(), s.cfg.BatchSize, s.cfg.Capacity)
 	short := s.cfg.BudgetShort != nil && !p.Empty() && s.cfg.BudgetShort()
 	out := Outcome{Known: true, OverCapacity: p.OverCapacity}
-	out.ResumeAt = plan.Hold(&p, plan.Flow{InFlight: st.attaching > 0, Pacer: st.attachPacer},
-		plan.Flow{InFlight: st.detaching > 0, Pacer: st.detachPacer}, short, now, s.cfg.CallInterval)
+	out.ResumeAt = plan.Hold(&p, st.attach.observe(p.Attach, st.attaching > 0, now), st.detach.observe(p.Detach, st.detaching > 0, now),
+		plan.Pacing{Interval: s.cfg.CallInterval, Quiet: s.cfg.Quiet, BudgetShort: short}, now)
 	// The first endpoints of an empty NEG are urgent: the Service's backends serve nothing
 	// until they land.
 	prio := gce.PriorityNormal
@@ -106,10 +106,10 @@ func (s *Syncer) Apply(ctx context.Context, req Request) Outcome {
 		}
 		if g.op == plan.Attach {
 			st.attaching += len(batches)
-			st.attachPacer.Take(now, s.cfg.CallInterval)
+			st.attach.pacer.Take(now, s.cfg.CallInterval)
 		} else {
 			st.detaching += len(batches)
-			st.detachPacer.Take(now, s.cfg.CallInterval)
+			st.detach.pacer.Take(now, s.cfg.CallInterval)
 		}
 		out.Started += len(batches)
 		groups = append(groups, g)

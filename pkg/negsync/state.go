@@ -51,8 +51,8 @@ type negState struct {
 	// invalid holds endpoints GCE rejected as invalid, with the time until which they are not
 	// retried.
 	invalid map[neg.Endpoint]time.Time
-	// attachPacer and detachPacer pace the calls while the budget is short (plan.Hold).
-	attachPacer, detachPacer plan.Pacer
+	// attach and detach are the pacing state of each direction (plan.Hold).
+	attach, detach flow
 	// deleteFailures counts consecutive refused deletes of a NEG no longer wanted (a backend
 	// service still uses it); deleteRetryAt is when the delete is tried again. Unlike retryAt
 	// it does not hold back the NEG's endpoint calls: an in-use NEG keeps being synced.
@@ -62,6 +62,23 @@ type negState struct {
 
 func newNEGState() *negState {
 	return &negState{inFlight: map[neg.Endpoint]plan.Op{}, invalid: map[neg.Endpoint]time.Time{}}
+}
+
+// flow is the pacing state of one direction of a NEG.
+type flow struct {
+	pacer plan.Pacer
+	// pendingSig is the plan.Signature of the endpoints the direction's calls would carry at
+	// the last Apply, and pendingSince when it last changed.
+	pendingSig   uint64
+	pendingSince time.Time
+}
+
+// observe records the direction's pending batches at now and returns its plan.Flow.
+func (f *flow) observe(batches []plan.Batch, inFlight bool, now time.Time) plan.Flow {
+	if sig := plan.Signature(batches); sig != f.pendingSig || f.pendingSince.IsZero() {
+		f.pendingSig, f.pendingSince = sig, now
+	}
+	return plan.Flow{InFlight: inFlight, Pacer: f.pacer, PendingSince: f.pendingSince}
 }
 
 // Failure is the last failure recorded for a NEG.

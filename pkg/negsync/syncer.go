@@ -45,9 +45,12 @@ type Config struct {
 	Backoff backoff.Policy
 	// Jitter spreads retry delays; default backoff.Jitter.
 	Jitter func(time.Duration) time.Duration
-	// CallInterval paces each NEG's calls of one direction, while BudgetShort says so: one per
-	// interval sustained, a burst of plan.PacerBurst (see plan.Hold).
+	// CallInterval paces each NEG's calls of one direction: one per interval sustained, a
+	// burst of plan.PacerBurst; Quiet lets pending changes out ahead of the pacer once they
+	// stopped changing for that long, unless BudgetShort (see plan.Hold). Default
+	// plan.DefaultQuiet.
 	CallInterval time.Duration
+	Quiet        time.Duration
 	// BudgetShort reports whether mutating calls already wait for GCE's shared budget; nil
 	// means never.
 	BudgetShort func() bool
@@ -91,6 +94,9 @@ func New(cfg Config) (*Syncer, error) {
 	cfg.Backoff = cfg.Backoff.WithDefaults()
 	if cfg.CallInterval <= 0 {
 		cfg.CallInterval = DefaultCallInterval
+	}
+	if cfg.Quiet <= 0 {
+		cfg.Quiet = plan.DefaultQuiet
 	}
 	if cfg.VerifyPeriod <= 0 {
 		cfg.VerifyPeriod = DefaultVerifyPeriod

@@ -185,42 +185,57 @@ func TestHeldBehindInFlight(t *testing.T) {
 	}
 }
 
-// TestPacingOnlyWhenBudgetShort: with room in the budget, every change goes out at once (no
-// pacing delay after the last change); when the budget is short, a NEG gets its burst of two
-// calls and then one per CallInterval, resuming at the exact time the pacer allows.
-func TestPacingOnlyWhenBudgetShort(t *testing.T) {
+// TestPacing: a NEG gets its burst of two calls at once; then, while changes keep coming, they
+// wait for the pacer (one call per CallInterval) — but once they have been quiet for Quiet
+// they go out without waiting for it. While the budget is short the pacer is strict. Every
+// resume time is exact.
+func TestPacing(t *testing.T) {
 	h := newHarness(t, nil)
 	h.known()
-	for n := 1; n <= 5; n++ {
-		if out := h.apply(eps(0, n)); out.Started != 1 {
-			t.Fatalf("room in the budget: change %d started %d calls, want 1", n, out.Started)
+	step := func(d time.Duration, n int, wantStarted int, wantResume time.Duration) {
+		t.Helper()
+		h.clk.Step(d)
+		out := h.apply(eps(0, n))
+		h.s.Wait()
+		var resume time.Duration
+		if !out.ResumeAt.IsZero() {
+			resume = out.ResumeAt.Sub(h.clk.Now())
 		}
+		if out.Started != wantStarted || resume != wantResume {
+			t.Fatalf("at +%s with %d endpoints: started %d, resume in %s; want %d, %s",
+				h.clk.Since(t0), n, out.Started, resume, wantStarted, wantResume)
+		}
+	}
+	step(0, 1, 1, 0)                                      // a quiet NEG: at once
+	step(0, 2, 1, 0)                                      // the burst's second call
+	step(0, 3, 0, 100*time.Millisecond)                   // burst spent: held until quiet
+	step(50*time.Millisecond, 4, 0, 100*time.Millisecond) // changed again: quiet restarts
+	step(99*time.Millisecond, 4, 0, time.Millisecond)     // 1 ms early
+	step(time.Millisecond, 4, 1, 0)                       // quiet for 100 ms: sent ahead of the pacer
+	if got := h.cloud.count("attach"); got != 3 {
+		t.Fatalf("%d attach calls, want 3", got)
+	}
+	// A steady stream (a change every 50 ms) gets one call per CallInterval.
+	h.clk.Step(10 * time.Second) // pacer full again
+	calls := h.cloud.count("attach")
+	n := 4
+	for i := 0; i < 40; i++ { // 2 s
+		n++
+		h.clk.Step(50 * time.Millisecond)
+		h.apply(eps(0, n))
 		h.s.Wait()
 	}
+	if got := h.cloud.count("attach") - calls; got != 3 {
+		t.Errorf("a 2 s stream of 40 changes made %d calls, want 3 (the burst of 2, then one per second)", got)
+	}
+	// Budget short: quiet changes wait for the pacer.
 	h.setShort(true)
-	h.clk.Step(10 * time.Second) // the pacer refills
-	for n := 6; n <= 7; n++ {
-		if out := h.apply(eps(0, n)); out.Started != 1 {
-			t.Fatalf("short budget, burst call %d started %d calls, want 1", n-5, out.Started)
-		}
-		h.s.Wait()
-	}
-	out := h.apply(eps(0, 9))
-	if out.Started != 0 || !out.ResumeAt.Equal(h.clk.Now().Add(time.Second)) {
-		t.Fatalf("short budget after the burst: %+v, want held until now+1s", out)
-	}
-	h.clk.Step(999 * time.Millisecond)
-	if out := h.apply(eps(0, 9)); out.Started != 0 {
-		t.Fatalf("1 ms early: started %d calls, want 0", out.Started)
-	}
-	h.clk.Step(time.Millisecond)
-	if out := h.apply(eps(0, 9)); out.Started != 1 {
-		t.Fatalf("at the resume time: started %d calls, want 1", out.Started)
-	}
-	h.s.Wait()
-	if got := h.cloud.count("attach"); got != 8 {
-		t.Errorf("%d attach calls, want 8", got)
-	}
+	h.clk.Step(10 * time.Second)
+	step(0, n+1, 1, 0)
+	step(0, n+2, 1, 0)
+	step(0, n+3, 0, time.Second)
+	step(500*time.Millisecond, n+3, 0, 500*time.Millisecond) // quiet, but the budget is short
+	step(500*time.Millisecond, n+3, 1, 0)
 }
 
 // TestInvalidEndpointsAreIsolated: a batch GCE rejects as invalid is split in halves to apply

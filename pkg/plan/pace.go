@@ -1,23 +1,33 @@
 package plan
 
-import "time"
+import (
+	"hash/fnv"
+	"time"
+)
 
 // Pacing: which calls of a Plan go out now. Compute says what a NEG needs; Hold says when.
 //
 // Decision table, per NEG and direction (attach, detach), for a plan with calls of that
 // direction:
 //
-//	call of that direction in flight   budget short   pacer token   action
-//	yes                                -              -             hold; the finishing call re-syncs
-//	no                                 no             -             send now
-//	no                                 yes            yes           send now
-//	no                                 yes            no            hold until the pacer has a token
+//	call in flight  pacer token  budget short  changes quiet ≥ Quiet  action
+//	yes             -            -             -                      hold; the finishing call re-syncs
+//	no              yes          -             -                      send now
+//	no              no           yes           -                      hold until the pacer has a token
+//	no              no           no            yes                    send now
+//	no              no           no            no                     hold until the pacer has a token or the
+//	                                                                  changes have been quiet for Quiet, whichever
+//	                                                                  comes first
 //
-// "Budget short" means calls already wait for GCE's shared mutation budget (or it was slowed
-// after rate-limit errors): then sending fewer, larger calls is what gets endpoints out
-// sooner, and each NEG is held to about one call per interval. Otherwise a change goes out the
-// moment nothing of its direction is in flight, so the last change of a burst reaches GCE one
-// operation latency after it was seen, not a pacing interval later.
+// A change to a NEG with no call in flight and no recent calls goes out at once (the pacer's
+// burst). A stream of changes shares calls — one per NEG and direction per operation latency
+// while calls are in flight, and at most about one per interval (the pacer) after that — so a
+// scale-up of thousands of pods costs tens of calls, not one per EndpointSlice update. When
+// the stream stops, what it left pending goes out once it has been quiet for Quiet (100 ms by
+// default), not a pacer interval later: "last change → NEG exact" is about one operation
+// latency plus Quiet. Only when GCE's shared mutation budget is short (calls already wait for
+// it, or it was slowed after rate-limit errors) is the pacer strict, because then fewer,
+// larger calls get endpoints out sooner.
 //
 // Held endpoints are counted in HeldInFlight; a held plan is never lost: the caller re-plans
 // when the call in flight finishes, or at the returned time.
@@ -26,24 +36,41 @@ import "time"
 // calls whichever rule applies. kubernetes/ingress-gce likewise runs at most one attach and
 // one detach per NEG at a time.
 
+// DefaultQuiet is how long a NEG's pending changes must stay unchanged before Hold lets them
+// out ahead of the pacer.
+const DefaultQuiet = 250 * time.Millisecond
+
 // Flow is the state of one NEG and direction that Hold decides from.
 type Flow struct {
 	// InFlight reports whether a call of this direction is in flight on the NEG.
 	InFlight bool
-	// Pacer paces the direction's calls while the budget is short.
+	// Pacer paces the direction's calls.
 	Pacer Pacer
+	// PendingSince is when the endpoints this direction's calls would carry last changed.
+	PendingSince time.Time
+}
+
+// Pacing is the configuration of Hold.
+type Pacing struct {
+	// Interval is the pacer's: one call per interval sustained.
+	Interval time.Duration
+	// Quiet lets pending changes out ahead of the pacer once unchanged for this long, while
+	// the budget is not short.
+	Quiet time.Duration
+	// BudgetShort makes the pacer strict.
+	BudgetShort bool
 }
 
 // Hold removes from p the calls that must wait (see the decision table) and returns when the
-// caller should plan again for a pacer's token: zero when nothing waits on a pacer.
-func Hold(p *Plan, attach, detach Flow, budgetShort bool, now time.Time, interval time.Duration) (resumeAt time.Time) {
+// caller should plan again: zero when nothing waits for a time (a call in flight re-syncs).
+func Hold(p *Plan, attach, detach Flow, pc Pacing, now time.Time) (resumeAt time.Time) {
 	hold := func(batches *[]Batch, f Flow) {
 		if len(*batches) == 0 {
 			return
 		}
-		ready := now
-		if budgetShort {
-			ready = f.Pacer.ReadyAt(now, interval)
+		ready := f.Pacer.ReadyAt(now, pc.Interval)
+		if !f.InFlight && !pc.BudgetShort {
+			ready = minTime(ready, f.PendingSince.Add(pc.Quiet))
 		}
 		if !f.InFlight && !ready.After(now) {
 			return
@@ -59,6 +86,29 @@ func Hold(p *Plan, attach, detach Flow, budgetShort bool, now time.Time, interva
 	hold(&p.Attach, attach)
 	hold(&p.Detach, detach)
 	return resumeAt
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// Signature is a digest of the endpoints of batches: it changes when the endpoints do (up to
+// hash collisions), so callers can tell when pending changes last changed.
+func Signature(batches []Batch) uint64 {
+	var sig, n uint64
+	for _, b := range batches {
+		for _, e := range b.Endpoints {
+			h := fnv.New64a()
+			_, _ = h.Write([]byte(e.IP))
+			_, _ = h.Write([]byte(e.Instance))
+			sig ^= h.Sum64() * (uint64(e.Port) | 1)
+			n++
+		}
+	}
+	return sig ^ n<<48
 }
 
 // PacerBurst is how many calls of one direction a NEG may get in quick succession before its
