@@ -12,7 +12,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/keyqueue"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
@@ -155,7 +155,7 @@ type PortNEGs struct {
 type Reconciler struct {
 	cfg   Config
 	clock clock.WithTicker
-	queue workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	queue *keyqueue.Queue
 
 	mu     sync.Mutex
 	states map[cache.ObjectName]*svcState
@@ -223,29 +223,41 @@ func NewReconciler(cfg Config) (*Reconciler, error) {
 		return nil, fmt.Errorf("backends: invalid config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](cfg.RetryBase, cfg.RetryMax)
-	return &Reconciler{
+	r := &Reconciler{
 		cfg:    cfg,
 		clock:  cfg.Clock,
-		queue:  workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, Clock: cfg.Clock}),
 		states: map[cache.ObjectName]*svcState{},
-	}, nil
+	}
+	r.queue = r.newQueue()
+	return r, nil
 }
+
+// newQueue returns the reconciler's work queue: retryLater waits RetryLater, other failures back
+// off exponentially from RetryBase to RetryMax.
+func (r *Reconciler) newQueue() *keyqueue.Queue {
+	return keyqueue.New(keyqueue.Config{Name: QueueName, Workers: r.cfg.Workers, LogKey: "service", Clock: r.cfg.Clock,
+		RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](r.cfg.RetryBase, r.cfg.RetryMax),
+		Sync: func(ctx context.Context, key cache.ObjectName) keyqueue.Result {
+			switch r.sync(ctx, key) {
+			case retryNone:
+				return keyqueue.Result{}
+			case retryLater:
+				return keyqueue.Result{RequeueAfter: r.cfg.RetryLater}
+			}
+			return keyqueue.Result{Err: errRetry}
+		}})
+}
+
+// errRetry stands for a failed sync, which sync has logged and reported already.
+var errRetry = errors.New("backend service sync failed")
 
 // Run reconciles Services with Config.Workers workers until ctx is done.
 func (r *Reconciler) Run(ctx context.Context) {
 	defer utilruntime.HandleCrash()
-	defer r.queue.ShutDown()
 	logger := klog.FromContext(ctx).WithName("backends")
 	ctx = klog.NewContext(ctx, logger)
 	logger.Info("Starting backend service workers", "count", r.cfg.Workers, "allow", r.cfg.Allow.String())
-	var wg sync.WaitGroup
-	for i := 0; i < r.cfg.Workers; i++ {
-		wg.Go(func() { wait.UntilWithContext(ctx, r.runWorker, time.Second) })
-	}
-	<-ctx.Done()
-	r.queue.ShutDown()
-	wg.Wait()
+	r.queue.Run(ctx)
 }
 
 // Update records what the NEG controller knows about a Service and enqueues it when that
@@ -360,33 +372,6 @@ func digest(w Want) string {
 	slices.Sort(owned)
 	b.WriteString(strings.Join(owned, ","))
 	return b.String()
-}
-
-func (r *Reconciler) runWorker(ctx context.Context) {
-	for r.processNextItem(ctx) {
-	}
-}
-
-func (r *Reconciler) processNextItem(ctx context.Context) bool {
-	key, shutdown := r.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer r.queue.Done(key)
-	logger := klog.LoggerWithValues(klog.FromContext(ctx), "service", klog.KRef(key.Namespace, key.Name))
-	ctx = klog.NewContext(ctx, logger)
-	retry := r.sync(ctx, key)
-	switch {
-	case ctx.Err() != nil:
-	case retry == retryNone:
-		r.queue.Forget(key)
-	case retry == retryLater:
-		r.queue.Forget(key)
-		r.queue.AddAfter(key, r.cfg.RetryLater)
-	default:
-		r.queue.AddRateLimited(key)
-	}
-	return true
 }
 
 // retry is what a reconcile asks for.

@@ -60,13 +60,10 @@ func (f *fakeCloud) UpdateBackendService(_ context.Context, region string, bs *g
 	return nil
 }
 
-// drain empties the queue.
+// drain empties the queue (a fresh one replaces it).
 func drain(r *Reconciler) {
-	for r.queue.Len() > 0 {
-		k, _ := r.queue.Get()
-		r.queue.Done(k)
-		r.queue.Forget(k)
-	}
+	r.queue.ShutDown()
+	r.queue = r.newQueue()
 }
 
 type nopEvents struct{}

@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -19,13 +18,13 @@ import (
 	networkinglisters "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/neg-controller/neg-controller/pkg/backends"
 	"github.com/neg-controller/neg-controller/pkg/backoff"
 	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/keyqueue"
 	"github.com/neg-controller/neg-controller/pkg/metrics"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
@@ -190,7 +189,7 @@ type Controller struct {
 	ingresses   networkinglisters.IngressLister
 	cacheSynced []cache.InformerSynced
 
-	queue      workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	queue      *keyqueue.Queue
 	keyBackoff *keyBackoff
 
 	broadcaster record.EventBroadcaster
@@ -209,8 +208,7 @@ type Controller struct {
 	// backends keeps backend services in step with the NEGs (backends.go); nil when disabled.
 	backends *backends.Reconciler
 
-	// ops tracks the NEG inserts running in the background, and busy counts them together
-	// with the syncs running (see idle).
+	// ops tracks the NEG inserts running in the background, and busy counts them (see idle).
 	ops  sync.WaitGroup
 	busy atomic.Int64
 
@@ -221,11 +219,11 @@ type Controller struct {
 	unownedLogged map[neg.Ref]bool
 }
 
-// idle reports whether the controller has nothing to do right now: no key queued, no sync
-// running and no GCE call in flight (keys waiting for a delayed requeue are not counted). Tests
-// use it as a quiescence barrier before asserting that something did not happen.
-func (c *Controller) idle() bool {
-	return c.queue.Len() == 0 && c.busy.Load() == 0 && c.negs.Idle()
+// idle reports whether the controller has nothing to do within horizon: no key queued or due
+// for a delayed sync, no sync running, no NEG insert and no endpoint call in flight. Tests use
+// it as a quiescence barrier before asserting that something did not happen.
+func (c *Controller) idle(horizon time.Duration) bool {
+	return c.busy.Load() == 0 && c.negs.Idle() && c.queue.Idle(horizon)
 }
 
 // New builds a Controller and registers its event handlers on cfg.Informers. It makes no
@@ -256,9 +254,8 @@ func New(cfg Config) (*Controller, error) {
 	}
 	c.negs = negs
 	c.keyBackoff = newKeyBackoff(cfg.Backoff)
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[cache.ObjectName](c.keyBackoff,
-		workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, Clock: cfg.Clock,
-			MetricsProvider: cfg.Metrics.QueueProvider()})
+	c.queue = keyqueue.New(keyqueue.Config{Name: QueueName, Workers: cfg.ConcurrentSyncs, Sync: c.syncKey,
+		LogKey: "service", RateLimiter: c.keyBackoff, Clock: cfg.Clock, MetricsProvider: cfg.Metrics.QueueProvider()})
 	cfg.Metrics.SetAttachedEndpointsSource(c.attachedCounts)
 	cfg.Metrics.SetUnownedNEGsSource(c.unownedCounts)
 	c.broadcaster = record.NewBroadcaster()
@@ -292,9 +289,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 	logger.Info("Starting workers", "count", c.cfg.ConcurrentSyncs)
 	var wg sync.WaitGroup
-	for i := 0; i < c.cfg.ConcurrentSyncs; i++ {
-		wg.Go(func() { wait.UntilWithContext(ctx, c.runWorker, time.Second) })
-	}
+	wg.Go(func() { c.queue.Run(ctx) })
 	wg.Go(func() { c.runGC(ctx) })
 	wg.Go(func() { c.runBackends(ctx) })
 	<-ctx.Done()
@@ -343,44 +338,19 @@ func (c *Controller) refreshIndex(ctx context.Context) error {
 	return nil
 }
 
-func (c *Controller) runWorker(ctx context.Context) {
-	for c.processNextItem(ctx) {
-	}
-}
-
-// processNextItem syncs one key and schedules its retry. Sync errors are retried with the
-// per-key backoff (never given up: the delay is capped at Backoff.Max); a successful sync
-// resets it.
-func (c *Controller) processNextItem(ctx context.Context) bool {
-	key, shutdown := c.queue.Get()
-	if shutdown {
-		return false
-	}
-	defer c.queue.Done(key)
-	logger := klog.LoggerWithValues(klog.FromContext(ctx), "service", klog.KRef(key.Namespace, key.Name))
-	ctx = klog.NewContext(ctx, logger)
-
-	c.busy.Add(1)
-	defer c.busy.Add(-1)
+// syncKey syncs one Service for the queue. Failures of single NEGs are retried per NEG (pkg/negsync);
+// what it returns as an error are Kubernetes API and cache errors, retried with the per-key
+// backoff (never given up: the delay is capped at Backoff.Max).
+func (c *Controller) syncKey(ctx context.Context, key cache.ObjectName) keyqueue.Result {
 	start := c.clock.Now()
 	c.changes.begin(key)
 	requeueAfter, err := c.sync(ctx, key)
 	c.changes.end(key, err != nil)
 	c.observeSync(err, c.clock.Since(start))
+	logger := klog.FromContext(ctx)
 	logger.V(4).Info("Synced", "duration", c.clock.Since(start), "requeueAfter", requeueAfter, "err", err)
-	if err == nil {
-		c.queue.Forget(key)
-		if requeueAfter > 0 {
-			c.queue.AddAfter(key, requeueAfter)
-		}
-		return true
+	if err != nil && ctx.Err() == nil {
+		logger.Error(err, "Sync failed; retrying", "failures", c.queue.NumRequeues(key)+1)
 	}
-	if ctx.Err() != nil {
-		return true
-	}
-	// Failures of single NEGs are retried per NEG; what reaches here are Kubernetes API and
-	// cache errors, always worth a retry with the per-key backoff.
-	logger.Error(err, "Sync failed; retrying", "failures", c.keyBackoff.NumRequeues(key)+1)
-	c.queue.AddRateLimited(key)
-	return true
+	return keyqueue.Result{Err: err, RequeueAfter: requeueAfter}
 }

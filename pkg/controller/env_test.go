@@ -429,23 +429,35 @@ func mutations(counts map[string]int) int {
 
 func keyOf(ns, name string) cache.ObjectName { return cache.ObjectName{Namespace: ns, Name: name} }
 
-// waitQuiet waits until the running controller is idle (nothing queued, no sync running, no
-// call in flight) for several consecutive checks: the barrier before asserting that something
-// did not happen.
+// quietHorizon is how far ahead waitQuiet requires nothing to be scheduled: longer than the
+// test backoffs' cap, so a retry in backoff is never mistaken for quiescence.
+const quietHorizon = time.Second
+
+// waitQuiet waits until the running controller is idle (nothing queued or due within
+// quietHorizon, no sync running, no call in flight) for several consecutive checks: the barrier
+// before asserting that something did not happen.
 func (e *testEnv) waitQuiet() {
+	e.t.Helper()
+	e.waitQuietWithin(quietHorizon)
+}
+
+// waitQuietWithin is waitQuiet with another horizon, for tests where something is retried
+// periodically for good (a NEG in use is deleted again every few hundred ms): a horizon shorter
+// than that period finds the quiet moments between retries.
+func (e *testEnv) waitQuietWithin(horizon time.Duration) {
 	e.t.Helper()
 	e.mu.Lock()
 	c := e.ctrl
 	e.mu.Unlock()
 	stable := 0
 	e.eventually("quiescence", func() error {
-		if c.idle() {
+		if c.idle(horizon) {
 			stable++
 		} else {
 			stable = 0
 		}
 		if stable < 10 {
-			return fmt.Errorf("controller busy (queue %d, busy %d)", c.queue.Len(), c.busy.Load())
+			return fmt.Errorf("controller busy (queue %d, inserts %d, calls idle %v)", c.queue.Len(), c.busy.Load(), c.negs.Idle())
 		}
 		return nil
 	})

@@ -12,7 +12,7 @@ import (
 
 // The controller's metric observations, at its seams (Config.Metrics; all no-ops when nil):
 //
-//   - processNextItem times every sync (sync_duration_seconds by result);
+//   - syncKey times every sync (sync_duration_seconds by result);
 //   - desiredEndpoints counts skipped endpoints by reason (skipped_endpoints_total);
 //   - the work queue reports through Config.Metrics.QueueProvider (workqueue_*);
 //   - attached_endpoints is read from the NEG state table at scrape time (attachedCounts), so a

@@ -172,7 +172,9 @@ func TestInUseNEGKeepsEndpoints(t *testing.T) {
 	// The Service goes: the endpoints stay as they are.
 	e.deleteService("default", "web")
 	e.eventually("port 80 NEGs deleted", func() error { return e.checkGone(negName("web", 80)) })
-	e.waitQuiet()
+	// The in-use NEG's delete is retried for good (at most every backoff cap): wait for the
+	// quiet moments between retries.
+	e.waitQuietWithin(50 * time.Millisecond)
 	if err := e.checkNEG(zoneA, name, e.endpointsOf(rolled, 443)[zoneA]); err != nil {
 		t.Fatalf("in-use NEG changed after the Service was deleted: %v", err)
 	}

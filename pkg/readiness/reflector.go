@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -29,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/keyqueue"
 )
 
 // QueueName names the reflector's work queue (and its metrics).
@@ -113,7 +113,7 @@ type Reflector struct {
 	services corelisters.ServiceLister
 	nodes    corelisters.NodeLister
 	synced   []cache.InformerSynced
-	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	queue    *keyqueue.Queue
 
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
@@ -146,14 +146,19 @@ func New(cfg Config) (*Reflector, error) {
 		services: svcInf.Lister(),
 		nodes:    nodeInf.Lister(),
 		synced:   []cache.InformerSynced{podInf.Informer().HasSynced, svcInf.Informer().HasSynced, nodeInf.Informer().HasSynced},
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
-			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, Clock: cfg.Clock, MetricsProvider: cfg.QueueMetrics}),
 		waiting:  map[negRef]map[cache.ObjectName]struct{}{},
 		podNEGs:  map[cache.ObjectName][]negRef{},
 		polling:  map[negRef]bool{},
 		listings: map[negRef]*listing{},
 	}
+	r.queue = keyqueue.New(keyqueue.Config{Name: QueueName, Workers: cfg.Workers, LogKey: "pod", Clock: cfg.Clock,
+		MetricsProvider: cfg.QueueMetrics, Sync: func(ctx context.Context, key cache.ObjectName) keyqueue.Result {
+			err := r.sync(ctx, key)
+			if err != nil {
+				klog.FromContext(ctx).Error(err, "Updating the readiness gate condition failed; will retry")
+			}
+			return keyqueue.Result{Err: err}
+		}})
 	cfg.Metrics.registerWaiting(cfg.Registerer, func() float64 {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -254,35 +259,9 @@ func (r *Reflector) Run(ctx context.Context) error {
 	}
 	logger.Info("Starting the readiness reflector", "timeout", r.cfg.Timeout,
 		"withoutHealthCheck", r.cfg.WithoutHealthCheck, "workers", r.cfg.Workers)
-	var workers sync.WaitGroup
-	for range r.cfg.Workers {
-		workers.Go(func() { wait.UntilWithContext(ctx, r.work, time.Second) })
-	}
-	<-ctx.Done()
-	r.queue.ShutDown()
-	workers.Wait()
+	r.queue.Run(ctx)
 	r.pollers.Wait()
 	return nil
-}
-
-func (r *Reflector) work(ctx context.Context) {
-	for r.processNext(ctx) {
-	}
-}
-
-func (r *Reflector) processNext(ctx context.Context) bool {
-	key, quit := r.queue.Get()
-	if quit {
-		return false
-	}
-	defer r.queue.Done(key)
-	if err := r.sync(ctx, key); err != nil {
-		klog.FromContext(ctx).Error(err, "Updating the readiness gate condition failed; will retry", "pod", key)
-		r.queue.AddRateLimited(key)
-		return true
-	}
-	r.queue.Forget(key)
-	return true
 }
 
 // sync decides and writes the condition of one pod, registers it with the pollers of the NEGs
