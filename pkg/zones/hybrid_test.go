@@ -131,11 +131,11 @@ func TestMappingGCEZone(t *testing.T) {
 	withDefault := m
 	withDefault.Default = "europe-west1-c"
 	tests := []struct {
-		name     string
-		m        Mapping
-		k8sZone  string
-		want     string
-		wantOK   bool
+		name    string
+		m       Mapping
+		k8sZone string
+		want    string
+		wantOK  bool
 	}{
 		{name: "mapped", m: m, k8sZone: "eu-west-1a", want: "europe-west1-b", wantOK: true},
 		{name: "mapping wins over identity", m: m, k8sZone: "europe-west1-c", want: "europe-west1-d", wantOK: true},
