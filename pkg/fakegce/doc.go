@@ -53,13 +53,23 @@
 //     synchronous (the capacity error being synchronous is the emulator's choice). Attaching an
 //     attached endpoint and detaching an absent one are no-ops unless Config.StrictEndpointOps
 //     (400 invalid) — real GCE [unverified]. Deleting an instance removes its endpoints
-//     [unverified]. aggregatedList answers every zone plus "regions/<region>" and "global", empty
+//     [unverified].
+//   - Hybrid (NON_GCP_PRIVATE_IP_PORT) NEGs (hybrid_test.go has one row per rule): network
+//     optional (default network, as documented), subnetwork refused [unverified]; endpoints need
+//     an IPv4 ipAddress and a port (or defaultPort) and refuse instance [unverified] and
+//     ipv6Address [unverified]; any IPv4 range is accepted (which ranges GCE accepts is
+//     [unverified]); the same per-call and per-NEG caps (the per-NEG value for hybrid NEGs is
+//     [unverified]); health through the same fixed/probe modes; identity (ip, port).
+//     fqdn (NON_GCP_FQDN_PORT only) and clientDestinationPort (GCE_VM_IP_PORTMAP only) are
+//     refused on every type, as documented. aggregatedList answers every zone plus "regions/<region>" and "global", empty
 //     scopes with a NO_RESULTS_ON_PAGE warning.
 //   - Backend services: fingerprint changes on every write; update needs the current one, patch
 //     (JSON merge patch) accepts none [unverified] but rejects a stale one, both 412
 //     conditionNotMet; GET sends it as ETag and If-Match is honoured. At most 50 backends; group
-//     a full URL of an existing NEG; zonal NEG backends take only RATE or CONNECTION, and
-//     HTTP/HTTPS/HTTP2 services reject CONNECTION. A NEG used by a (regional) backend service and
+//     a full URL of an existing NEG; zonal and hybrid NEG backends take only RATE (with maxRate
+//     or maxRatePerEndpoint) or CONNECTION (with maxConnections or maxConnectionsPerEndpoint),
+//     and HTTP/HTTPS/HTTP2 services reject CONNECTION; hybrid NEGs are refused by passthrough
+//     services (scheme INTERNAL, or EXTERNAL on a regional service). A NEG used by a (regional) backend service and
 //     a health check used by one cannot be deleted (400 resourceInUseByAnotherResource).
 //   - Health (health.go, probe.go): only endpoints of NEGs that are backends of a health-checked
 //     backend service have health entries. Config.HealthMode "fixed" reports HEALTHY after
