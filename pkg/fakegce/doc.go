@@ -10,7 +10,7 @@
 //
 // # Surface
 //
-// One http.Handler serves three trees; any other path is answered with a loud 404 that names it
+// One http.Handler serves these trees; any other path is answered with a loud 404 that names it
 // (so a client with a mis-set endpoint fails at once):
 //
 //   - /compute/v1/projects/{project}/...: zones (list, get), regions (list, get), networks and
@@ -25,6 +25,16 @@
 //     cloud.google.com/go/compute/metadata and Application Default Credentials (GCE_METADATA_HOST
 //     = the listener's host:port). Requests need "Metadata-Flavor: Google".
 //   - /admin/...: the admin API below.
+//   - With Config.Auth (auth.go), Google's token endpoints for Workload Identity Federation:
+//     the STS token exchange at POST /v1/token (form: grant_type token-exchange, subject_token,
+//     subject_token_type, audience, scope → access_token) and IAM Credentials at POST
+//     /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken (bearer: an issued token →
+//     accessToken, expireTime). An external_account credential file whose token_url and
+//     service_account_impersonation_url point there lets the real client libraries
+//     authenticate. AuthConfig checks the subject token (a value or a file read at each
+//     exchange), the audience and the service accounts; AuthConfig.Required makes every Compute
+//     request need a live issued token (else 401 "required" / "authError", Google's texts), and
+//     the request log records the Principal that made each call.
 //
 // # Semantics and the emulator's choices
 //
