@@ -26,8 +26,10 @@ import (
 // WithoutAuth, no HTTPClient), so Application Default Credentials do the exchange.
 //
 // The auth libraries (cloud.google.com/go/auth, golang.org/x/oauth2/google/externalaccount) do
-// not restrict token_url or the impersonation URL to googleapis.com hosts; they only warn, in
-// their docs, to validate credential files from outside sources. Plain http URLs work too.
+// not restrict token_url or the impersonation URL to googleapis.com hosts: golang/oauth2#514
+// (2021) added such a check, golang/oauth2#627 (2023) removed it for other universe domains and
+// the docs now warn to validate credential files from outside sources instead. Plain http URLs
+// work too, so no test-only hook is needed.
 
 const (
 	wifAudience = "//iam.googleapis.com/projects/123456789/locations/global/workloadIdentityPools/pool/providers/eks"
