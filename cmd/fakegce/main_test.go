@@ -76,6 +76,20 @@ func TestParseFlags(t *testing.T) {
 			}
 		}
 	}
+	if o.cfg.Auth != nil {
+		t.Errorf("auth on without flags: %+v", o.cfg.Auth)
+	}
+	for _, args := range [][]string{{"--auth"}, {"--require-auth"}, {"--auth-audience", "//iam.googleapis.com/x"},
+		{"--auth-subject-token-file", "/tmp/t"}, {"--auth-service-accounts", "a@p.iam.gserviceaccount.com,b@p.iam.gserviceaccount.com"}} {
+		o, err := parseFlags(args, io.Discard)
+		if err != nil || o.cfg.Auth == nil {
+			t.Errorf("%v: %+v, %v; want auth on", args, o, err)
+		}
+	}
+	if o, _ := parseFlags([]string{"--require-auth", "--auth-audience=aud", "--auth-service-accounts=a@x,b@x", "--auth-subject-token-file=/f"}, io.Discard); o == nil ||
+		!o.cfg.Auth.Required || o.cfg.Auth.Audience != "aud" || strings.Join(o.cfg.Auth.ServiceAccounts, ",") != "a@x,b@x" || o.cfg.Auth.SubjectTokenFile != "/f" {
+		t.Errorf("auth flags: %+v", o)
+	}
 	if _, err := parseFlags([]string{"--health-mode", "psychic"}, &errOut); err == nil {
 		t.Error("bad health mode accepted")
 	}

@@ -23,6 +23,8 @@ type options struct {
 	zones       []string
 	quota       bool
 	quotaLimits string
+	auth        bool
+	authCfg     fakegce.AuthConfig
 	cfg         fakegce.Config
 }
 
@@ -43,6 +45,12 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.quota, "quota", false, fmt.Sprintf("enforce GCE's rate quotas: per group (%s) %d requests per minute per project in fixed minute windows; over it 403 rateLimitExceeded",
 		strings.Join(fakegce.QuotaGroupNames(), ", "), fakegce.DefaultQuotaPerMinute))
 	fs.StringVar(&o.quotaLimits, "quota-limits", "", "per-group limits per minute, e.g. default=3000,read_requests=6000 (implies --quota; groups not named keep the default)")
+	fs.BoolVar(&o.auth, "auth", false, "serve Google's token endpoints for Workload Identity Federation: STS token exchange at /v1/token, IAM Credentials "+
+		"at /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken (token_url and service_account_impersonation_url of an external_account credential file)")
+	fs.BoolVar(&o.authCfg.Required, "require-auth", false, "reject Compute requests without a live token issued by the token endpoints or the metadata server (401); implies --auth")
+	fs.StringVar(&o.authCfg.SubjectTokenFile, "auth-subject-token-file", "", "the STS accepts only the subject token in this file (read at each exchange), e.g. a projected service-account token; implies --auth")
+	fs.StringVar(&o.authCfg.Audience, "auth-audience", "", "the STS accepts only this audience (//iam.googleapis.com/projects/N/locations/global/workloadIdentityPools/P/providers/R); implies --auth")
+	fs.StringSliceVar(&o.authCfg.ServiceAccounts, "auth-service-accounts", nil, "generateAccessToken impersonates only these service account emails (default any); implies --auth")
 }
 
 // parseFlags parses args into options (klog's flags included); errors and --help go to errOut.
@@ -69,6 +77,10 @@ func parseFlags(args []string, errOut io.Writer) (*options, error) {
 		}
 		o.cfg.Quota = &fakegce.QuotaConfig{Limits: lim}
 	}
+	a := o.authCfg
+	if o.auth || a.Required || a.SubjectTokenFile != "" || a.Audience != "" || len(a.ServiceAccounts) > 0 {
+		o.cfg.Auth = &a
+	}
 	if err := o.cfg.Validate(); err != nil {
 		fmt.Fprintln(errOut, "fakegce:", err)
 		return nil, err
@@ -93,7 +105,7 @@ func run(ctx context.Context, o *options, stdout io.Writer) error {
 	cfg := s.Config()
 	klog.InfoS("fakegce serving", "url", base, "project", cfg.Project, "region", cfg.Region, "zones", strings.Join(cfg.Zones, ","),
 		"computeEndpoint", base+"/compute/v1/", "metadataHost", ln.Addr().String(), "healthMode", cfg.HealthMode,
-		"quota", quotaString(s.Quota()))
+		"quota", quotaString(s.Quota()), "auth", authString(cfg.Auth))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -125,4 +137,15 @@ func quotaString(u fakegce.QuotaUsage) string {
 		parts = append(parts, fmt.Sprintf("%s=%d/min", g.Group, g.LimitPerMinute))
 	}
 	return strings.Join(parts, ",")
+}
+
+// authString renders the authentication mode for the start-up log.
+func authString(a *fakegce.AuthConfig) string {
+	switch {
+	case a == nil:
+		return "off"
+	case a.Required:
+		return "token endpoints, tokens required"
+	}
+	return "token endpoints"
 }

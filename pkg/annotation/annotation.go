@@ -63,10 +63,17 @@ func (e *Error) Error() string { return e.Message }
 // Parse decodes an annotation value. It checks JSON syntax and types only (a key of exposed_ports
 // must be an int32 in decimal); it does not compare against a Service. Errors are *Error with
 // Reason ReasonInvalid.
-func Parse(value string) (Config, error) {
+func Parse(value string) (Config, error) { return parse(NEGKey, value) }
+
+// parse is Parse for the annotation key (NEGKey or HybridNEGKey), which the error names.
+func parse(key, value string) (Config, error) {
 	var cfg Config
 	if err := json.Unmarshal([]byte(value), &cfg); err != nil {
-		return Config{}, &Error{Reason: ReasonInvalid, Message: "NEG annotation is invalid: " + err.Error()}
+		what := "NEG annotation"
+		if key != NEGKey {
+			what = "annotation " + key
+		}
+		return Config{}, &Error{Reason: ReasonInvalid, Message: what + " is invalid: " + err.Error()}
 	}
 	return cfg, nil
 }
@@ -82,30 +89,36 @@ func Parse(value string) (Config, error) {
 //	custom name starting k8s1- or k8s2-       ReasonInvalidCustomName (reserved: generated names)
 //	custom name shared by two or more ports   ReasonDuplicateCustomName
 func FromService(svc *corev1.Service) (cfg Config, ok bool, err error) {
+	return fromService(svc, NEGKey)
+}
+
+// fromService is FromService for the annotation key (NEGKey or HybridNEGKey).
+func fromService(svc *corev1.Service, key string) (cfg Config, ok bool, err error) {
 	if svc == nil {
 		return Config{}, false, nil
 	}
-	value, ok := svc.Annotations[NEGKey]
+	value, ok := svc.Annotations[key]
 	if !ok {
 		return Config{}, false, nil
 	}
-	cfg, err = Parse(value)
+	cfg, err = parse(key, value)
 	if err != nil {
 		return Config{}, true, err
 	}
-	if err := validate(cfg, svc); err != nil {
+	if err := validate(cfg, svc, key); err != nil {
 		return Config{}, true, err
 	}
 	return cfg, true, nil
 }
 
-// validate runs the Service-dependent checks of FromService on a parsed config.
-func validate(cfg Config, svc *corev1.Service) *Error {
+// validate runs the Service-dependent checks of FromService on a parsed config; key is the
+// annotation the messages name.
+func validate(cfg Config, svc *corev1.Service, key string) *Error {
 	ports := sortedPorts(cfg.ExposedPorts)
-	if err := checkPortsExist(ports, svc); err != nil {
+	if err := checkPortsExist(ports, svc, key); err != nil {
 		return err
 	}
-	if err := checkCustomNames(cfg, ports, svc); err != nil {
+	if err := checkCustomNames(cfg, ports, svc, key); err != nil {
 		return err
 	}
 	return nil
@@ -120,7 +133,7 @@ func sortedPorts(m map[int32]PortConfig) []int32 {
 	return ports
 }
 
-func checkPortsExist(ports []int32, svc *corev1.Service) *Error {
+func checkPortsExist(ports []int32, svc *corev1.Service, key string) *Error {
 	var unknown []string
 	for _, p := range ports {
 		if !slices.ContainsFunc(svc.Spec.Ports, func(sp corev1.ServicePort) bool { return sp.Port == p }) {
@@ -132,11 +145,11 @@ func checkPortsExist(ports []int32, svc *corev1.Service) *Error {
 	}
 	return &Error{
 		Reason:  ReasonUnknownPort,
-		Message: fmt.Sprintf("port %s specified in %q doesn't exist in the service", strings.Join(unknown, ", "), NEGKey),
+		Message: fmt.Sprintf("port %s specified in %q doesn't exist in the service", strings.Join(unknown, ", "), key),
 	}
 }
 
-func checkCustomNames(cfg Config, ports []int32, svc *corev1.Service) *Error {
+func checkCustomNames(cfg Config, ports []int32, svc *corev1.Service, key string) *Error {
 	var invalid, reserved []string
 	byName := map[string][]int32{}
 	var names []string // in order of first use, ports ascending
@@ -167,7 +180,7 @@ func checkCustomNames(cfg Config, ports []int32, svc *corev1.Service) *Error {
 			Reason: ReasonInvalidCustomName,
 			Message: fmt.Sprintf("custom NEG name %s in %q is invalid: a NEG name must be 1-63 characters long, "+
 				"start with a lowercase letter, contain only lowercase letters, digits and '-', and not end with '-'",
-				strings.Join(invalid, ", "), NEGKey),
+				strings.Join(invalid, ", "), key),
 		}
 	}
 	if len(reserved) > 0 {
@@ -175,7 +188,7 @@ func checkCustomNames(cfg Config, ports []int32, svc *corev1.Service) *Error {
 			Reason: ReasonInvalidCustomName,
 			Message: fmt.Sprintf("custom NEG name %s in %q is reserved: names starting with \"k8s1-\" or \"k8s2-\" are "+
 				"generated NEG names (another Service's NEG may carry it); choose a name without that prefix",
-				strings.Join(reserved, ", "), NEGKey),
+				strings.Join(reserved, ", "), key),
 		}
 	}
 	var dups []string
@@ -187,7 +200,7 @@ func checkCustomNames(cfg Config, ports []int32, svc *corev1.Service) *Error {
 	if len(dups) > 0 {
 		return &Error{
 			Reason:  ReasonDuplicateCustomName,
-			Message: fmt.Sprintf("custom NEG name %s in %q is used for more than one port; each port needs its own NEG", strings.Join(dups, ", "), NEGKey),
+			Message: fmt.Sprintf("custom NEG name %s in %q is used for more than one port; each port needs its own NEG", strings.Join(dups, ", "), key),
 		}
 	}
 	return nil

@@ -12,6 +12,12 @@
 //   - Status.String is the exact compact JSON GKE writes: keys sorted, zones sorted, empty fields
 //     omitted.
 //
+// Hybrid NEGs (hybrid.go): solutions.cloud.google.com/hybrid-neg, the annotation of
+// GoogleCloudPlatform/cloud-solutions k8s-hybrid-neg-controller, takes the same JSON and checks,
+// and its status solutions.cloud.google.com/hybrid-neg-status has the neg-status format.
+// SourceOf decides which pair applies to a Service (and whether its NEGs are hybrid, which
+// cloud.google.com/neg gives in GKE's non-GCP mode); both on one Service is an error.
+//
 // Checks beyond GKE (GKE lets GCE reject these at NEG insert time): a custom NEG name must be a
 // valid GCE name, and one Service may not give the same custom name to two ports. Zone entries are
 // not validated here; that needs the cluster's region zones and is the controller's job.

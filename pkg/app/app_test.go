@@ -51,6 +51,7 @@ func TestFlags(t *testing.T) {
 	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
 	want.GCEBudgets = o.GCEBudgets
 	want.Readiness = o.Readiness // readiness_test.go parses them
+	want.Hybrid = o.Hybrid       // hybrid_test.go parses them
 	if *o != want {
 		t.Errorf("parsed %+v\nwant   %+v", *o, want)
 	}

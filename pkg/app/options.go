@@ -67,6 +67,9 @@ type Options struct {
 
 	// Readiness is the pod readiness gate (readiness.go): reflector timeout and mode, webhook.
 	Readiness ReadinessOptions
+
+	// Hybrid configures NON_GCP_PRIVATE_IP_PORT NEGs (hybrid.go): --neg-type, zone mapping.
+	Hybrid HybridOptions
 }
 
 // NewOptions returns the default options.
@@ -92,6 +95,7 @@ func NewOptions() *Options {
 		GCEBudgets:               DefaultGCEBudgets(),
 		EnableSvcNEG:             true,
 		Readiness:                DefaultReadiness(),
+		Hybrid:                   HybridOptions{NEGType: NEGTypeGCE},
 	}
 }
 
@@ -178,6 +182,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.addOperatingFlags(fs)
 	o.addBackendFlags(fs)
 	o.addReadinessFlags(fs)
+	o.addHybridFlags(fs)
 }
 
 // gceName is a GCE resource name.
@@ -251,5 +256,6 @@ func (o *Options) Validate() error {
 	errs = append(errs, o.validateOperating()...)
 	errs = append(errs, o.validateBackends()...)
 	errs = append(errs, o.validateReadiness()...)
+	errs = append(errs, o.validateHybrid()...)
 	return errors.Join(errs...)
 }

@@ -60,7 +60,8 @@ type Result struct {
 // servicePortName is the Service port's name ("" if unnamed); in each slice the port with that name
 // and protocol TCP gives the endpoint port, and a slice without it contributes nothing (it belongs
 // to pods that do not serve this port). nodes maps node name to zones.Node; negZones are the zones
-// that have a NEG. All maps in the Result are non-nil.
+// that have a NEG. Each endpoint's instance is its node's Instance: empty for nodes placed by a
+// zones.Mapping (hybrid NEGs). All maps in the Result are non-nil.
 func Desired(servicePortName string, slices []*discoveryv1.EndpointSlice, nodes map[string]zones.Node, negZones []string) Result {
 	r := Result{
 		ByZone:  make(map[string]neg.EndpointSet, len(negZones)),
@@ -117,11 +118,9 @@ func (r *Result) add(s *discoveryv1.EndpointSlice, ep *discoveryv1.Endpoint, por
 		r.Skipped[SkipZoneWithoutNEG]++
 		return
 	}
-	instance := node.Instance
-	if instance == "" {
-		instance = *ep.NodeName
-	}
-	e := neg.Endpoint{Instance: instance, IP: ep.Addresses[0], Port: port}
+	// An empty instance is a hybrid (NON_GCP_PRIVATE_IP_PORT) endpoint: zones.Mapping leaves it
+	// empty, zones.FromNode never does.
+	e := neg.Endpoint{Instance: node.Instance, IP: ep.Addresses[0], Port: port}
 	pod := PodRef{Namespace: ep.TargetRef.Namespace, Name: ep.TargetRef.Name}
 	if pod.Namespace == "" {
 		pod.Namespace = s.Namespace

@@ -157,12 +157,12 @@ func TestDesired(t *testing.T) {
 			portName: "http",
 			slices:   []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, httpPort, ep("10.0.9.1", "", "p", terminating))},
 			want:     result(nil, nil, nil, nil)},
-		{name: "instance falls back to node name",
+		{name: "node without instance: hybrid endpoint, no instance",
 			portName: "http",
 			slices:   []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, httpPort, ep("10.0.0.9", "n-noinst", "p"))},
-			want: result(map[string][]neg.Endpoint{"zone-a": {e("n-noinst", "10.0.0.9", 8080)}},
-				map[neg.Endpoint]PodRef{e("n-noinst", "10.0.0.9", 8080): pod("p")},
-				map[neg.Endpoint]bool{e("n-noinst", "10.0.0.9", 8080): true}, nil)},
+			want: result(map[string][]neg.Endpoint{"zone-a": {e("", "10.0.0.9", 8080)}},
+				map[neg.Endpoint]PodRef{e("", "10.0.0.9", 8080): pod("p")},
+				map[neg.Endpoint]bool{e("", "10.0.0.9", 8080): true}, nil)},
 		{name: "port chosen by name, protocol TCP",
 			portName: "http",
 			slices: []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4,
@@ -239,5 +239,31 @@ func TestDesired(t *testing.T) {
 				t.Errorf("Desired modified its input (-before +after):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestDesiredHybrid: nodes of another cloud, placed by a zones.Mapping, give endpoints without
+// instance in the mapped GCE zones; an unmapped node (no default zone) is skipped.
+func TestDesiredHybrid(t *testing.T) {
+	m := zones.Mapping{Region: "europe-west1", Zones: map[string]string{"eu-west-1a": "europe-west1-b", "eu-west-1b": "europe-west1-c"}}
+	awsNode := func(name, zone string) *corev1.Node {
+		return &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{zones.LabelZone: zone}},
+			Spec:       corev1.NodeSpec{ProviderID: "aws:///" + zone + "/i-" + name},
+			Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}},
+		}
+	}
+	placed := []zones.Node{m.FromNode(awsNode("ip-1", "eu-west-1a")), m.FromNode(awsNode("ip-2", "eu-west-1b")), m.FromNode(awsNode("ip-3", "eu-west-1c"))}
+	negZones := m.NEGZonesFor(placed)
+	got := Desired("http", []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, httpPort,
+		ep("10.1.0.5", "ip-1", "p1"), ep("10.2.0.7", "ip-2", "p2"), ep("10.3.0.9", "ip-3", "p3"))}, zones.ByName(placed), negZones)
+	want := Result{
+		ByZone:  map[string]neg.EndpointSet{"europe-west1-b": neg.NewEndpointSet(e("", "10.1.0.5", 8080)), "europe-west1-c": neg.NewEndpointSet(e("", "10.2.0.7", 8080))},
+		Pods:    map[neg.Endpoint]PodRef{e("", "10.1.0.5", 8080): pod("p1"), e("", "10.2.0.7", 8080): pod("p2")},
+		Ready:   map[neg.Endpoint]bool{e("", "10.1.0.5", 8080): true, e("", "10.2.0.7", 8080): true},
+		Skipped: map[SkipReason]int{SkipNodeWithoutZone: 1},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Desired (-want +got):\n%s", diff)
 	}
 }

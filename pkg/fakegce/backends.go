@@ -172,8 +172,10 @@ func (s *Server) validateBSHealthChecks(b *backendService) *apiError {
 }
 
 // validateBackends enforces the backend rules: at most 50; group a full URL of an existing NEG,
-// not repeated; zonal NEGs take only RATE or CONNECTION; HTTP/HTTPS/HTTP2 services reject
-// CONNECTION; rate and connection limits match the mode; capacityScaler 0 or 0.1–1 (default 1).
+// not repeated; hybrid NEGs only on proxy and service mesh schemes (checkNEGSupported); zonal and
+// hybrid NEGs take only RATE or CONNECTION; HTTP/HTTPS/HTTP2 services reject CONNECTION; rate
+// and connection limits match the mode, and the mode's own limit is set; capacityScaler 0 or
+// 0.1–1 (default 1).
 func (s *Server) validateBackends(b *backendService, data []byte) *apiError {
 	obj := b.obj
 	if len(obj.Backends) > maxBackends {
@@ -209,6 +211,9 @@ func (s *Server) validateBackends(b *backendService, data []byte) *apiError {
 		}
 		rate := be.MaxRate != 0 || be.MaxRatePerEndpoint != 0 || be.MaxRatePerInstance != 0
 		conn := be.MaxConnections != 0 || be.MaxConnectionsPerEndpoint != 0 || be.MaxConnectionsPerInstance != 0
+		if err := checkNEGSupported(b.key, obj, s.st.negs[k].obj.NetworkEndpointType, field); err != nil {
+			return err
+		}
 		switch {
 		case mode != "RATE" && mode != "CONNECTION":
 			return errInvalidField(field+".balancingMode", mode, "Network endpoint group backends support only the RATE and CONNECTION balancing modes.")
@@ -218,6 +223,16 @@ func (s *Server) validateBackends(b *backendService, data []byte) *apiError {
 			return errInvalidField(field+".balancingMode", mode, "Rate limits (maxRate*) cannot be set with balancing mode CONNECTION.")
 		case mode == "RATE" && conn:
 			return errInvalidField(field+".balancingMode", mode, "Connection limits (maxConnections*) cannot be set with balancing mode RATE.")
+		case mode == "RATE" && be.MaxRate == 0 && be.MaxRatePerEndpoint == 0:
+			// Real message (hashicorp/terraform-provider-google#12537); the older API reference:
+			// "For RATE mode, either maxRate or one of maxRatePerInstance or maxRatePerEndpoint,
+			// as appropriate for group type, must be set."
+			return errInvalidField(field, be.Group, "Either maxRate or maxRatePerEndpoint should be set with RATE mode.")
+		case mode == "CONNECTION" && be.MaxConnections == 0 && be.MaxConnectionsPerEndpoint == 0:
+			// Older API reference: "For CONNECTION mode, either maxConnections or one of
+			// maxConnectionsPerInstance or maxConnectionsPerEndpoint, as appropriate for group
+			// type, must be set." The message is the emulator's [unverified].
+			return errInvalidField(field, be.Group, "Either maxConnections or maxConnectionsPerEndpoint should be set with CONNECTION mode.")
 		}
 		be.BalancingMode = mode
 		if i < len(raw.Backends) {
@@ -232,6 +247,28 @@ func (s *Server) validateBackends(b *backendService, data []byte) *apiError {
 		backends[i] = &be
 	}
 	obj.Backends = backends
+	return nil
+}
+
+// checkNEGSupported applies the backend-service rules that depend on the NEG type. Hybrid
+// connectivity (NON_GCP_PRIVATE_IP_PORT) NEGs are backends of proxy load balancers (Application
+// Load Balancers, proxy Network Load Balancers: schemes EXTERNAL and EXTERNAL_MANAGED globally,
+// EXTERNAL_MANAGED and INTERNAL_MANAGED regionally, INTERNAL_MANAGED cross-region) and of Cloud
+// Service Mesh (INTERNAL_SELF_MANAGED); the passthrough Network Load Balancers (scheme INTERNAL,
+// or EXTERNAL on a regional backend service) take only instance groups and GCE_VM_IP NEGs
+// (Backend services overview, "Backend services and supported backend types"). Hybrid NEGs mix
+// with GCE_VM_IP_PORT NEGs on one service (documented combination), and take RATE or CONNECTION
+// like them. The error message is the emulator's [unverified].
+func checkNEGSupported(bk scopeKey, obj *compute.BackendService, negType, field string) *apiError {
+	if negType != typeNonGCPIPPort {
+		return nil
+	}
+	scheme := obj.LoadBalancingScheme
+	if scheme == "INTERNAL" || (scheme == "EXTERNAL" && bk.region != "") {
+		return errInvalidField(field+".group", "", fmt.Sprintf(
+			"NON_GCP_PRIVATE_IP_PORT network endpoint groups are not supported by %s backend services with load balancing scheme %s.",
+			map[bool]string{true: "regional", false: "global"}[bk.region != ""], scheme))
+	}
 	return nil
 }
 

@@ -154,7 +154,7 @@ func TestInUseProtection(t *testing.T) {
 		Backends: []*compute.Backend{negBackend(zoneA, "neg-g")}}).Do())
 	op := e.must(e.svc.RegionBackendServices.Insert(project, region, &compute.BackendService{Name: "rbs", Protocol: "TCP",
 		LoadBalancingScheme: "INTERNAL_MANAGED", HealthChecks: []string{linkPfx + "regions/us-central1/healthChecks/rhc"},
-		Backends: []*compute.Backend{{Group: negURL(zoneA, "neg-r"), BalancingMode: "CONNECTION"}}}).Do())
+		Backends: []*compute.Backend{{Group: negURL(zoneA, "neg-r"), BalancingMode: "CONNECTION", MaxConnectionsPerEndpoint: 10}}}).Do())
 	if op.Region != linkPfx+"regions/"+region {
 		t.Errorf("regional BS op = %+v", op)
 	}

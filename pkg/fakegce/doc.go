@@ -10,7 +10,7 @@
 //
 // # Surface
 //
-// One http.Handler serves three trees; any other path is answered with a loud 404 that names it
+// One http.Handler serves these trees; any other path is answered with a loud 404 that names it
 // (so a client with a mis-set endpoint fails at once):
 //
 //   - /compute/v1/projects/{project}/...: zones (list, get), regions (list, get), networks and
@@ -25,6 +25,16 @@
 //     cloud.google.com/go/compute/metadata and Application Default Credentials (GCE_METADATA_HOST
 //     = the listener's host:port). Requests need "Metadata-Flavor: Google".
 //   - /admin/...: the admin API below.
+//   - With Config.Auth (auth.go), Google's token endpoints for Workload Identity Federation:
+//     the STS token exchange at POST /v1/token (form: grant_type token-exchange, subject_token,
+//     subject_token_type, audience, scope → access_token) and IAM Credentials at POST
+//     /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken (bearer: an issued token →
+//     accessToken, expireTime). An external_account credential file whose token_url and
+//     service_account_impersonation_url point there lets the real client libraries
+//     authenticate. AuthConfig checks the subject token (a value or a file read at each
+//     exchange), the audience and the service accounts; AuthConfig.Required makes every Compute
+//     request need a live issued token (else 401 "required" / "authError", Google's texts), and
+//     the request log records the Principal that made each call.
 //
 // # Semantics and the emulator's choices
 //
@@ -53,13 +63,23 @@
 //     synchronous (the capacity error being synchronous is the emulator's choice). Attaching an
 //     attached endpoint and detaching an absent one are no-ops unless Config.StrictEndpointOps
 //     (400 invalid) — real GCE [unverified]. Deleting an instance removes its endpoints
-//     [unverified]. aggregatedList answers every zone plus "regions/<region>" and "global", empty
+//     [unverified].
+//   - Hybrid (NON_GCP_PRIVATE_IP_PORT) NEGs (hybrid_test.go has one row per rule): network
+//     optional (default network, as documented), subnetwork refused [unverified]; endpoints need
+//     an IPv4 ipAddress and a port (or defaultPort) and refuse instance [unverified] and
+//     ipv6Address [unverified]; any IPv4 range is accepted (which ranges GCE accepts is
+//     [unverified]); the same per-call and per-NEG caps (the per-NEG value for hybrid NEGs is
+//     [unverified]); health through the same fixed/probe modes; identity (ip, port).
+//     fqdn (NON_GCP_FQDN_PORT only) and clientDestinationPort (GCE_VM_IP_PORTMAP only) are
+//     refused on every type, as documented. aggregatedList answers every zone plus "regions/<region>" and "global", empty
 //     scopes with a NO_RESULTS_ON_PAGE warning.
 //   - Backend services: fingerprint changes on every write; update needs the current one, patch
 //     (JSON merge patch) accepts none [unverified] but rejects a stale one, both 412
 //     conditionNotMet; GET sends it as ETag and If-Match is honoured. At most 50 backends; group
-//     a full URL of an existing NEG; zonal NEG backends take only RATE or CONNECTION, and
-//     HTTP/HTTPS/HTTP2 services reject CONNECTION. A NEG used by a (regional) backend service and
+//     a full URL of an existing NEG; zonal and hybrid NEG backends take only RATE (with maxRate
+//     or maxRatePerEndpoint) or CONNECTION (with maxConnections or maxConnectionsPerEndpoint),
+//     and HTTP/HTTPS/HTTP2 services reject CONNECTION; hybrid NEGs are refused by passthrough
+//     services (scheme INTERNAL, or EXTERNAL on a regional service). A NEG used by a (regional) backend service and
 //     a health check used by one cannot be deleted (400 resourceInUseByAnotherResource).
 //   - Health (health.go, probe.go): only endpoints of NEGs that are backends of a health-checked
 //     backend service have health entries. Config.HealthMode "fixed" reports HEALTHY after

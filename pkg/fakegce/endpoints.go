@@ -132,12 +132,16 @@ func (s *Server) resolveEndpoint(k negKey, n *negState, i int, e *compute.Networ
 			return key, errInvalidField(field+".ipAddress", e.IpAddress, "Must be an IPv4 address.")
 		}
 	}
+	switch {
+	case e.Fqdn != "": // doc: only for NON_GCP_FQDN_PORT endpoints, a type the emulator has not
+		return key, errInvalidField(field+".fqdn", e.Fqdn, "FQDN can only be specified for NON_GCP_FQDN_PORT network endpoints.")
+	case e.ClientDestinationPort != 0: // doc: only for GCE_VM_IP_PORTMAP
+		return key, errInvalidField(field+".clientDestinationPort", e.ClientDestinationPort,
+			"Client destination port can only be specified for GCE_VM_IP_PORTMAP network endpoints.")
+	}
 	if typ == typeNonGCPIPPort {
-		switch {
-		case e.Instance != "":
-			return key, errInvalidField(field+".instance", e.Instance, "Instance must not be set for NON_GCP_PRIVATE_IP_PORT network endpoints.")
-		case !ip.IsValid():
-			return key, errInvalidField(field+".ipAddress", "", "IP address must be specified for NON_GCP_PRIVATE_IP_PORT network endpoints.")
+		if err := checkHybridEndpoint(field, e, ip); err != nil {
+			return key, err
 		}
 	} else {
 		name, nicIP, err := s.resolveInstance(k, n, field, e, ip, attach)
@@ -164,6 +168,29 @@ func (s *Server) resolveEndpoint(k negKey, n *negState, i int, e *compute.Networ
 	}
 	key.Port = port
 	return key, nil
+}
+
+// checkHybridEndpoint applies the NON_GCP_PRIVATE_IP_PORT endpoint rules: an IPv4 address
+// (there is no VM to take it from) and a port (checked by the caller), no instance, no IPv6.
+//
+//   - ipAddress required: documented in effect (the endpoint "is represented by an IP address and
+//     port"; the IP defaults only from a VM, and a hybrid endpoint has none).
+//   - instance refused: the API reference requires it only for GCE_VM_IP[_PORT] and says nothing
+//     for hybrid endpoints; refusing it is the emulator's choice [unverified].
+//   - ipv6Address refused: hybrid NEGs are documented with IPv4 endpoints; whether GCE accepts
+//     IPv6 ones is [unverified].
+//   - Which IPv4 ranges GCE accepts (RFC 1918 only? anything routed over VPN?) is [unverified];
+//     the emulator accepts any IPv4 address.
+func checkHybridEndpoint(field string, e *compute.NetworkEndpoint, ip netip.Addr) *apiError {
+	switch {
+	case e.Instance != "":
+		return errInvalidField(field+".instance", e.Instance, "Instance must not be set for NON_GCP_PRIVATE_IP_PORT network endpoints.")
+	case e.Ipv6Address != "":
+		return errInvalidField(field+".ipv6Address", e.Ipv6Address, "IPv6 addresses are not supported for NON_GCP_PRIVATE_IP_PORT network endpoints (fakegce; real GCE [unverified]).")
+	case !ip.IsValid():
+		return errInvalidField(field+".ipAddress", "", "IP address must be specified for NON_GCP_PRIVATE_IP_PORT network endpoints.")
+	}
+	return nil
 }
 
 // resolveInstance checks a GCE_VM_IP[_PORT] endpoint's instance: it must exist in the NEG's

@@ -197,7 +197,11 @@ type RequestRecord struct {
 	// Authorization is the Authorization header: verbatim when it carries the fake metadata
 	// server's token ("Bearer fake-token"), otherwise only its scheme ("Bearer <redacted>").
 	Authorization string `json:"authorization,omitempty"`
-	Status        int    `json:"status"`
+	// Principal is who the bearer token authenticated, when Config.Auth requires tokens:
+	// "serviceAccount:EMAIL" (IAM Credentials), "federated:AUDIENCE" (STS token used directly),
+	// "metadata:default" (metadata server token).
+	Principal string `json:"principal,omitempty"`
+	Status    int    `json:"status"`
 }
 
 // observer keeps per-method counters and a bounded request log.
@@ -224,6 +228,15 @@ func (o *observer) begin(method string, r *http.Request, requestID string) *Requ
 	o.next = (o.next + 1) % len(o.log)
 	o.full = o.full || o.next == 0
 	return rec
+}
+
+func (o *observer) setPrincipal(rec *RequestRecord, p string) {
+	if p == "" {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	rec.Principal = p
 }
 
 func (o *observer) finish(rec *RequestRecord, status int) {

@@ -153,6 +153,9 @@ func (s *Server) validateNEG(k negKey, in *compute.NetworkEndpointGroup) (*negSt
 		return nil, errInvalidField("resource.networkEndpointType", typ,
 			"fakegce implements zonal NEGs of type GCE_VM_IP_PORT, GCE_VM_IP and NON_GCP_PRIVATE_IP_PORT only.")
 	}
+	// Network: "if this field is not specified, a default network will be used" for
+	// GCE_VM_IP_PORT and NON_GCP_PRIVATE_IP_PORT (API reference), so hybrid NEGs do not require
+	// it; a hybrid NEG's network is the VPC its endpoints are routed from (VPN / Interconnect).
 	n := &negState{eps: map[neg.Endpoint]*epRecord{}, network: "default"}
 	if in.Network != "" {
 		var ok bool
@@ -162,6 +165,13 @@ func (s *Server) validateNEG(k negKey, in *compute.NetworkEndpointGroup) (*negSt
 	}
 	if s.st.networks[n.network] == nil {
 		return nil, errNotFound(s.rel("global", "networks", n.network))
+	}
+	if in.Subnetwork != "" && typ == typeNonGCPIPPort {
+		// The API reference documents no subnetwork rule for hybrid NEGs; the hybrid NEG guides
+		// create them with --network only, and their endpoints are outside every subnetwork.
+		// Refusing is the emulator's choice (real GCE may accept or ignore it) [unverified].
+		return nil, errInvalidField("resource.subnetwork", in.Subnetwork,
+			"Subnetwork must not be set for NON_GCP_PRIVATE_IP_PORT network endpoint groups (fakegce; real GCE [unverified]).")
 	}
 	if in.Subnetwork != "" {
 		region, name, ok := s.parseSubnetworkRef(in.Subnetwork)

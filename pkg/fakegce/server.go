@@ -69,6 +69,10 @@ type Config struct {
 	// windows, 403 rateLimitExceeded over the limit (quota.go). nil = no quota. SetQuota
 	// changes it at run time.
 	Quota *QuotaConfig
+	// Auth, when set, serves Google's token endpoints (STS token exchange, IAM Credentials
+	// generateAccessToken) for Workload Identity Federation and, with Auth.Required, rejects
+	// Compute requests without a token they issued (auth.go). nil: no token endpoints, no checks.
+	Auth *AuthConfig
 }
 
 // withDefaults returns cfg with defaults applied, or an error naming a bad field.
@@ -126,6 +130,14 @@ func (cfg Config) withDefaults() (Config, error) {
 			return cfg, err
 		}
 	}
+	if cfg.Auth != nil {
+		a := *cfg.Auth
+		a.ServiceAccounts = slices.Clone(a.ServiceAccounts)
+		if a.TokenLifetime < 0 {
+			return cfg, fmt.Errorf("auth token lifetime must not be negative")
+		}
+		cfg.Auth = &a
+	}
 	return cfg, nil
 }
 
@@ -152,9 +164,10 @@ type Server struct {
 	ops    *opStore
 	faults faultSet
 	obs    *observer
-	probe  *prober // nil in fixed health mode
-	lb     lbSet   // load balancer frontends (lb.go)
-	quota  quota   // rate quotas (quota.go)
+	probe  *prober   // nil in fixed health mode
+	lb     lbSet     // load balancer frontends (lb.go)
+	quota  quota     // rate quotas (quota.go)
+	auth   authState // token endpoints and bearer checks (auth.go)
 
 	methods []string // discovery ids of the registered Compute routes
 }
@@ -173,6 +186,7 @@ func New(cfg Config) *Server {
 	if err := s.quota.set(cfg.Quota); err != nil {
 		panic("fakegce: " + err.Error()) // validated by withDefaults
 	}
+	s.auth = authState{cfg: cfg.Auth, tokens: map[string]tokenInfo{}}
 	s.ops = newOpStore(s)
 	s.addDefaultNetwork()
 	s.routes()
@@ -259,6 +273,7 @@ func (s *Server) routes() {
 	s.instanceRoutes()
 	s.networkRoutes()
 	s.operationRoutes()
+	s.authRoutes()
 	s.mux.HandleFunc("/computeMetadata/v1/", s.serveMetadata)
 	s.mux.HandleFunc("/admin/", s.serveAdmin)
 	s.mux.HandleFunc("/", s.serveUnknown)
@@ -270,7 +285,8 @@ func (s *Server) serveUnknown(w http.ResponseWriter, r *http.Request) {
 	s.obs.begin("fakegce.unknownPath", r, "")
 	writeError(w, &apiError{code: http.StatusNotFound, reason: reasonNotFound, message: fmt.Sprintf(
 		"fakegce: no such method or path: %s %s (Compute API is served under /compute/v1/projects/%s/..., "+
-			"metadata under /computeMetadata/v1/, admin under /admin/)", r.Method, r.URL.Path, s.cfg.Project)})
+			"metadata under /computeMetadata/v1/, admin under /admin/, with Config.Auth the STS at /v1/token and "+
+			"IAM Credentials at /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken)", r.Method, r.URL.Path, s.cfg.Project)})
 }
 
 var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
@@ -285,6 +301,13 @@ func (s *Server) serveCompute(rt route, w http.ResponseWriter, r *http.Request) 
 	defer func() { s.obs.finish(rec, status) }()
 	fail := func(e *apiError) { status = e.code; writeError(w, e) }
 
+	// Authentication comes first, as on Google's front ends: a 401 costs no quota.
+	principal, aerr := s.auth.checkCompute(r, time.Now())
+	s.obs.setPrincipal(rec, principal)
+	if aerr != nil {
+		fail(aerr)
+		return
+	}
 	if p := r.PathValue("project"); p != s.cfg.Project {
 		fail(errNotFound("projects/" + p))
 		return

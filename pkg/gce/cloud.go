@@ -6,7 +6,10 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
-// NEG types the controller creates.
+// NEG types the controller creates: GCE_VM_IP_PORT NEGs hold pod IPs on GCE instances
+// (endpoints name their instance); NON_GCP_PRIVATE_IP_PORT (hybrid connectivity) NEGs hold IP:port
+// pairs outside Google Cloud reached over Cloud VPN or Interconnect (endpoints carry no instance,
+// the NEG a network and no subnetwork).
 const (
 	TypeGCEVMIPPort         = "GCE_VM_IP_PORT"
 	TypeNonGCPPrivateIPPort = "NON_GCP_PRIVATE_IP_PORT"
@@ -24,6 +27,9 @@ type NEG struct {
 	Network     string // URL as returned
 	Subnetwork  string // URL as returned, may be empty
 	Size        int64
+	// Annotations is the NEG resource's annotations field (nil if none). Other controllers
+	// mark their NEGs there, e.g. k8s-hybrid-neg-controller (naming.IsHybridControllerNEG).
+	Annotations map[string]string
 }
 
 // NEGSpec is what CreateNEG inserts.
@@ -32,7 +38,9 @@ type NEGSpec struct {
 	Type        string // defaults to TypeGCEVMIPPort
 	Description string
 	Network     string // full or partial URL; empty = default network
-	Subnetwork  string // full or partial URL; may be empty
+	// Subnetwork is a full or partial URL; may be empty, and must be for
+	// TypeNonGCPPrivateIPPort (CreateNEG refuses it: ErrHybridSubnetwork).
+	Subnetwork string
 }
 
 // EndpointHealth is one endpoint of a NEG listing with the health entries GCE reported for it

@@ -36,6 +36,14 @@
 // still complete the operation later). Compute.OldestOperationAge reports how long the oldest
 // operation in flight has been waited for.
 //
+// # Hybrid NEGs
+//
+// NEGSpec.Type TypeNonGCPPrivateIPPort creates a hybrid connectivity NEG: network only (a
+// subnetwork is refused before any call, ErrHybridSubnetwork), and its endpoints are
+// neg.Endpoints without Instance (the instance field is then not sent). Nothing else differs:
+// the same calls, batches, operations and errors. NEG.Annotations carries the resource's
+// annotations field, where other controllers (k8s-hybrid-neg-controller) mark their NEGs.
+//
 // # Errors
 //
 // Errors from Cloud wrap (%w) a *googleapi.Error, a context error or a transport error. Classify

@@ -153,6 +153,9 @@ func (d *dryRun) CreateNEG(ctx context.Context, zone string, spec NEGSpec) (*NEG
 	if typ == "" {
 		typ = TypeGCEVMIPPort
 	}
+	if typ == TypeNonGCPPrivateIPPort && spec.Subnetwork != "" { // refused like Compute.CreateNEG
+		return nil, fmt.Errorf("creating NEG %s/%s: %w (got %q)", zone, spec.Name, ErrHybridSubnetwork, spec.Subnetwork)
+	}
 	d.skip(ctx, "networkEndpointGroups.insert", zone, spec.Name, "type", typ, "network", spec.Network,
 		"subnetwork", spec.Subnetwork, "description", spec.Description)
 	n := &NEG{

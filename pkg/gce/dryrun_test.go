@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
@@ -63,8 +65,8 @@ func TestDryRun(t *testing.T) {
 	}
 	want := gce.NEG{Name: "dry", Zone: zoneB, SelfLink: gce.NEGURL(project, zoneB, "dry"), Description: spec.Description,
 		Type: gce.TypeGCEVMIPPort, Network: "default", Subnetwork: "sub"}
-	if *created != want {
-		t.Errorf("CreateNEG = %+v\nwant %+v", *created, want)
+	if diff := cmp.Diff(want, *created); diff != "" {
+		t.Errorf("CreateNEG (-want +got):\n%s", diff)
 	}
 	if err := dry.AttachNetworkEndpoints(ctx, zoneA, "real", []neg.Endpoint{{Instance: "vm-1", IP: "10.8.0.6", Port: 80}}); err != nil {
 		t.Errorf("Attach: %v", err)
@@ -102,7 +104,7 @@ func TestDryRun(t *testing.T) {
 	if err := dry.AttachNetworkEndpoints(ctx, zoneB, "dry", []neg.Endpoint{ep}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := dry.GetNEG(ctx, zoneB, "dry"); err != nil || *n != want {
+	if n, err := dry.GetNEG(ctx, zoneB, "dry"); err != nil || !cmp.Equal(*n, want) {
 		t.Errorf("GetNEG of the dry-run NEG: %+v, %v", n, err)
 	}
 	if eps, err := dry.ListNetworkEndpoints(ctx, zoneB, "dry", false); err != nil || len(eps) != 1 || eps[0].Endpoint != ep {

@@ -257,6 +257,12 @@ func classifyAPI(e *googleapi.Error) Class {
 	if e.Code == http.StatusTooManyRequests {
 		return RateLimited
 	}
+	// Missing or bad credentials: Google answers 401 with reason "required" (no Authorization
+	// header) or "authError". Whatever the reason says, the request itself is fine; it is no
+	// invalid batch to split.
+	if e.Code == http.StatusUnauthorized {
+		return Permanent
+	}
 	switch e.Code {
 	case http.StatusNotFound:
 		return NotFound

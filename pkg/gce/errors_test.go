@@ -61,6 +61,7 @@ func TestClassify(t *testing.T) {
 			Errors: []*compute.OperationErrorErrors{{Code: "INTERNAL_ERROR", Message: "boom"}}}}), Server},
 		{"403 forbidden", apiErr(403, "forbidden", "Required 'compute.networkEndpointGroups.create' permission"), Permanent},
 		{"401", apiErr(401, "authError", "Invalid Credentials"), Permanent},
+		{"401 required (no credentials), not Invalid", apiErr(401, "required", "Request is missing required authentication credential."), Permanent},
 		{"url error", &url.Error{Op: "Post", URL: "http://x", Err: syscall.ECONNREFUSED}, Server},
 		{"net op error", fmt.Errorf("x: %w", &net.OpError{Op: "dial", Err: errors.New("refused")}), Server},
 		{"unexpected EOF", fmt.Errorf("decode: %w", io.ErrUnexpectedEOF), Server},

@@ -43,6 +43,9 @@ func (c *Compute) CreateNEG(ctx context.Context, zone string, spec NEGSpec) (*NE
 	if typ == "" {
 		typ = TypeGCEVMIPPort
 	}
+	if typ == TypeNonGCPPrivateIPPort && spec.Subnetwork != "" {
+		return nil, fmt.Errorf("creating NEG %s/%s: %w (got %q)", zone, spec.Name, ErrHybridSubnetwork, spec.Subnetwork)
+	}
 	body := &compute.NetworkEndpointGroup{
 		Name:                spec.Name,
 		Description:         spec.Description,
@@ -61,6 +64,12 @@ func (c *Compute) CreateNEG(ctx context.Context, zone string, spec NEGSpec) (*NE
 	}
 	return c.GetNEG(ctx, zone, spec.Name)
 }
+
+// ErrHybridSubnetwork is returned (wrapped) by CreateNEG for a NON_GCP_PRIVATE_IP_PORT NEG with a
+// subnetwork; no call is made (classified Permanent). Hybrid connectivity NEGs belong to a network
+// only: their endpoints are outside every subnetwork. Whether GCE rejects or ignores a subnetwork
+// on them is not documented; the adapter refuses to send one.
+var ErrHybridSubnetwork = errors.New("a NON_GCP_PRIVATE_IP_PORT NEG takes a network, not a subnetwork")
 
 // createdNEG describes the NEG an insert created from what was sent and the done operation's
 // targetLink and targetId (documented output fields of every insert operation), saving a get
@@ -89,6 +98,7 @@ func createdNEG(op *compute.Operation, zone string, body *compute.NetworkEndpoin
 		Type:        body.NetworkEndpointType,
 		Network:     full(body.Network),
 		Subnetwork:  full(body.Subnetwork),
+		Annotations: body.Annotations,
 	}, true
 }
 
@@ -279,5 +289,6 @@ func fromAPI(n *compute.NetworkEndpointGroup) NEG {
 		Network:     n.Network,
 		Subnetwork:  n.Subnetwork,
 		Size:        n.Size,
+		Annotations: n.Annotations,
 	}
 }

@@ -11,5 +11,10 @@
 //     namespace, service-name, port in that order, empty ones omitted).
 //   - Classify never answers Owned or Adoptable for a NEG whose description names another
 //     cluster, namespace, Service or port, nor for a custom-named NEG without a description we wrote.
+//   - Hybrid NEGs are named like all others (NEGName, or the custom name). hybrid.go knows the
+//     other hybrid controller, GoogleCloudPlatform/cloud-solutions k8s-hybrid-neg-controller:
+//     the markers on the NEGs it creates (IsHybridControllerNEG) and its own generated names
+//     (HybridControllerName, md5-based, never equal to NEGName). Names it already wrote into a
+//     Service's hybrid-neg-status are kept when taking such a Service over, not regenerated.
 //   - Pure functions, no globals, no I/O.
 package naming

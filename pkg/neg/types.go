@@ -5,10 +5,11 @@ import (
 	"sort"
 )
 
-// Endpoint is one network endpoint of a zonal GCE_VM_IP_PORT NEG: a pod IP and port on the VM
-// instance that hosts the pod. The three fields together are its identity, as in GCE.
+// Endpoint is one network endpoint of a zonal NEG: a pod IP and port, on the VM instance that
+// hosts the pod in a GCE_VM_IP_PORT NEG, without instance in a NON_GCP_PRIVATE_IP_PORT (hybrid)
+// NEG. The three fields together are its identity, as in GCE.
 type Endpoint struct {
-	// Instance is the GCE instance name (not URL) that hosts the IP.
+	// Instance is the GCE instance name (not URL) that hosts the IP; empty in hybrid NEGs.
 	Instance string
 	// IP is the pod's IPv4 address.
 	IP string
@@ -16,8 +17,14 @@ type Endpoint struct {
 	Port int64
 }
 
-// String renders the endpoint as instance/ip:port, for logs and messages.
-func (e Endpoint) String() string { return fmt.Sprintf("%s/%s:%d", e.Instance, e.IP, e.Port) }
+// String renders the endpoint as instance/ip:port (ip:port without instance), for logs and
+// messages.
+func (e Endpoint) String() string {
+	if e.Instance == "" {
+		return fmt.Sprintf("%s:%d", e.IP, e.Port)
+	}
+	return fmt.Sprintf("%s/%s:%d", e.Instance, e.IP, e.Port)
+}
 
 // Less orders endpoints by IP, then port, then instance, so plans and listings are deterministic.
 func (e Endpoint) Less(o Endpoint) bool {

@@ -5,9 +5,11 @@
 //
 // Reflector. A pod is considered when it has the readiness gate, its condition is not True
 // yet, and it is not terminating. The Services of its namespace whose selector matches it and
-// that want NEGs (cloud.google.com/neg with exposed_ports or ingress) gate it; their
-// cloud.google.com/neg-status names the NEGs. The pod's endpoint in each NEG is its IP and the
-// Service port's target port, on the GCE instance of its node, in the NEG of the node's zone.
+// that want NEGs (cloud.google.com/neg or solutions.cloud.google.com/hybrid-neg with
+// exposed_ports or ingress) gate it; their cloud.google.com/neg-status (hybrid-neg-status) names
+// the NEGs. The pod's endpoint in each NEG is its IP and the Service port's target port, on the
+// GCE instance of its node, in the NEG of the node's zone; for hybrid NEGs (Config.Hybrid) the
+// zone is the node's mapped GCE zone and there is no instance.
 // The condition (GKE's type, reasons and messages) is decided, in this order, by decide:
 //
 //	no Service selecting the pod wants NEGs            True  LoadBalancerNegReady (fail open)

@@ -76,6 +76,8 @@ type Config struct {
 	// gauge of waiting pods.
 	Metrics    *Metrics
 	Registerer prometheus.Registerer
+	// Hybrid places the pods of hybrid NEGs (Services whose annotation.SourceOf is hybrid).
+	Hybrid Placement
 }
 
 func (c *Config) defaults() {
@@ -288,7 +290,7 @@ func (r *Reflector) sync(ctx context.Context, key cache.ObjectName) error {
 	if pod.Spec.NodeName != "" {
 		node, _ = r.nodes.Get(pod.Spec.NodeName) // unknown node: no targets yet
 	}
-	negs, targets := podTargets(svcs, pod, node)
+	negs, targets := podTargets(svcs, pod, node, r.cfg.Hybrid)
 	created, now := pod.CreationTimestamp.Time, r.cfg.Clock.Now()
 	d := decide(input{gated: len(svcs) > 0, negs: negs, targets: targets, listings: r.listingsFor(targets, created),
 		created: created, now: now, timeout: r.cfg.Timeout, withoutHC: r.cfg.WithoutHealthCheck})

@@ -320,7 +320,7 @@ func TestPodTargets(t *testing.T) {
 	svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: "num", Port: 81, TargetPort: intstr.FromInt32(9000)},
 		corev1.ServicePort{Name: "same", Port: 82})
 	svc.Annotations[annotation.NEGStatusKey] = `{"network_endpoint_groups":{"80":"n80","81":"n81","82":"n82","83":"gone"}}`
-	negs, targets := podTargets([]*corev1.Service{svc}, testPod(), testNode())
+	negs, targets := podTargets([]*corev1.Service{svc}, testPod(), testNode(), Placement{})
 	if strings.Join(negs, ",") != "gone,n80,n81,n82" {
 		t.Errorf("negs = %v", negs)
 	}
@@ -332,7 +332,7 @@ func TestPodTargets(t *testing.T) {
 	if strings.Join(got, ",") != want {
 		t.Errorf("targets = %v, want %s", got, want)
 	}
-	if _, targets := podTargets([]*corev1.Service{svc}, testPod(), nil); len(targets) != 0 {
+	if _, targets := podTargets([]*corev1.Service{svc}, testPod(), nil, Placement{}); len(targets) != 0 {
 		t.Errorf("targets without a node = %v", targets)
 	}
 }

@@ -13,15 +13,28 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
 
-// wantsNEGs reports whether svc asks for NEGs: cloud.google.com/neg with exposed_ports or
-// ingress. An annotation that does not parse still counts (the controller keeps the Service's
+// Placement says how the nodes of pods in hybrid (NON_GCP_PRIVATE_IP_PORT) NEGs are placed:
+// which Services have hybrid NEGs (solutions.cloud.google.com/hybrid-neg always,
+// cloud.google.com/neg in non-GCP mode; annotation.SourceOf) and the zone mapping that gives
+// their nodes a GCE zone (their endpoints carry no instance). The zero value: no non-GCP mode,
+// and the nodes of hybrid Services' pods have no zone (their pods get no targets).
+type Placement struct {
+	// NonGCPMode: cloud.google.com/neg gives hybrid NEGs (--neg-type=non-gcp).
+	NonGCPMode bool
+	// Zones places the nodes of hybrid NEG pods (--zone-mapping, --default-neg-zone, --region).
+	Zones zones.Mapping
+}
+
+// wantsNEGs reports whether svc asks for NEGs: cloud.google.com/neg or
+// solutions.cloud.google.com/hybrid-neg with exposed_ports or ingress. An annotation that does
+// not parse, or both annotations at once, still count (the controller keeps the Service's
 // existing NEGs then, as GKE does), so its pods are not failed open by a typo.
 func wantsNEGs(svc *corev1.Service) bool {
-	value, ok := svc.Annotations[annotation.NEGKey]
-	if !ok {
-		return false
+	src, ok, err := annotation.SourceOf(svc, false) // the NEG type does not matter here
+	if !ok || err != nil {
+		return ok
 	}
-	cfg, err := annotation.Parse(value)
+	cfg, err := annotation.Parse(svc.Annotations[src.ConfigKey])
 	if err != nil {
 		return true
 	}
@@ -48,21 +61,30 @@ func negServices(services []*corev1.Service, pod *corev1.Pod) []*corev1.Service 
 	return out
 }
 
-// podTargets returns the names of the NEGs the Services' neg-status names (sorted, without
-// duplicates) and the pod's endpoint in each of them in the zone of its node. Targets are
+// podTargets returns the names of the NEGs the Services' status annotations name (sorted,
+// without duplicates) and the pod's endpoint in each of them in the zone of its node: its GCE
+// zone and instance, or for hybrid NEGs (hp) its mapped zone and no instance. Targets are
 // empty while the pod has no IP or its node is unknown or has no zone; a Service port whose
-// named target port the pod does not have gives no target.
-func podTargets(svcs []*corev1.Service, pod *corev1.Pod, node *corev1.Node) (negs []string, targets []target) {
-	var zone, instance string
+// named target port the pod does not have gives no target; a Service with both NEG annotations
+// gives none.
+func podTargets(svcs []*corev1.Service, pod *corev1.Pod, node *corev1.Node, hp Placement) (negs []string, targets []target) {
+	var gceNode, hybridNode zones.Node
 	if node != nil {
-		n := zones.FromNode(node)
-		zone, instance = n.Zone, n.Instance
+		gceNode, hybridNode = zones.FromNode(node), hp.Zones.FromNode(node)
 	}
 	seen := map[target]bool{}
 	for _, svc := range svcs {
-		st, err := annotation.ParseStatus(svc.Annotations[annotation.NEGStatusKey])
+		src, ok, err := annotation.SourceOf(svc, hp.NonGCPMode)
+		if !ok || err != nil {
+			continue
+		}
+		st, _, err := annotation.StatusOf(svc, src)
 		if err != nil {
 			continue
+		}
+		zone, instance := gceNode.Zone, gceNode.Instance
+		if src.Hybrid {
+			zone, instance = hybridNode.Zone, ""
 		}
 		for portKey, name := range st.NetworkEndpointGroups {
 			if !slices.Contains(negs, name) {

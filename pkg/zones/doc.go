@@ -11,5 +11,9 @@
 //     labels or the cluster-autoscaler deletion taint; otherwise Reason says why (first failing
 //     check in the order of the Reason constants). spec.unschedulable is not consulted, as in GKE.
 //   - CandidateZones is sorted and duplicate-free. NEGs follow candidate zones, not pods.
+//   - For hybrid (NON_GCP_PRIVATE_IP_PORT) NEGs, Mapping places nodes instead of FromNode: the
+//     zone label is mapped to a GCE zone (--zone-mapping, --default-neg-zone), providerID is
+//     ignored and Instance stays empty; candidacy follows the same rules. ParseZoneMapping,
+//     ParseZoneList and Mapping.Validate check the flags (every zone in --region).
 //   - Pure functions, no globals; inputs are not modified.
 package zones

@@ -39,7 +39,8 @@ type Node struct {
 	Name string
 	// Zone is the GCE zone; empty if unknown.
 	Zone string
-	// Instance is the GCE instance name used in NEG endpoints.
+	// Instance is the GCE instance name used in NEG endpoints; empty for nodes placed by a
+	// Mapping (hybrid NEG endpoints carry no instance).
 	Instance string
 	// Candidate is true when the node counts for NEG zones (see package doc).
 	Candidate bool
