@@ -53,7 +53,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	h.cloud.put(ref)
 	cfg := Config{Cloud: h.cloud, Clock: h.clk, Jitter: func(d time.Duration) time.Duration { return d },
 		Backoff:      backoff.Policy{Base: time.Second, Max: time.Minute, Later: 15 * time.Second},
-		CallInterval: time.Second, VerifyPeriod: time.Hour, InvalidEndpointRetry: 10 * time.Minute,
+		CallInterval: time.Second, Quiet: 100 * time.Millisecond, VerifyPeriod: time.Hour, InvalidEndpointRetry: 10 * time.Minute,
 		BudgetShort: func() bool {
 			h.mu.Lock()
 			defer h.mu.Unlock()
