@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/neg-controller/neg-controller/hack/rollout"
+	"github.com/neg-controller/neg-controller/test/rollout"
 )
 
 func TestRolloutScales(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
-	"github.com/neg-controller/neg-controller/hack/localcluster"
-	"github.com/neg-controller/neg-controller/hack/podsim"
+	"github.com/neg-controller/neg-controller/test/localcluster"
+	"github.com/neg-controller/neg-controller/test/podsim"
 )
 
 // PeerOptions configures StartPeer.

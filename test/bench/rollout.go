@@ -7,15 +7,15 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/neg-controller/neg-controller/hack/rollout"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/test/rollout"
 )
 
 // rolloutOperationLatency is fakegce's operation latency in the rollout scenario: the e2e
 // test's, not operationLatency.
 func rolloutOperationLatency() time.Duration { return rollout.StackOptions().GCE.OperationLatency }
 
-// startRolloutEnv starts the rollout scenario's stack with hack/rollout's options (pods that
+// startRolloutEnv starts the rollout scenario's stack with test/rollout's options (pods that
 // serve HTTP and are probed for real, 30 s to terminate, 20 ms GCE operations) in workDir and
 // wraps it like startEnv.
 func startRolloutEnv(ctx context.Context, workDir string) (*env, error) {
@@ -37,7 +37,7 @@ type rolloutDetails struct {
 
 // rolloutScenario is TestRolloutZeroDowntime as a measurement: on its own stack with serving
 // pods, a Deployment behind an emulated load balancer is rolled out under load, first without
-// and then with readiness gates (hack/rollout).
+// and then with readiness gates (test/rollout).
 func (b *bench) rolloutScenario() *scenarioResult {
 	res := newResult("rollout")
 	t0 := time.Now()
@@ -54,7 +54,7 @@ func (b *bench) rolloutScenario() *scenarioResult {
 		"(every 1 s, healthy after 2 passes) and 10 s of connection draining, reached through a fakegce load balancer frontend. "+
 		"A client sends %d requests/s through the frontend while the Deployment is rolled out twice: first a template change without "+
 		"readiness gates, then one that adds the gate `cloud.google.com/load-balancer-neg-ready`. Each rollout's load runs from 2 s before "+
-		"the update until 2 s after the last old pod is gone; requests beyond 200 in flight count as failed. The code is hack/rollout, "+
+		"the update until 2 s after the last old pod is gone; requests beyond 200 in flight count as failed. The code is test/rollout, "+
 		"shared with the e2e test TestRolloutZeroDowntime (which runs 10 replicas at 200 requests/s and asserts 0 failures with gates).",
 		cfg.Replicas, negAnno, opts.NodesPerZone, cfg.Rate)
 	res.note("GCE's pace is modelled as in the e2e test: every attach call takes %s longer (a fakegce latency fault injected once the "+

@@ -1,5 +1,5 @@
 // Command bench is `make bench`: it runs named scenarios against the real local control plane
-// (hack/stack: etcd, kube-apiserver, kube-controller-manager), the in-process fakegce emulator,
+// (test/stack: etcd, kube-apiserver, kube-controller-manager), the in-process fakegce emulator,
 // the pod simulator and the neg-controller binary, and writes results.md and results.json.
 //
 // Scenarios: cold-start, big-service, churn, faults, churn-raised, steady, rollout, scale-curve (results.md
@@ -8,7 +8,7 @@
 // second stack (the first three use the controller started in its set-up, churn-raised and
 // steady restart it with their own flags). rollout runs on a third stack whose pods serve
 // HTTP behind an emulated load balancer: a Deployment is rolled out under load without and then
-// with readiness gates (hack/rollout, shared with the e2e test TestRolloutZeroDowntime).
+// with readiness gates (test/rollout, shared with the e2e test TestRolloutZeroDowntime).
 // scale-curve grows a fourth stack step by step (1k, 10k, 50k, 100k pods at full scale) with
 // one controller and records its memory, CPU and sync latency at each point (scalecurve.go).
 // Targets are measured, never asserted: the exit status is non-zero only when the harness

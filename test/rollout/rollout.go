@@ -2,7 +2,7 @@
 // balancer while a client sends a steady stream of requests through it: how many requests
 // fail, their latency, how long the rollout takes and how long after a new pod counts as Ready
 // the load balancer first sends it a request. It is what TestRolloutZeroDowntime (e2e) asserts
-// on and what the bench's rollout scenario reports, on a hack/stack stack with serving pods.
+// on and what the bench's rollout scenario reports, on a test/stack stack with serving pods.
 //
 // The load balancer is fakegce's: a health check that really probes the pods, a backend
 // service holding the Service's NEG in every zone (connection draining 10 s) and a frontend
@@ -26,10 +26,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
-	"github.com/neg-controller/neg-controller/hack/stack"
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/readiness"
+	"github.com/neg-controller/neg-controller/test/stack"
 )
 
 // GCEAttachLatency is how long an attach takes once the load is on, to model GCE's pace

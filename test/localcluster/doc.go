@@ -1,6 +1,6 @@
 // Package localcluster starts a throwaway Kubernetes control plane on loopback for e2e tests and
 // `make run`: etcd, kube-apiserver and kube-controller-manager built by hack/k8s/build.sh, with no
-// kubelet, scheduler, kube-proxy or container runtime (hack/podsim stands in for the kubelet and
+// kubelet, scheduler, kube-proxy or container runtime (test/podsim stands in for the kubelet and
 // the scheduler).
 //
 // What Start brings up, all bound to 127.0.0.1 on free ports:
@@ -27,8 +27,8 @@
 //     marked with the creating PID; Start removes those left by processes that died without Stop.
 //
 // Pod and node IPs must not be loopback: EndpointSlice validation rejects 127.0.0.0/8. See
-// hack/podsim for the address plan and the 10.A.B.C ↔ 127.A.B.C loopback rule.
+// test/podsim for the address plan and the 10.A.B.C ↔ 127.A.B.C loopback rule.
 //
 // This package is test and tooling infrastructure: it may be imported by e2e tests and by
-// programs under hack/, never by anything under pkg/ or cmd/.
+// programs under test/, never by anything under pkg/ or cmd/.
 package localcluster

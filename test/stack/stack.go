@@ -15,9 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
-	"github.com/neg-controller/neg-controller/hack/localcluster"
-	"github.com/neg-controller/neg-controller/hack/podsim"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/test/localcluster"
+	"github.com/neg-controller/neg-controller/test/podsim"
 )
 
 // Options configures Start. Zero values give the defaults used by `make run`.

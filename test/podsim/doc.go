@@ -1,5 +1,5 @@
 // Package podsim stands in for the kubelet and the scheduler of a control plane that has
-// neither (hack/localcluster), so that the real EndpointSlice, Deployment and ReplicaSet
+// neither (test/localcluster), so that the real EndpointSlice, Deployment and ReplicaSet
 // controllers see pods come, become ready and go.
 //
 // Run registers Nodes and then, driven by informers:

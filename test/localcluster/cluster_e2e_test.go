@@ -26,7 +26,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 
-	"github.com/neg-controller/neg-controller/hack/podsim"
+	"github.com/neg-controller/neg-controller/test/podsim"
 )
 
 const (

@@ -16,8 +16,9 @@ import (
 // into the user's cache directory (about 6 minutes on 2 cores; instant afterwards) and prints
 // the directory; the script's progress is streamed to stderr.
 //
-// The script is found next to this package's source (hack/localcluster → hack/k8s) or, when the
-// binary was built with -trimpath, by walking up from the working directory to the module root.
+// The script is found from this package's source (test/localcluster → ../../hack/k8s) or, when
+// the binary was built with -trimpath, by walking up from the working directory to the module
+// root.
 func FindBinDir() (string, error) {
 	script, err := buildScript()
 	if err != nil {
@@ -44,7 +45,7 @@ func FindBinDir() (string, error) {
 func buildScript() (string, error) {
 	const rel = "hack/k8s/build.sh"
 	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
-		p := filepath.Join(filepath.Dir(file), "..", "k8s", "build.sh")
+		p := filepath.Join(filepath.Dir(file), "..", "..", rel)
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
