@@ -29,6 +29,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/readiness"
+	"github.com/neg-controller/neg-controller/test/objects"
 	"github.com/neg-controller/neg-controller/test/stack"
 )
 
@@ -111,11 +112,8 @@ func Setup(ctx context.Context, st *stack.Stack, cfg Config) (*Fixture, error) {
 	}
 	f := &Fixture{cfg: cfg, st: st, kube: st.Kube}
 	ns, name := cfg.Namespace, cfg.Name
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: map[string]string{annotation.NEGKey: `{"exposed_ports":{"80":{}}}`}},
-		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": name},
-			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
-	}
+	svc := objects.Service(ns, name, name, 80)
+	svc.Annotations = map[string]string{annotation.NEGKey: `{"exposed_ports":{"80":{}}}`}
 	if _, err := f.kube.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("creating Service: %w", err)
 	}
@@ -215,33 +213,22 @@ func (f *Fixture) loadBalancer(ctx context.Context) error {
 	return nil
 }
 
-// deployment is the rolled-out Deployment: pods labelled app=name serving on port 8080 with a
-// readiness probe, a 5 s preStop sleep and 30 s of grace; maxSurge and maxUnavailable 25%.
+// deployment is the rolled-out Deployment: objects.Deployment (pods labelled app=name serving on
+// port 8080) with a readiness probe, a 5 s preStop sleep and 30 s of grace; maxSurge and
+// maxUnavailable 25%.
 func deployment(ns, name string, replicas int32) *appsv1.Deployment {
 	grace, maxUnavailable, maxSurge := int64(30), intstr.FromString("25%"), intstr.FromString("25%")
-	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Strategy: appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &maxUnavailable, MaxSurge: &maxSurge}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
-				Spec: corev1.PodSpec{
-					TerminationGracePeriodSeconds: &grace,
-					Containers: []corev1.Container{{
-						Name: "app", Image: "registry.k8s.io/pause:3.10",
-						Env:   []corev1.EnvVar{{Name: "VERSION", Value: "1"}},
-						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-						ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-							Path: "/", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1, FailureThreshold: 1},
-						Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 5}}},
-					}},
-				},
-			},
-		},
-	}
+	d := objects.Deployment(ns, name, replicas, 8080)
+	d.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
+		RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: &maxUnavailable, MaxSurge: &maxSurge}}
+	pod := &d.Spec.Template.Spec
+	pod.TerminationGracePeriodSeconds = &grace
+	c := &pod.Containers[0]
+	c.Env = []corev1.EnvVar{{Name: "VERSION", Value: "1"}}
+	c.ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+		Path: "/", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1, FailureThreshold: 1}
+	c.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: 5}}}
+	return d
 }
 
 // NextVersion changes the pod template (its VERSION variable) so that applying it rolls the
