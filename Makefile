@@ -50,7 +50,7 @@ run: build k8s-bins ## Start a local control plane, fakegce, the pod simulator, 
 
 .PHONY: bench
 bench: build k8s-bins ## Benchmarks vs local control plane + fakegce (BENCH_SCALE=small|full, BENCH_ARGS="--scenarios=churn"); writes _out/bench.
-	NEG_BIN_DIR=$(BIN) BENCH_SCALE=$(BENCH_SCALE) $(GO) run ./test/bench $(BENCH_ARGS)
+	NEG_BIN_DIR=$(BIN) BENCH_SCALE=$(BENCH_SCALE) $(GO) run ./test/cmd/bench $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove build output (the cached Kubernetes build stays in ~/.cache/neg-controller).

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"os"
@@ -62,7 +62,7 @@ func TestReadProcSelf(t *testing.T) {
 
 func TestScales(t *testing.T) {
 	for _, n := range []string{"small", "full"} {
-		sc, err := scaleFor(n)
+		sc, err := ScaleFor(n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +79,7 @@ func TestScales(t *testing.T) {
 			}
 		}
 	}
-	if _, err := scaleFor("huge"); err == nil {
+	if _, err := ScaleFor("huge"); err == nil {
 		t.Error("unknown scale accepted")
 	}
 }

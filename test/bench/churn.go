@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -122,32 +122,36 @@ func (e *env) drive(ctx context.Context, pool *churnPool, t *latencyTracker, rat
 	return st
 }
 
-// churnMode selects a variant of the churn scenario.
-type churnMode int
+// quotaNote is the note of the churn scenarios that run against GCE's default quota.
+const quotaNote = "fakegce enforces GCE's documented default rate quota during this scenario (1,500 requests per minute per " +
+	"group, fixed minute windows, 403 rateLimitExceeded); per-group usage is in the GCE calls table."
 
-const (
-	churnPlain  churnMode = iota // churn: the running controller, default limits
-	churnFaults                  // faults: churn with injected 429s and 503s, shorter
-	churnRaised                  // churn-raised: churn with the controller restarted with raisedFlags
-)
+// Churn flips pods in and out of the churn Services at ChurnRate for ChurnDuration (and
+// replaces readiness-gated pods meanwhile) with the controller of the shared set-up, and
+// measures how fast each change reaches GCE.
+func (b *Bench) Churn() *Result {
+	return b.onShared("churn", func(sh *sharedStack) *Result {
+		res := newResult("churn")
+		defer timed(res)()
+		res.note(quotaNote)
+		c := b.newChurn(sh.run.e, res, sh.svcs, b.sc.ChurnDuration, sh.gates)
+		if !c.run() {
+			return res
+		}
+		c.latencyTarget()
+		c.finish(c.conv)
+		return res
+	})
+}
 
-// churnScenario runs churn, faults or churn-raised on the shared stack. churn and faults use
-// the running controller; churn-raised restarts it with raisedFlags and leaves it so (steady
-// restarts it again).
-func (b *bench) churnScenario(e *env, svcs []svcRef, mode churnMode, gates *gateWorkload) *scenarioResult {
-	withFaults := mode == churnFaults
-	name, dur := "churn", b.sc.ChurnDuration
-	switch mode {
-	case churnFaults:
-		name, dur = "faults", b.sc.FaultsDuration
-	case churnRaised:
-		name = "churn-raised"
-	}
-	res := newResult(name)
-	t0 := time.Now()
-	defer func() { res.Seconds = round(time.Since(t0).Seconds(), 1) }()
-	sc := b.sc
-	if mode == churnRaised {
+// ChurnRaised is Churn with the controller restarted with raisedFlags and fakegce's quota
+// raised to match, to show the controller's own latency; the controller keeps those flags
+// (Steady restarts it again).
+func (b *Bench) ChurnRaised() *Result {
+	return b.onShared("churn-raised", func(sh *sharedStack) *Result {
+		res := newResult("churn-raised")
+		defer timed(res)()
+		e := sh.run.e
 		if err := e.startController(raisedFlags...); err != nil {
 			res.fail(e, err)
 			return res
@@ -155,25 +159,26 @@ func (b *bench) churnScenario(e *env, svcs []svcRef, mode churnMode, gates *gate
 		res.note("The controller was restarted with raised client-side limits (`%s`) before this scenario, and fakegce's rate quota "+
 			"raised to %d per minute per group, to show its own latency where the project's quota allows that budget.",
 			strings.Join(raisedFlags, " "), raisedQuotaPerMinute)
-	}
-	if mode != churnRaised {
-		res.note("fakegce enforces GCE's documented default rate quota during this scenario (1,500 requests per minute per " +
-			"group, fixed minute windows, 403 rateLimitExceeded); per-group usage is in the GCE calls table.")
-	}
-	res.Controller = e.controllerArgs()
-	b.settle(e, res)
-	pods := e.churnPods(svcs)
-	res.Workload = fmt.Sprintf("%d Services × %d pods (about half selected, 3 zones; %d pods in the pool); %.0f changes/s for %s. "+
-		"One change = flip one random pod's `serve` label (the Services select serve=yes), which adds or removes exactly one "+
-		"endpoint; a pod is flipped again only after fakegce shows its previous change. Readiness is not flipped: the "+
-		"controller attaches not-ready endpoints too, so a readiness flip changes no NEG.",
-		len(svcs), sc.ChurnPodsPerSvc, len(pods), sc.ChurnRate, dur)
-	if gates != nil {
-		res.Workload += fmt.Sprintf(" At the same time, %.1f pods/s of %d readiness-gated Services × %d pods are replaced (a new gated "+
-			"pod created on the same node, then the old one deleted) for the readiness gate flip latencies.",
-			sc.GateRate, len(gates.svcs), sc.GatePodsPerSvc)
-	}
-	if withFaults {
+		c := b.newChurn(e, res, sh.svcs, b.sc.ChurnDuration, sh.gates)
+		if !c.run() {
+			return res
+		}
+		c.latencyTarget()
+		c.finish(c.conv)
+		return res
+	})
+}
+
+// Faults is Churn for FaultsDuration, without gated pods, while every Compute call fails with
+// 429 at 20% and 503 at 5%; it checks that the NEGs end exact, clearing the faults for a
+// second wait if they were not by the end of the first.
+func (b *Bench) Faults() *Result {
+	return b.onShared("faults", func(sh *sharedStack) *Result {
+		res := newResult("faults")
+		defer timed(res)()
+		res.note(quotaNote)
+		sc, e := b.sc, sh.run.e
+		c := b.newChurn(e, res, sh.svcs, sc.FaultsDuration, nil)
 		for _, f := range []fakegce.Fault{
 			{Method: "*", Code: 429, Reason: "rateLimitExceeded", Rate: 0.20},
 			{Method: "*", Code: 503, Rate: 0.05},
@@ -183,26 +188,99 @@ func (b *bench) churnScenario(e *env, svcs []svcRef, mode churnMode, gates *gate
 		defer e.st.GCE.ClearFaults()
 		res.note("Faults: every Compute call (all methods, operation waits included) fails with 429 rateLimitExceeded at 20%% and, "+
 			"independently, 503 at 5%% (the 429 wins when both fire), from churn start until the end of the convergence wait "+
-			"(at most %s after the churn); the churn is shortened to %s at this scale to bound the run time.", sc.ChurnDrain, dur)
+			"(at most %s after the churn); the churn is shortened to %s at this scale to bound the run time.", sc.ChurnDrain, c.dur)
+		if !c.run() {
+			return res
+		}
+		res.add("responses", "%s", statusSummary(res.Calls["churn+drain"].ByStatus))
+		final := c.conv
+		if !c.conv.Converged {
+			e.st.GCE.ClearFaults()
+			say("faults: not converged with faults on; cleared them, waiting up to %s more", sc.ChurnDrain)
+			after, err := e.waitConverged(b.ctx, sh.svcs, time.Now(), 250*time.Millisecond, sc.ChurnDrain, nil)
+			if err != nil {
+				res.fail(e, err)
+				return res
+			}
+			c.details["convergenceAfterFaultsCleared"] = after
+			res.add("convergence after the faults were then cleared", "%s", convString(after))
+			final = after
+		}
+		res.Targets = append(res.Targets,
+			upper("missing endpoints at the end", float64(final.Final.Missing), 0, ""),
+			upper("extra endpoints at the end", float64(final.Final.Extra), 0, ""))
+		c.finish(final)
+		return res
+	})
+}
+
+// timed records the scenario's wall time when the returned function runs (deferred).
+func timed(res *Result) func() {
+	t0 := time.Now()
+	return func() { res.Seconds = round(time.Since(t0).Seconds(), 1) }
+}
+
+// churn is one run of the churn driver on the shared stack, for Churn, ChurnRaised and
+// Faults: newChurn describes it, run drives and measures it, latencyTarget and finish add
+// the closing rows and notes.
+type churn struct {
+	b     *Bench
+	e     *env
+	res   *Result
+	svcs  []svcRef
+	dur   time.Duration
+	gates *gateWorkload
+	pods  []*churnPod
+	// Set by run: the driver's stats, the latencies and the convergence after the churn.
+	lat     Latencies
+	conv    convergence
+	details map[string]any
+}
+
+// newChurn records the controller and the workload in res after waiting for the previous
+// scenario's backlog (settle).
+func (b *Bench) newChurn(e *env, res *Result, svcs []svcRef, dur time.Duration, gates *gateWorkload) *churn {
+	sc := b.sc
+	res.Controller = e.controllerArgs()
+	b.settle(e, res)
+	c := &churn{b: b, e: e, res: res, svcs: svcs, dur: dur, gates: gates, pods: e.churnPods(svcs)}
+	res.Workload = fmt.Sprintf("%d Services × %d pods (about half selected, 3 zones; %d pods in the pool); %.0f changes/s for %s. "+
+		"One change = flip one random pod's `serve` label (the Services select serve=yes), which adds or removes exactly one "+
+		"endpoint; a pod is flipped again only after fakegce shows its previous change. Readiness is not flipped: the "+
+		"controller attaches not-ready endpoints too, so a readiness flip changes no NEG.",
+		len(svcs), sc.ChurnPodsPerSvc, len(c.pods), sc.ChurnRate, dur)
+	if gates != nil {
+		res.Workload += fmt.Sprintf(" At the same time, %.1f pods/s of %d readiness-gated Services × %d pods are replaced (a new gated "+
+			"pod created on the same node, then the old one deleted) for the readiness gate flip latencies.",
+			sc.GateRate, len(gates.svcs), sc.GatePodsPerSvc)
 	}
+	return c
+}
+
+// run drives the churn (and the gated pod replacements), waits up to ChurnDrain for every
+// change to reach GCE and the NEGs to be exact, and adds the rows every churn scenario has. It
+// returns false when the scenario failed (recorded in res).
+func (c *churn) run() bool {
+	b, e, res, sc, name, dur, gates := c.b, c.e, c.res, c.b.sc, c.res.Name, c.dur, c.gates
+	pods := c.pods
 	pool := &churnPool{idle: append([]*churnPod(nil), pods...), rng: rand.New(rand.NewPCG(1, uint64(len(pods))))}
-	tr := newLatencyTracker(e, 50*time.Millisecond, func(c *change) { pool.put(c.pod) })
+	tr := newLatencyTracker(e, 50*time.Millisecond, func(ch *change) { pool.put(ch.pod) })
 	defer tr.close()
 	ctx, cancel := context.WithCancel(b.ctx)
 	defer cancel()
 	go tr.run(ctx)
-	checked := svcs
+	checked := c.svcs
 	var gt *gateTracker
 	gateDone := make(chan [2]int, 1)
 	if gates != nil {
 		var err error
 		if gt, err = newGateTracker(e, 50*time.Millisecond); err != nil {
 			res.fail(e, err)
-			return res
+			return false
 		}
 		defer gt.close()
 		go gt.run(ctx)
-		checked = append(append([]svcRef(nil), svcs...), gates.svcs...)
+		checked = append(append([]svcRef(nil), c.svcs...), gates.svcs...)
 	}
 
 	e.callWindow()
@@ -233,74 +311,71 @@ func (b *bench) churnScenario(e *env, svcs []svcRef, mode churnMode, gates *gate
 	}
 	cancel()
 	res.Latency = &lat
-	details := map[string]any{"driver": st, "convergenceAfterChurn": conv, "maxPendingChanges": tr.maxPending}
-	res.Details = details
+	c.lat, c.conv = lat, conv
+	c.details = map[string]any{"driver": st, "convergenceAfterChurn": conv, "maxPendingChanges": tr.maxPending}
+	res.Details = c.details
 	if err != nil {
 		res.fail(e, err)
-		return res
+		return false
 	}
 	res.add("changes made", "%d (%d attach, %d detach) in %s: %.1f/s achieved of %.0f/s asked; %d skipped (no idle pod), %d patch errors",
 		st.Changes, st.Attaches, st.Detaches, dur, st.AchievedRate, sc.ChurnRate, st.Skipped, st.Errors)
 	res.add("EndpointSlice change → GCE p50 / p95 / p99 / max", "%s / %s / %s / %s s (n=%d)", lat.SliceToGCE.fmtP("p50", lat.SliceToGCE.P50),
 		lat.SliceToGCE.fmtP("p95", lat.SliceToGCE.P95), lat.SliceToGCE.fmtP("p99", lat.SliceToGCE.P99), lat.SliceToGCE.fmtP("max", lat.SliceToGCE.Max), lat.SliceToGCE.N)
 	if g := lat.Gates; g != nil {
-		res.add("readiness gate: endpoint attached in GCE → gate True p50 / p95 / p99 / max", "%s / %s / %s / %s s (n=%d; includes fakegce's %s to HEALTHY)",
-			g.FromGCE.fmtP("p50", g.FromGCE.P50), g.FromGCE.fmtP("p95", g.FromGCE.P95), g.FromGCE.fmtP("p99", g.FromGCE.P99),
-			g.FromGCE.fmtP("max", g.FromGCE.Max), g.FromGCE.N, gateHealthyDelay)
-		res.add("readiness gate: pod created → gate True p50 / p95 / p99 / max", "%s / %s / %s / %s s (n=%d)",
-			g.FromCreate.fmtP("p50", g.FromCreate.P50), g.FromCreate.fmtP("p95", g.FromCreate.P95), g.FromCreate.fmtP("p99", g.FromCreate.P99),
-			g.FromCreate.fmtP("max", g.FromCreate.Max), g.FromCreate.N)
-		res.add("gated pods replaced", "%d (%d failed or skipped); gate reasons %v; %d replaced again before their gate opened (no sample)",
-			gateMade[0], gateMade[1], g.Reasons, g.Replaced)
-		limit := (gateHealthyDelay + readinessPoll + 500*time.Millisecond).Seconds()
-		t := upper("p99 GCE attach → gate True (HEALTHY delay + 1 s poll + 500 ms)", g.FromGCE.P99, limit, "s")
-		t.Actual = g.FromGCE.fmtP("p99", g.FromGCE.P99) + " s"
-		res.Targets = append(res.Targets, t)
-		res.note("Readiness gates: the bench's pod informer timestamps the gate condition turning True; the attach time is the 50 ms "+
-			"poll of fakegce that first shows the endpoint. fakegce reports an endpoint HEALTHY %s after it is attached (real GCE: about "+
-			"checkIntervalSec × healthyThreshold), so the controller's own share is the latency minus %s; the reflector lists a NEG's "+
-			"health every %s while pods wait on it.", gateHealthyDelay, gateHealthyDelay, readinessPoll)
+		gateRows(res, g, gateMade)
 	} else {
 		res.add("readiness gate flip latency", "not measured in this scenario (the churn scenario replaces gated pods)")
 	}
 	res.add("changes waiting for GCE at most at once", "%d", tr.maxPending)
 	res.add("changes not in GCE when observation ended", "%d", lat.Unobserved)
 	res.add("convergence after the churn stopped (all changes in GCE, NEGs exact)", "%s", convString(conv))
-	c := res.Calls["churn+drain"]
-	res.add("attach / detach calls", "%d / %d for %d / %d endpoint changes", c.ByMethod["networkEndpointGroups.attachNetworkEndpoints"],
-		c.ByMethod["networkEndpointGroups.detachNetworkEndpoints"], st.Attaches, st.Detaches)
-	final := conv
-	if withFaults {
-		res.add("responses", "%s", statusSummary(c.ByStatus))
-		if !conv.Converged {
-			e.st.GCE.ClearFaults()
-			say("faults: not converged with faults on; cleared them, waiting up to %s more", sc.ChurnDrain)
-			after, err := e.waitConverged(b.ctx, svcs, time.Now(), 250*time.Millisecond, sc.ChurnDrain, nil)
-			if err != nil {
-				res.fail(e, err)
-				return res
-			}
-			details["convergenceAfterFaultsCleared"] = after
-			res.add("convergence after the faults were then cleared", "%s", convString(after))
-			final = after
-		}
-		res.Targets = append(res.Targets,
-			upper("missing endpoints at the end", float64(final.Final.Missing), 0, ""),
-			upper("extra endpoints at the end", float64(final.Final.Extra), 0, ""))
-	} else {
-		limit := (operationLatency + 500*time.Millisecond).Seconds()
-		t := upper("p99 EndpointSlice change → GCE (op latency + 500 ms)", lat.SliceToGCE.P99, limit, "s")
-		t.Actual = lat.SliceToGCE.fmtP("p99", lat.SliceToGCE.P99) + " s"
-		res.Targets = append(res.Targets, t)
-	}
+	calls := res.Calls["churn+drain"]
+	res.add("attach / detach calls", "%d / %d for %d / %d endpoint changes", calls.ByMethod["networkEndpointGroups.attachNetworkEndpoints"],
+		calls.ByMethod["networkEndpointGroups.detachNetworkEndpoints"], st.Attaches, st.Detaches)
+	return true
+}
+
+// gateRows adds the readiness gate rows, target and note; made is (replaced, failed or skipped).
+func gateRows(res *Result, g *GateLatencies, made [2]int) {
+	res.add("readiness gate: endpoint attached in GCE → gate True p50 / p95 / p99 / max", "%s / %s / %s / %s s (n=%d; includes fakegce's %s to HEALTHY)",
+		g.FromGCE.fmtP("p50", g.FromGCE.P50), g.FromGCE.fmtP("p95", g.FromGCE.P95), g.FromGCE.fmtP("p99", g.FromGCE.P99),
+		g.FromGCE.fmtP("max", g.FromGCE.Max), g.FromGCE.N, gateHealthyDelay)
+	res.add("readiness gate: pod created → gate True p50 / p95 / p99 / max", "%s / %s / %s / %s s (n=%d)",
+		g.FromCreate.fmtP("p50", g.FromCreate.P50), g.FromCreate.fmtP("p95", g.FromCreate.P95), g.FromCreate.fmtP("p99", g.FromCreate.P99),
+		g.FromCreate.fmtP("max", g.FromCreate.Max), g.FromCreate.N)
+	res.add("gated pods replaced", "%d (%d failed or skipped); gate reasons %v; %d replaced again before their gate opened (no sample)",
+		made[0], made[1], g.Reasons, g.Replaced)
+	limit := (gateHealthyDelay + readinessPoll + 500*time.Millisecond).Seconds()
+	t := upper("p99 GCE attach → gate True (HEALTHY delay + 1 s poll + 500 ms)", g.FromGCE.P99, limit, "s")
+	t.Actual = g.FromGCE.fmtP("p99", g.FromGCE.P99) + " s"
+	res.Targets = append(res.Targets, t)
+	res.note("Readiness gates: the bench's pod informer timestamps the gate condition turning True; the attach time is the 50 ms "+
+		"poll of fakegce that first shows the endpoint. fakegce reports an endpoint HEALTHY %s after it is attached (real GCE: about "+
+		"checkIntervalSec × healthyThreshold), so the controller's own share is the latency minus %s; the reflector lists a NEG's "+
+		"health every %s while pods wait on it.", gateHealthyDelay, gateHealthyDelay, readinessPoll)
+}
+
+// latencyTarget adds the target of Churn and ChurnRaised: p99 EndpointSlice change → GCE
+// within fakegce's operation latency + 500 ms.
+func (c *churn) latencyTarget() {
+	lat := c.lat
+	limit := (operationLatency + 500*time.Millisecond).Seconds()
+	t := upper("p99 EndpointSlice change → GCE (op latency + 500 ms)", lat.SliceToGCE.P99, limit, "s")
+	t.Actual = lat.SliceToGCE.fmtP("p99", lat.SliceToGCE.P99) + " s"
+	c.res.Targets = append(c.res.Targets, t)
+}
+
+// finish adds the closing notes, and the controller's errors when final is not converged.
+func (c *churn) finish(final convergence) {
+	res, lat := c.res, c.lat
 	if lat.NoSlice > 0 || lat.Negative > 0 {
 		res.note("%d changes were never seen by the bench's EndpointSlice informer (excluded from slice→GCE); %d slice→GCE samples were negative (informer skew) and counted as 0.", lat.NoSlice, lat.Negative)
 	}
 	res.note("Latency is measured by polling fakegce's NEGEndpoints every 50 ms for the NEGs with a pending change (resolution ≈ 50 ms); an endpoint counts as attached when its attach operation is DONE (fakegce applies the effect at DONE, %s after the call). Changes not in GCE when the observation ended are included as censored samples; percentiles that fall on them are shown as ≥.", operationLatency)
 	if !final.Converged {
-		res.LogExcerpts = append(res.LogExcerpts, e.logExcerpt(25, "rror", "etry", "ailed"))
+		res.LogExcerpts = append(res.LogExcerpts, c.e.logExcerpt(25, "rror", "etry", "ailed"))
 	}
-	return res
 }
 
 func statusSummary(m map[int]int) string {

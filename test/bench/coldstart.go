@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // populate creates Services × perSvc pods in ns: pods first (bound to nodes directly, podsim
 // writes their status), then the Services, and waits until every Service's EndpointSlices hold
 // its pods. It returns a description of what it did and how fast.
-func (b *bench) populate(ctx context.Context, e *env, svcs []svcRef, perSvc int, half bool) (string, error) {
+func (b *Bench) populate(ctx context.Context, e *env, svcs []svcRef, perSvc int, half bool) (string, error) {
 	nss := map[string]bool{}
 	for _, s := range svcs {
 		if !nss[s.ns] {
@@ -81,10 +81,10 @@ var raisedFlags = []string{fmt.Sprintf("--gce-mutations-per-minute=%d", raisedMu
 // (--gce-mutations-per-minute).
 const defaultMutationsPerMinute = 1500
 
-// coldStart: Services and pods exist, no NEGs; the controller starts; time until every NEG
+// ColdStart: Services and pods exist, no NEGs; the controller starts; time until every NEG
 // holds exactly the right endpoints. Then again on the same stack with every NEG deleted and
 // the controller restarted with raisedFlags, to show the controller's own pace.
-func (b *bench) coldStart() *scenarioResult {
+func (b *Bench) ColdStart() *Result {
 	res := newResult("cold-start")
 	t0 := time.Now()
 	defer func() { res.Seconds = round(time.Since(t0).Seconds(), 1) }()
@@ -151,7 +151,7 @@ func (b *bench) coldStart() *scenarioResult {
 // coldPhase starts the controller with extra flags and waits until every NEG is exact (or
 // the scale's timeout), recording calls and process costs as phase label. mutationsPerMinute
 // is the phase's mutation budget, to report the share of it the cold start spent.
-func (b *bench) coldPhase(e *env, res *scenarioResult, svcs []svcRef, label string, mutationsPerMinute int, extra []string) (convergence, error) {
+func (b *Bench) coldPhase(e *env, res *Result, svcs []svcRef, label string, mutationsPerMinute int, extra []string) (convergence, error) {
 	sc := b.sc
 	start := e.callWindow()
 	e.smp.begin()
@@ -187,7 +187,7 @@ func (b *bench) coldPhase(e *env, res *scenarioResult, svcs []svcRef, label stri
 }
 
 // coldTarget renders the ≤ 15 s convergence target, projecting linearly when capped.
-func coldTarget(res *scenarioResult, name string, conv convergence, timeout time.Duration) target {
+func coldTarget(res *Result, name string, conv convergence, timeout time.Duration) target {
 	if conv.Converged {
 		return upper(name, conv.Seconds, 15, "s")
 	}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ func marginalMiBPerPod(a, b curvePoint) float64 {
 }
 
 // curveReport adds the scale curve's table, rows and targets. pts[0] is the idle controller.
-func curveReport(res *scenarioResult, pts []curvePoint, stop string) {
+func curveReport(res *Result, pts []curvePoint, stop string) {
 	var t strings.Builder
 	t.WriteString("| Pods | Services | NEGs | Step s | Controller VmRSS MiB | VmHWM MiB | Go heap in use MiB | CPU s per 1,000 endpoint changes | Sync p99 s (syncs) | RSS / heap per object KiB (estimate) | Whole stack MiB | MemAvailable MiB |\n")
 	t.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -58,7 +58,7 @@ func gatedPodObject(p podSpec) *corev1.Pod {
 
 // gateSetup creates the gated Services' backend services (after their NEGs exist) and pods, and
 // waits until every pod's gate is True. Nothing here is measured.
-func (b *bench) gateSetup(e *env, g *gateWorkload, perSvc int) (string, error) {
+func (b *Bench) gateSetup(e *env, g *gateWorkload, perSvc int) (string, error) {
 	ctx := b.ctx
 	t0 := time.Now()
 	err := poll(ctx, 200*time.Millisecond, 5*time.Minute, func() (bool, string) {

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -8,7 +8,8 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 )
 
-func (r *report) markdown() string {
+// Markdown renders the report as results.md.
+func (r *Report) Markdown() string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	m := r.Machine
@@ -71,7 +72,7 @@ func oneLine(s string) string {
 	return s
 }
 
-func (r *report) latencyTable(b *strings.Builder) {
+func (r *Report) latencyTable(b *strings.Builder) {
 	var rows []string
 	lineC := func(scn, what string, p Percentiles, censored string) {
 		if p.N == 0 {
@@ -107,7 +108,7 @@ func (r *report) latencyTable(b *strings.Builder) {
 	fmt.Fprintf(b, "\n## Churn latency (seconds)\n\n| Scenario | Latency | n | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|---|\n%s\n", strings.Join(rows, "\n"))
 }
 
-func (r *report) costTable(b *strings.Builder) {
+func (r *Report) costTable(b *strings.Builder) {
 	fmt.Fprintf(b, "\n## Process cost per scenario (measurement window)\n\n")
 	fmt.Fprintf(b, "CPU = utime+stime inside the window (/proc/PID/stat); RSS peak = largest VmRSS sampled every 500 ms inside the window; VmHWM = the process's lifetime peak RSS at the window's end. cold-start and rollout each have their own stack and controller; big-service, churn and faults share the controller started in the shared set-up (so their VmHWM is cumulative); churn-raised and steady restart it. The control plane is never restarted within a stack.\n\n")
 	fmt.Fprintf(b, "| Scenario | Process | CPU s | RSS peak MiB | VmHWM MiB |\n|---|---|---|---|---|\n")
@@ -122,7 +123,7 @@ func (r *report) costTable(b *strings.Builder) {
 	}
 }
 
-func (r *report) callsTable(b *strings.Builder) {
+func (r *Report) callsTable(b *strings.Builder) {
 	fmt.Fprintf(b, "\n## GCE calls by method (fakegce counters, per measured phase)\n\n| Scenario | Phase | Mutating | Reads | By method | Non-200 responses | fakegce rate quota (peak per minute / limit, 403s) |\n|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Scenarios {
 		phases := make([]string, 0, len(s.Calls))

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"encoding/json"
@@ -60,8 +60,8 @@ type row struct {
 	Value  string `json:"value"`
 }
 
-// scenarioResult is everything one scenario reports.
-type scenarioResult struct {
+// Result is everything one scenario reports.
+type Result struct {
 	Name        string              `json:"name"`
 	Error       string              `json:"error,omitempty"`
 	Seconds     float64             `json:"wallSeconds"`
@@ -78,11 +78,11 @@ type scenarioResult struct {
 	Tables      []string            `json:"tables,omitempty"` // Markdown, shown with the details
 }
 
-func (r *scenarioResult) add(metric, format string, args ...any) {
+func (r *Result) add(metric, format string, args ...any) {
 	r.Rows = append(r.Rows, row{metric, fmt.Sprintf(format, args...)})
 }
 
-func (r *scenarioResult) note(format string, args ...any) {
+func (r *Result) note(format string, args ...any) {
 	r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
 }
 
@@ -99,17 +99,18 @@ type machine struct {
 	OtherProcs string `json:"busiestOtherProcessesAtStart,omitempty"`
 }
 
-type report struct {
+// Report is what Run writes: the machine, the scale and every scenario's Result.
+type Report struct {
 	start     time.Time
-	Date      string            `json:"date"`
-	Scale     scale             `json:"scale"`
-	Machine   machine           `json:"machine"`
-	Seconds   float64           `json:"wallSeconds"`
-	Scenarios []*scenarioResult `json:"scenarios"`
+	Date      string    `json:"date"`
+	Scale     Scale     `json:"scale"`
+	Machine   machine   `json:"machine"`
+	Seconds   float64   `json:"wallSeconds"`
+	Scenarios []*Result `json:"scenarios"`
 }
 
-func newReport(sc scale) *report {
-	r := &report{start: time.Now(), Scale: sc}
+func newReport(sc Scale) *Report {
+	r := &Report{start: time.Now(), Scale: sc}
 	r.Date = r.start.UTC().Format(time.RFC3339)
 	m := &r.Machine
 	m.NProc = runtime.NumCPU()
@@ -158,14 +159,15 @@ func loadAvg() string {
 	return strings.Join(f[:3], " ")
 }
 
-func (r *report) add(s *scenarioResult) { r.Scenarios = append(r.Scenarios, s) }
+func (r *Report) add(s *Result) { r.Scenarios = append(r.Scenarios, s) }
 
-func (r *report) finish() {
+func (r *Report) finish() {
 	r.Seconds = round(time.Since(r.start).Seconds(), 1)
 	r.Machine.LoadEnd = loadAvg()
 }
 
-func (r *report) harnessFailed() bool {
+// HarnessFailed reports whether a scenario failed (as opposed to missing a target).
+func (r *Report) HarnessFailed() bool {
 	for _, s := range r.Scenarios {
 		if s.Error != "" {
 			return true
@@ -174,7 +176,7 @@ func (r *report) harnessFailed() bool {
 	return false
 }
 
-func (r *report) writeJSON(path string) error {
+func (r *Report) writeJSON(path string) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

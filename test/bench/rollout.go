@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -35,10 +35,10 @@ type rolloutDetails struct {
 	Frontend      fakegce.FrontendStats `json:"frontend"` // cumulative, set-up included
 }
 
-// rolloutScenario is TestRolloutZeroDowntime as a measurement: on its own stack with serving
+// Rollout is TestRolloutZeroDowntime as a measurement: on its own stack with serving
 // pods, a Deployment behind an emulated load balancer is rolled out under load, first without
 // and then with readiness gates (test/rollout).
-func (b *bench) rolloutScenario() *scenarioResult {
+func (b *Bench) Rollout() *Result {
 	res := newResult("rollout")
 	t0 := time.Now()
 	defer func() { res.Seconds = round(time.Since(t0).Seconds(), 1) }()
@@ -113,7 +113,7 @@ func (b *bench) rolloutScenario() *scenarioResult {
 }
 
 // addRolloutRows adds one rollout's numbers to the summary.
-func addRolloutRows(res *scenarioResult, r rollout.Result) {
+func addRolloutRows(res *Result, r rollout.Result) {
 	pct := 0.0
 	if r.Requests > 0 {
 		pct = 100 * float64(r.Failed) / float64(r.Requests)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"strings"
@@ -9,14 +9,14 @@ import (
 )
 
 func TestRolloutScales(t *testing.T) {
-	full, err := scaleFor("full")
+	full, err := ScaleFor("full")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if full.RolloutReplicas != 10 || full.RolloutRate != 200 {
 		t.Errorf("full rollout: %d replicas at %d req/s, want the issue's 10 at 200", full.RolloutReplicas, full.RolloutRate)
 	}
-	small, err := scaleFor("small")
+	small, err := ScaleFor("small")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,9 +49,9 @@ func TestRolloutRowsAndTable(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("rows:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	rep := &report{Scenarios: []*scenarioResult{res}}
+	rep := &Report{Scenarios: []*Result{res}}
 	res.Tables = append(res.Tables, rollout.Table(4, 100, []rollout.Result{r}))
-	if md := rep.markdown(); !strings.Contains(md, "\n| rollout of 4 replicas at 100 req/s | requests |") ||
+	if md := rep.Markdown(); !strings.Contains(md, "\n| rollout of 4 replicas at 100 req/s | requests |") ||
 		!strings.Contains(md, "\n| without readiness gates | 200 | 50 | 900µs | 17.5ms | 7s | n/a |\n") {
 		t.Errorf("markdown lacks the comparison table:\n%s", md)
 	}

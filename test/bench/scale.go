@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"encoding/json"
@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// scale holds every size and duration of one --scale. The issue's numbers are the full scale.
-type scale struct {
+// Scale holds every size and duration of one scale (ScaleFor). The issue's numbers are the full
+// scale.
+type Scale struct {
 	Name string `json:"name"`
 
 	// cold-start: Services × pods each, on its own stack.
@@ -51,10 +52,11 @@ type scale struct {
 	CurveStepTimeout time.Duration `json:"curveStepTimeout"`
 }
 
-func scaleFor(name string) (scale, error) {
+// ScaleFor returns the scale named small (CI smoke test, a few minutes) or full.
+func ScaleFor(name string) (Scale, error) {
 	switch name {
 	case "full":
-		return scale{
+		return Scale{
 			Name:         "full",
 			ColdServices: 1000, ColdPodsPerSvc: 10, ColdNodesPerZone: 16, ColdTimeout: 120 * time.Second,
 			SharedNodesPerZone: 16,
@@ -67,7 +69,7 @@ func scaleFor(name string) (scale, error) {
 			CurvePoints: []int{1000, 10000, 50000, 100000}, CurvePodsPerSvc: 10, CurveStepTimeout: 12 * time.Minute,
 		}, nil
 	case "small":
-		return scale{
+		return Scale{
 			Name:         "small",
 			ColdServices: 30, ColdPodsPerSvc: 10, ColdNodesPerZone: 2, ColdTimeout: 3 * time.Minute,
 			SharedNodesPerZone: 2,
@@ -80,11 +82,11 @@ func scaleFor(name string) (scale, error) {
 			CurvePoints: []int{300, 600, 1200}, CurvePodsPerSvc: 10, CurveStepTimeout: time.Minute,
 		}, nil
 	}
-	return scale{}, fmt.Errorf("unknown scale %q: want small or full", name)
+	return Scale{}, fmt.Errorf("unknown scale %q: want small or full", name)
 }
 
 // MarshalJSON writes durations as strings ("1m0s") rather than nanoseconds.
-func (s scale) MarshalJSON() ([]byte, error) {
+func (s Scale) MarshalJSON() ([]byte, error) {
 	m := map[string]any{}
 	v, t := reflect.ValueOf(s), reflect.TypeOf(s)
 	for i := range t.NumField() {

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -51,9 +51,9 @@ type curvePoint struct {
 	Procs           []ProcCost `json:"-"`
 }
 
-// scaleCurve grows one stack through sc.CurvePoints pods (CurvePodsPerSvc per Service),
+// ScaleCurve grows one stack through sc.CurvePoints pods (CurvePodsPerSvc per Service),
 // with the controller started once, and records the controller's cost at each point.
-func (b *bench) scaleCurve() *scenarioResult {
+func (b *Bench) ScaleCurve() *Result {
 	res := newResult("scale-curve")
 	t0 := time.Now()
 	defer func() { res.Seconds = round(time.Since(t0).Seconds(), 1) }()
@@ -110,7 +110,7 @@ func (b *bench) scaleCurve() *scenarioResult {
 const curveNS = "bench-curve"
 
 // curveSteps runs the steps; pts[0] is the idle controller (0 pods).
-func (b *bench) curveSteps(e *env, base string, res *scenarioResult) (pts []curvePoint, stop string, err error) {
+func (b *Bench) curveSteps(e *env, base string, res *Result) (pts []curvePoint, stop string, err error) {
 	sc := b.sc
 	// The idle point: nodes only, after the controller's start-up.
 	time.Sleep(5 * time.Second)
@@ -161,7 +161,7 @@ func (b *bench) curveSteps(e *env, base string, res *scenarioResult) (pts []curv
 }
 
 // curveStep grows the stack from prev.Pods to want pods and measures it.
-func (b *bench) curveStep(e *env, base string, prev curvePoint, want int, k *int) (curvePoint, error) {
+func (b *Bench) curveStep(e *env, base string, prev curvePoint, want int, k *int) (curvePoint, error) {
 	sc := b.sc
 	per := sc.CurvePodsPerSvc
 	var svcs []svcRef

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"fmt"
@@ -7,62 +7,87 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
-// sharedStack runs big-service, churn, faults and steady (those selected, in that order) on one
-// stack holding the churn Services (and the big Service, empty). big-service, churn and faults
-// use the controller started during set-up; steady restarts it with short periods.
-func (b *bench) sharedStack(names []string) []*scenarioResult {
+// sharedStack is the stack BigService, Churn, Faults, ChurnRaised and Steady share: the churn
+// Services, the big Service (empty; only when big-service is selected) and the readiness-gated
+// Services (only when churn or churn-raised is).
+type sharedStack struct {
+	run   *stackRun
+	svcs  []svcRef
+	big   svcRef
+	gates *gateWorkload
+	// setup describes the set-up; every shared scenario notes it.
+	setup string
+}
+
+// sharedEnv returns the shared stack, starting and setting it up on first use.
+func (b *Bench) sharedEnv() (*sharedStack, error) {
+	if b.sharedErr != nil {
+		return nil, b.sharedErr
+	}
+	if b.sh != nil {
+		return b.sh, nil
+	}
 	sc := b.sc
-	results := map[string]*scenarioResult{}
-	for _, n := range names {
-		results[n] = newResult(n)
+	sh := &sharedStack{svcs: serviceRefs("bench-churn", "svc", sc.ChurnServices), big: svcRef{ns: "bench-big", name: "big"}}
+	if (b.want["churn"] || b.want["churn-raised"]) && sc.GateServices > 0 {
+		sh.gates = &gateWorkload{svcs: serviceRefs("bench-gates", "gsvc", sc.GateServices)}
 	}
-	svcs := serviceRefs("bench-churn", "svc", sc.ChurnServices)
-	big := svcRef{ns: "bench-big", name: "big"}
-	var gates *gateWorkload
-	if (results["churn"] != nil || results["churn-raised"] != nil) && sc.GateServices > 0 {
-		gates = &gateWorkload{svcs: serviceRefs("bench-gates", "gsvc", sc.GateServices)}
-	}
-	err := b.withStack("shared", sc.SharedNodesPerZone, func(e *env) error {
-		setup, err := b.sharedSetup(e, svcs, big, results["big-service"] != nil, gates)
-		if err != nil {
-			return err
-		}
-		for _, n := range names {
-			var r *scenarioResult
-			switch n {
-			case "big-service":
-				r = b.bigService(e, big)
-			case "churn":
-				r = b.churnScenario(e, svcs, churnPlain, gates)
-			case "faults":
-				r = b.churnScenario(e, svcs, churnFaults, nil)
-			case "churn-raised":
-				r = b.churnScenario(e, svcs, churnRaised, gates)
-			case "steady":
-				r = b.steady(e)
-			}
-			r.note("%s", setup)
-			results[n] = r
-			if err := e.controllerAlive(); err != nil {
-				return err
-			}
-		}
-		return nil
+	run, err := b.openStack("shared", sc.SharedNodesPerZone, func(dir string) (*env, error) {
+		return startEnv(b.ctx, dir, sc.SharedNodesPerZone)
 	})
-	var out []*scenarioResult
-	for _, n := range names {
-		r := results[n]
-		if err != nil && r.Error == "" && len(r.Rows) == 0 {
+	if err != nil {
+		b.sharedErr = err
+		return nil, err
+	}
+	sh.run = run
+	if sh.setup, err = b.sharedSetup(run.e, sh.svcs, sh.big, b.want["big-service"], sh.gates); err != nil {
+		b.sharedErr = err
+		b.closeStack(run)
+		return nil, err
+	}
+	b.sh = sh
+	return sh, nil
+}
+
+// closeShared stops the shared stack, if one runs.
+func (b *Bench) closeShared() {
+	if b.sh != nil {
+		b.closeStack(b.sh.run)
+		b.sh = nil
+	}
+}
+
+// onShared runs scenario name with fn on the shared stack and notes the stack's set-up in its
+// result. When the set-up failed, or the controller died in an earlier scenario, it fails
+// without running fn; when the controller died during fn, the stack is stopped and every later
+// shared scenario fails.
+func (b *Bench) onShared(name string, fn func(sh *sharedStack) *Result) *Result {
+	if !b.want[name] {
+		r := newResult(name)
+		r.fail(nil, fmt.Errorf("the shared stack is set up for Options.Scenarios, which does not select %s", name))
+		return r
+	}
+	sh, err := b.sharedEnv()
+	if err != nil {
+		r := newResult(name)
+		r.fail(nil, err)
+		return r
+	}
+	r := fn(sh)
+	r.note("%s", sh.setup)
+	if err := sh.run.e.controllerAlive(); err != nil {
+		b.sharedErr = err
+		b.closeShared()
+		if r.Error == "" && len(r.Rows) == 0 {
 			r.fail(nil, err)
 		}
-		out = append(out, r)
 	}
-	return out
+	return r
 }
 
 // sharedSetup creates the Services, starts the controller (so the NEGs get created while the
 // pods are), creates the pods and waits until every NEG is exact. Nothing here is measured.
-func (b *bench) sharedSetup(e *env, svcs []svcRef, big svcRef, wantBig bool, gates *gateWorkload) (string, error) {
+func (b *Bench) sharedSetup(e *env, svcs []svcRef, big svcRef, wantBig bool, gates *gateWorkload) (string, error) {
 	t0 := time.Now()
 	all := append([]svcRef(nil), svcs...)
 	if wantBig {
@@ -118,7 +143,7 @@ func (b *bench) sharedSetup(e *env, svcs []svcRef, big svcRef, wantBig bool, gat
 }
 
 // settle waits (unmeasured) until the NEGs are exact before a scenario on the shared stack.
-func (b *bench) settle(e *env, res *scenarioResult) {
+func (b *Bench) settle(e *env, res *Result) {
 	conv, err := e.waitConverged(b.ctx, e.allServices, time.Now(), 500*time.Millisecond, 5*time.Minute, nil)
 	switch {
 	case err != nil:
@@ -130,9 +155,13 @@ func (b *bench) settle(e *env, res *scenarioResult) {
 	}
 }
 
-// bigService scales one Service 0 → BigPods → 0 by creating pods directly and deleting them
-// with one DeleteCollection.
-func (b *bench) bigService(e *env, big svcRef) *scenarioResult {
+// BigService scales one Service 0 → BigPods → 0 by creating pods directly and deleting them
+// with one DeleteCollection (on the shared stack).
+func (b *Bench) BigService() *Result {
+	return b.onShared("big-service", func(sh *sharedStack) *Result { return b.bigService(sh.run.e, sh.big) })
+}
+
+func (b *Bench) bigService(e *env, big svcRef) *Result {
 	res := newResult("big-service")
 	t0 := time.Now()
 	defer func() { res.Seconds = round(time.Since(t0).Seconds(), 1) }()
@@ -175,7 +204,7 @@ func (b *bench) bigService(e *env, big svcRef) *scenarioResult {
 
 // bigPhase scales the big Service to want pods and waits for the NEGs; it returns the wanted
 // endpoints per zone at the end (for want>0).
-func (b *bench) bigPhase(e *env, big svcRef, want int, res *scenarioResult, phase string) (map[string]neg.EndpointSet, error) {
+func (b *Bench) bigPhase(e *env, big svcRef, want int, res *Result, phase string) (map[string]neg.EndpointSet, error) {
 	start := e.callWindow()
 	errc := make(chan error, 1)
 	if want > 0 {
@@ -245,9 +274,13 @@ func mergeDetails(d any, k string, v any) any {
 	return m
 }
 
-// steady: no change for SteadyWindow with short resync and GC periods; no mutating call
-// should reach GCE.
-func (b *bench) steady(e *env) *scenarioResult {
+// Steady: no change for SteadyWindow with short resync and GC periods; no mutating call should
+// reach GCE (on the shared stack, with the controller restarted with those periods).
+func (b *Bench) Steady() *Result {
+	return b.onShared("steady", func(sh *sharedStack) *Result { return b.steady(sh.run.e) })
+}
+
+func (b *Bench) steady(e *env) *Result {
 	res := newResult("steady")
 	t0 := time.Now()
 	defer func() { res.Seconds = round(time.Since(t0).Seconds(), 1) }()

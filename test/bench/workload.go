@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -11,14 +11,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
+	"github.com/neg-controller/neg-controller/test/objects"
 )
 
 // Labels of bench pods. A Service selects app=<service> and serve=yes; churn flips serve.
 const (
-	appLabel   = "app"
+	appLabel   = objects.AppLabel
 	serveLabel = "serve"
 	targetPort = 8080
 	svcPort    = 80
@@ -45,33 +45,23 @@ func (e *env) createNamespace(ctx context.Context, ns string) error {
 	return err
 }
 
+// serviceObject is objects.Service selecting only the pods labelled serve=yes, annotated negAnno.
 func serviceObject(s svcRef) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: s.ns, Annotations: map[string]string{annotation.NEGKey: negAnno}},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{appLabel: s.name, serveLabel: "yes"},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: svcPort, TargetPort: intstr.FromString("http")}},
-		},
-	}
+	svc := objects.Service(s.ns, s.name, s.name, svcPort)
+	svc.Annotations = map[string]string{annotation.NEGKey: negAnno}
+	svc.Spec.Selector[serveLabel] = "yes"
+	return svc
 }
 
+// podObject is objects.Pod bound to p.node, labelled app and serve.
 func podObject(p podSpec) *corev1.Pod {
-	grace := int64(1)
 	serve := "no"
 	if p.serve {
 		serve = "yes"
 	}
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: p.name, Namespace: p.ns, Labels: map[string]string{appLabel: p.app, serveLabel: serve}},
-		Spec: corev1.PodSpec{
-			NodeName:                      p.node,
-			TerminationGracePeriodSeconds: &grace,
-			Containers: []corev1.Container{{
-				Name: "app", Image: "registry.k8s.io/pause:3.10",
-				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: targetPort}},
-			}},
-		},
-	}
+	pod := objects.Pod(p.ns, p.name, map[string]string{appLabel: p.app, serveLabel: serve}, targetPort)
+	pod.Spec.NodeName = p.node
+	return pod
 }
 
 // parallel runs fn(i) for i in [0,n) on workers goroutines and returns the first error.
