@@ -22,12 +22,18 @@ build: ## Build neg-controller and fakegce into ./bin.
 fmt: ## Format all Go code.
 	gofmt -w $$(git ls-files '*.go')
 
-.PHONY: lint
-lint: ## gofmt check, go vet and staticcheck.
+.PHONY: verify
+verify: ## gofmt check, go vet (also with the e2e tag), staticcheck, the manifests render, README's flag table.
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags e2e ./e2e/... ./hack/...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) vet -tags e2e ./e2e/... ./test/...
+	@# The e2e tag only adds files, so one run with it checks every file.
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags e2e ./...
+	hack/verify-manifests.sh
+	$(GO) test -count=1 -run '^TestREADMEFlagTable$$' ./pkg/app/
+
+.PHONY: lint
+lint: verify ## Alias of verify.
 
 .PHONY: test-unit
 test-unit: ## Unit and controller tests (with the race detector).
@@ -39,18 +45,18 @@ k8s-bins: ## Build (once, cached) etcd, kube-apiserver, kube-controller-manager 
 
 .PHONY: e2e
 e2e: build k8s-bins ## End-to-end tests against a real local control plane and the fakegce binary.
-	NEG_BIN_DIR=$(BIN) $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -p 1 ./hack/... ./e2e/...
+	NEG_BIN_DIR=$(BIN) $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -p 1 ./test/... ./e2e/...
 
 .PHONY: test
-test: lint test-unit e2e ## Everything CI runs: lint, unit tests with -race, e2e.
+test: verify test-unit e2e ## Everything CI runs: verify, unit tests with -race, e2e.
 
 .PHONY: run
 run: build k8s-bins ## Start a local control plane, fakegce, the pod simulator, neg-controller and a sample app.
-	$(GO) run ./hack/run
+	$(GO) run ./test/cmd/run
 
 .PHONY: bench
 bench: build k8s-bins ## Benchmarks vs local control plane + fakegce (BENCH_SCALE=small|full, BENCH_ARGS="--scenarios=churn"); writes _out/bench.
-	NEG_BIN_DIR=$(BIN) BENCH_SCALE=$(BENCH_SCALE) $(GO) run ./hack/bench $(BENCH_ARGS)
+	NEG_BIN_DIR=$(BIN) BENCH_SCALE=$(BENCH_SCALE) $(GO) run ./test/cmd/bench $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove build output (the cached Kubernetes build stays in ~/.cache/neg-controller).

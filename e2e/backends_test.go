@@ -12,18 +12,17 @@ import (
 	"time"
 
 	compute "google.golang.org/api/compute/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/neg-controller/neg-controller/hack/podsim"
-	"github.com/neg-controller/neg-controller/hack/stack"
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/test/objects"
+	"github.com/neg-controller/neg-controller/test/podsim"
+	"github.com/neg-controller/neg-controller/test/stack"
 )
 
 const (
@@ -220,32 +219,13 @@ func expectBackends(t *testing.T, name string, want []*compute.Backend, timeout 
 // createWiredService creates Deployment and Service "web" (3 pods, port 80 → 8080) with a NEG
 // for port 80 and the autoneg annotation, in the cluster of kube.
 func createWiredService(t *testing.T, kube kubernetes.Interface, ns, autoneg string) {
-	replicas, grace := int32(3), int64(1)
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
-				Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{{
-					Name: "app", Image: "registry.k8s.io/pause:3.10",
-					Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
-				}}},
-			},
-		},
-	}
+	d := objects.Deployment(ns, "web", 3, 8080)
 	if _, err := kube.AppsV1().Deployments(ns).Create(ctxFor(t), d, metav1.CreateOptions{}); err != nil {
 		t.Errorf("creating deployment: %v", err)
 		return
 	}
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Annotations: map[string]string{
-			annotation.NEGKey: standalone80, annotation.AutonegKey: autoneg,
-		}},
-		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"},
-			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
-	}
+	svc := objects.Service(ns, "web", "web", 80)
+	svc.Annotations = map[string]string{annotation.NEGKey: standalone80, annotation.AutonegKey: autoneg}
 	if _, err := kube.CoreV1().Services(ns).Create(ctxFor(t), svc, metav1.CreateOptions{}); err != nil {
 		t.Errorf("creating service: %v", err)
 	}

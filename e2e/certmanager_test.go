@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/neg-controller/neg-controller/pkg/readiness"
+	"github.com/neg-controller/neg-controller/test/objects"
 )
 
 // certManagerPair plays cert-manager's part: a CA and a serving certificate for 127.0.0.1 it
@@ -108,11 +109,8 @@ func TestReadinessWebhookWithCertManager(t *testing.T) {
 	// admitted without the gate (failurePolicy Ignore), so create one pod at a time until one
 	// is gated.
 	waitFor(t, 60*time.Second, "a pod admitted with the readiness gate", func() (bool, string) {
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "web-", Namespace: ns, Labels: map[string]string{"app": "web"}},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10",
-				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}},
-		}
+		pod := objects.Pod(ns, "", map[string]string{objects.AppLabel: "web"}, 8080)
+		pod.GenerateName = "web-"
 		got, err := env.Kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 		if err != nil {
 			return false, err.Error()

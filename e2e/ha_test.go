@@ -16,8 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/neg-controller/neg-controller/hack/stack"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/test/stack"
 )
 
 // The HA test's Lease is the default one in the manifests' namespace, the one their RBAC lets

@@ -11,14 +11,13 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/test/objects"
 )
 
 const (
@@ -52,27 +51,10 @@ func newNamespace(t *testing.T) string {
 }
 
 // createDeployment creates a Deployment of `replicas` pods labelled app=name whose container
-// serves on containerPort (named "http").
+// serves on containerPort (named "http"): objects.Deployment.
 func createDeployment(t *testing.T, ns, name string, replicas int32, containerPort int32) {
 	t.Helper()
-	grace := int64(1)
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &replicas,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
-				Spec: corev1.PodSpec{
-					TerminationGracePeriodSeconds: &grace,
-					Containers: []corev1.Container{{
-						Name: "app", Image: "registry.k8s.io/pause:3.10",
-						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: containerPort}},
-					}},
-				},
-			},
-		},
-	}
+	d := objects.Deployment(ns, name, replicas, containerPort)
 	if _, err := env.Kube.AppsV1().Deployments(ns).Create(ctxFor(t), d, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating deployment: %v", err)
 	}
@@ -95,13 +77,7 @@ func scale(t *testing.T, ns, name string, replicas int32) {
 // given cloud.google.com/neg annotation (none if empty).
 func createService(t *testing.T, ns, name, selector, negAnnotation string, port int32) *corev1.Service {
 	t.Helper()
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": selector},
-			Ports:    []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromString("http")}},
-		},
-	}
+	svc := objects.Service(ns, name, selector, port)
 	if negAnnotation != "" {
 		svc.Annotations = map[string]string{annotation.NEGKey: negAnnotation}
 	}

@@ -12,8 +12,8 @@ import (
 
 	"k8s.io/klog/v2"
 
-	"github.com/neg-controller/neg-controller/hack/stack"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/test/stack"
 )
 
 // env is the one stack shared by every test of the run (tests run sequentially).

@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/neg-controller/neg-controller/hack/stack"
 	"github.com/neg-controller/neg-controller/pkg/readiness"
+	"github.com/neg-controller/neg-controller/test/stack"
 )
 
 // renderedObject returns the object of that kind and name the manifests render with the

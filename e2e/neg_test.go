@@ -10,8 +10,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/neg-controller/neg-controller/hack/podsim"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/test/podsim"
 )
 
 const standalone80 = `{"exposed_ports":{"80":{}}}`

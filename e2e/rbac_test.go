@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/neg-controller/neg-controller/hack/stack"
+	"github.com/neg-controller/neg-controller/test/stack"
 )
 
 // TestRBACManifestsApply: the kustomize base (`kubectl kustomize manifests/`), alone and with

@@ -10,8 +10,8 @@ import (
 
 	"k8s.io/klog/v2"
 
-	"github.com/neg-controller/neg-controller/hack/rollout"
-	"github.com/neg-controller/neg-controller/hack/stack"
+	"github.com/neg-controller/neg-controller/test/rollout"
+	"github.com/neg-controller/neg-controller/test/stack"
 )
 
 // TestRolloutZeroDowntime: a 10-replica Deployment behind an emulated load balancer (a
@@ -19,7 +19,7 @@ import (
 // sends about 200 requests/s through the frontend: first without the readiness gate, then with
 // it. With the gate the rollout may only replace pods as fast as the load balancer finds new
 // ones healthy: no request may fail. Without it the failures are reported (not asserted).
-// The pieces live in hack/rollout, which the bench's rollout scenario shares.
+// The pieces live in test/rollout, which the bench's rollout scenario shares.
 func TestRolloutZeroDowntime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/svcneg"
+	"github.com/neg-controller/neg-controller/test/objects"
 )
 
 const listMethod = "compute.networkEndpointGroups.listNetworkEndpoints"
@@ -38,14 +39,9 @@ func svcNEGClient(t *testing.T) *svcneg.Client {
 // to the pods' "http" port) and the NEG annotation.
 func createTwoPortService(t *testing.T, ns, name, selector, negAnnotation string) *corev1.Service {
 	t.Helper()
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: map[string]string{annotation.NEGKey: negAnnotation}},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": selector},
-			Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")},
-				{Name: "https", Port: 443, TargetPort: intstr.FromString("http")}},
-		},
-	}
+	svc := objects.Service(ns, name, selector, 80)
+	svc.Annotations = map[string]string{annotation.NEGKey: negAnnotation}
+	svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{Name: "https", Port: 443, TargetPort: intstr.FromString(objects.PortName)})
 	out, err := env.Kube.CoreV1().Services(ns).Create(ctxFor(t), svc, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("creating service: %v", err)

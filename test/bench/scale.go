@@ -1,0 +1,100 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// Scale holds every size and duration of one scale (ScaleFor). The issue's numbers are the full
+// scale.
+type Scale struct {
+	Name string `json:"name"`
+
+	// cold-start: Services × pods each, on its own stack.
+	ColdServices     int           `json:"coldServices"`
+	ColdPodsPerSvc   int           `json:"coldPodsPerService"`
+	ColdNodesPerZone int           `json:"coldNodesPerZone"`
+	ColdTimeout      time.Duration `json:"coldTimeout"`
+
+	// The shared stack (big-service, churn, faults, steady).
+	SharedNodesPerZone int `json:"sharedNodesPerZone"`
+	// big-service: one Service scaled 0 → BigPods → 0.
+	BigPods    int           `json:"bigPods"`
+	BigTimeout time.Duration `json:"bigTimeout"`
+	// churn and faults: ChurnRate changes/s for ChurnDuration over ChurnServices Services of
+	// ChurnPodsPerSvc pods; Drain bounds the wait for the last changes and convergence.
+	ChurnServices   int           `json:"churnServices"`
+	ChurnPodsPerSvc int           `json:"churnPodsPerService"`
+	ChurnRate       float64       `json:"churnRatePerSecond"`
+	ChurnDuration   time.Duration `json:"churnDuration"`
+	FaultsDuration  time.Duration `json:"faultsDuration"`
+	ChurnDrain      time.Duration `json:"churnDrain"`
+	// churn also replaces GateRate pods/s of GateServices Services × GatePodsPerSvc pods that
+	// carry the readiness gate (NEGs in health-checked backend services).
+	GateServices   int     `json:"gateServices"`
+	GatePodsPerSvc int     `json:"gatePodsPerService"`
+	GateRate       float64 `json:"gateReplacementsPerSecond"`
+	// steady: SteadyWindow of no change with --resync-period=SteadyResync (and a NEG verify
+	// period of 90% of it).
+	SteadyWindow time.Duration `json:"steadyWindow"`
+	SteadyResync time.Duration `json:"steadyResync"`
+	SteadyGC     time.Duration `json:"steadyGcPeriod"`
+	// rollout: a Deployment of RolloutReplicas serving pods rolled out twice (without, then with
+	// readiness gates) while RolloutRate requests/s go through the emulated load balancer.
+	RolloutReplicas int `json:"rolloutReplicas"`
+	RolloutRate     int `json:"rolloutRequestsPerSecond"`
+	// scale-curve: one stack grown to each of CurvePoints pods (CurvePodsPerSvc per Service);
+	// each step (create → every NEG exact) is capped at CurveStepTimeout.
+	CurvePoints      []int         `json:"curvePoints"`
+	CurvePodsPerSvc  int           `json:"curvePodsPerService"`
+	CurveStepTimeout time.Duration `json:"curveStepTimeout"`
+}
+
+// ScaleFor returns the scale named small (CI smoke test, a few minutes) or full.
+func ScaleFor(name string) (Scale, error) {
+	switch name {
+	case "full":
+		return Scale{
+			Name:         "full",
+			ColdServices: 1000, ColdPodsPerSvc: 10, ColdNodesPerZone: 16, ColdTimeout: 120 * time.Second,
+			SharedNodesPerZone: 16,
+			BigPods:            5000, BigTimeout: 5 * time.Minute,
+			ChurnServices: 200, ChurnPodsPerSvc: 30, ChurnRate: 100, ChurnDuration: 60 * time.Second, FaultsDuration: 10 * time.Second,
+			ChurnDrain:   150 * time.Second,
+			GateServices: 10, GatePodsPerSvc: 10, GateRate: 1,
+			SteadyWindow: 60 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
+			RolloutReplicas: 10, RolloutRate: 200,
+			CurvePoints: []int{1000, 10000, 50000, 100000}, CurvePodsPerSvc: 10, CurveStepTimeout: 12 * time.Minute,
+		}, nil
+	case "small":
+		return Scale{
+			Name:         "small",
+			ColdServices: 30, ColdPodsPerSvc: 10, ColdNodesPerZone: 2, ColdTimeout: 3 * time.Minute,
+			SharedNodesPerZone: 2,
+			BigPods:            600, BigTimeout: 2 * time.Minute,
+			ChurnServices: 20, ChurnPodsPerSvc: 10, ChurnRate: 20, ChurnDuration: 15 * time.Second, FaultsDuration: 15 * time.Second,
+			ChurnDrain:   time.Minute,
+			GateServices: 2, GatePodsPerSvc: 4, GateRate: 0.5,
+			SteadyWindow: 20 * time.Second, SteadyResync: 10 * time.Second, SteadyGC: 30 * time.Second,
+			RolloutReplicas: 4, RolloutRate: 100,
+			CurvePoints: []int{300, 600, 1200}, CurvePodsPerSvc: 10, CurveStepTimeout: time.Minute,
+		}, nil
+	}
+	return Scale{}, fmt.Errorf("unknown scale %q: want small or full", name)
+}
+
+// MarshalJSON writes durations as strings ("1m0s") rather than nanoseconds.
+func (s Scale) MarshalJSON() ([]byte, error) {
+	m := map[string]any{}
+	v, t := reflect.ValueOf(s), reflect.TypeOf(s)
+	for i := range t.NumField() {
+		val := v.Field(i).Interface()
+		if d, ok := val.(time.Duration); ok {
+			val = d.String()
+		}
+		m[t.Field(i).Tag.Get("json")] = val
+	}
+	return json.Marshal(m)
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/neg-controller/neg-controller/pkg/annotation"
+	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/test/stack"
+)
+
+type runOptions struct {
+	dir, gceListen, manifest string
+}
+
+func run(ctx context.Context, o runOptions) error {
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	_ = os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	listen := o.gceListen
+	if ln, err := net.Listen("tcp", listen); err != nil {
+		listen = "127.0.0.1:0"
+	} else {
+		ln.Close()
+	}
+	say("starting the local control plane (etcd, kube-apiserver, kube-controller-manager), fakegce and the pod simulator")
+	st, err := stack.Start(ctx, stack.Options{
+		WorkDir:   dir,
+		GCEListen: listen,
+		GCE:       fakegce.Config{OperationLatency: 50 * time.Millisecond, HealthMode: "fixed"},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("stopping everything")
+		st.Stop()
+	}()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	if err := copyFile(st.Cluster.Kubeconfig, kubeconfig); err != nil {
+		return err
+	}
+	// The CRD and the manifests' RBAC, bound to the controller's own user, which it runs as.
+	if err := st.InstallControllerManifests(ctx, "neg-controller"); err != nil {
+		return fmt.Errorf("installing manifests: %w", err)
+	}
+	// The defaults a user gets: every period as shipped, leader election on, its Lease in the
+	// controller's namespace (what the Deployment's POD_NAMESPACE gives).
+	ctrl, err := st.StartController(st.Cluster.ControllerKubeconfig, "--leader-elect-namespace=neg-controller")
+	if err != nil {
+		return err
+	}
+	say("neg-controller started (pid %d, log %s)", ctrl.PID(), ctrl.LogPath)
+	kubectl := filepath.Join(st.Cluster.BinDir, "kubectl")
+	apply := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "apply", "-f", o.manifest)
+	apply.Stdout, apply.Stderr = os.Stdout, os.Stderr
+	if err := apply.Run(); err != nil {
+		return fmt.Errorf("kubectl apply: %w", err)
+	}
+	say("waiting until the NEGs of default/web hold every pod")
+	status, err := waitSynced(ctx, st, ctrl)
+	if err != nil {
+		return err
+	}
+	printWhereToLook(st, kubectl, kubeconfig, status)
+	<-ctx.Done()
+	return nil
+}
+
+// waitSynced waits until default/web has a neg-status and its NEGs hold exactly the pods'
+// endpoints (6 ready pods on port 8080).
+func waitSynced(ctx context.Context, st *stack.Stack, ctrl *stack.Controller) (annotation.Status, error) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		status, ok := synced(ctx, st)
+		if ok {
+			return status, nil
+		}
+		if ctrl.Exited() {
+			return status, fmt.Errorf("neg-controller exited:\n%s", ctrl.LogTail(30))
+		}
+		if time.Now().After(deadline) {
+			return status, fmt.Errorf("NEGs not synced after 2 minutes; controller log:\n%s", ctrl.LogTail(30))
+		}
+		select {
+		case <-ctx.Done():
+			return status, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func synced(ctx context.Context, st *stack.Stack) (annotation.Status, bool) {
+	svc, err := st.Kube.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		return annotation.Status{}, false
+	}
+	status, err := annotation.ParseStatus(svc.Annotations[annotation.NEGStatusKey])
+	if err != nil || len(status.Zones) == 0 {
+		return status, false
+	}
+	pods, err := st.Kube.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil {
+		return status, false
+	}
+	want := map[string]bool{}
+	for _, p := range pods.Items {
+		if p.Status.PodIP != "" && p.DeletionTimestamp == nil && podReady(&p) {
+			want[p.Status.PodIP] = true
+		}
+	}
+	if len(want) != 6 {
+		return status, false
+	}
+	got := 0
+	for _, z := range status.Zones {
+		eps, _ := st.GCE.NEGEndpoints(z, status.NetworkEndpointGroups["80"])
+		for _, e := range eps {
+			if !want[e.IP] || e.Port != 8080 {
+				return status, false
+			}
+			got++
+		}
+	}
+	return status, got == len(want)
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func printWhereToLook(st *stack.Stack, kubectl, kubeconfig string, status annotation.Status) {
+	zones := append([]string(nil), status.Zones...)
+	sort.Strings(zones)
+	name := status.NetworkEndpointGroups["80"]
+	fmt.Printf(`
+==> neg-controller is running. The sample Service default/web has NEG %q in zones %v.
+
+  kubeconfig:        %s
+  kubectl:           %s   (matches the server version)
+  controller log:    %s
+  fakegce:           %s  (Compute API under /compute/v1/, admin API under /admin/)
+
+Try:
+  export KUBECONFIG=%s
+  %s get svc web -o jsonpath='{.metadata.annotations.cloud\.google\.com/neg-status}'; echo
+  %s scale deployment web --replicas=12
+  curl -s -X POST %s/compute/v1/projects/%s/zones/%s/networkEndpointGroups/%s/listNetworkEndpoints
+  curl -s %s/admin/state | head -c 2000
+
+Press Ctrl-C to stop and clean up.
+`, name, zones, kubeconfig, kubectl, st.Controller().LogPath, st.GCEURL,
+		kubeconfig, kubectl, kubectl, st.GCEURL, st.Project, zones[0], name, st.GCEURL)
+}
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
+}
+
+func say(format string, args ...any) {
+	fmt.Printf("==> "+format+"\n", args...)
+}
