@@ -143,7 +143,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		NEGVerifyPeriod:        negVerifyPeriod(o.NEGVerifyPeriod),
 		Backends:               backendsConfig(ctx, o, env, cloud, fence, obs.metrics.ObserveDryRun),
 		Metrics:                obs.metrics,
-		SvcNEG:                 svcNEGClient(ctx, o, cl),
+		SvcNEG:                 svcNEGWriter(ctx, o, cl, verifyPeriod(o.ResyncPeriod)),
 	})
 	if err != nil {
 		return err

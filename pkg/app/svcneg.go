@@ -3,11 +3,13 @@ package app
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 
+	"github.com/neg-controller/neg-controller/pkg/controller"
 	"github.com/neg-controller/neg-controller/pkg/svcneg"
 )
 
@@ -27,10 +29,10 @@ func dynamicClient(cfg *rest.Config, o *Options) (dynamic.Interface, error) {
 	return c, nil
 }
 
-// svcNEGClient returns the ServiceNetworkEndpointGroup client of the controller, or nil when
+// svcNEGWriter returns the ServiceNetworkEndpointGroup writer of the controller, or nil when
 // they are disabled (--enable-svcneg=false, e.g. where GKE's own controller owns the CRD) or no
-// dynamic client was given.
-func svcNEGClient(ctx context.Context, o *Options, cl Clients) *svcneg.Client {
+// dynamic client was given. Its objects are listed again every verifyPeriod.
+func svcNEGWriter(ctx context.Context, o *Options, cl Clients, verifyPeriod time.Duration) controller.SvcNEGWriter {
 	logger := klog.FromContext(ctx)
 	if !o.EnableSvcNEG {
 		logger.Info("ServiceNetworkEndpointGroups are disabled (--enable-svcneg=false)")
@@ -40,5 +42,10 @@ func svcNEGClient(ctx context.Context, o *Options, cl Clients) *svcneg.Client {
 		logger.Info("ServiceNetworkEndpointGroups are disabled: no dynamic client")
 		return nil
 	}
-	return svcneg.NewClient(cl.Dynamic, cl.Kube.Discovery())
+	w, err := svcneg.NewWriter(svcneg.WriterConfig{Client: svcneg.NewClient(cl.Dynamic, cl.Kube.Discovery()), VerifyPeriod: verifyPeriod})
+	if err != nil {
+		logger.Error(err, "ServiceNetworkEndpointGroups are disabled")
+		return nil
+	}
+	return w
 }

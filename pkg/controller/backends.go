@@ -10,6 +10,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/backends"
 	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
 // BackendsConfig enables backend service wiring (the controller.autoneg.dev/neg annotation, see
@@ -24,6 +25,15 @@ type BackendsConfig struct {
 	Allow backends.AllowList
 	// Workers is the number of Services whose backend services are reconciled at once.
 	Workers int
+}
+
+// backendServices is what the controller needs of the backend service reconciler
+// (backends.Reconciler): it is told the wanted backends after every sync, asked whether it still
+// holds a NEG as a backend before the NEG is deleted, and run beside the NEG workers.
+type backendServices interface {
+	Update(w backends.Want)
+	Holds(key cache.ObjectName, ref neg.Ref) bool
+	Run(ctx context.Context)
 }
 
 // initBackends creates the backend service reconciler when Config.Backends is set. Its periodic

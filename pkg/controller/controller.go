@@ -21,7 +21,6 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
-	"github.com/neg-controller/neg-controller/pkg/backends"
 	"github.com/neg-controller/neg-controller/pkg/backoff"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/keyqueue"
@@ -30,7 +29,6 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/negsync"
 	"github.com/neg-controller/neg-controller/pkg/plan"
-	"github.com/neg-controller/neg-controller/pkg/svcneg"
 )
 
 // QueueName is the name of the Service work queue (workqueue metrics use it).
@@ -113,8 +111,9 @@ type Config struct {
 	// Clock drives timers and backoff; default the real clock.
 	Clock clock.WithTicker
 
-	// SvcNEG writes a ServiceNetworkEndpointGroup per NEG name (see svcneg.go); nil writes none.
-	SvcNEG *svcneg.Client
+	// SvcNEG writes a ServiceNetworkEndpointGroup per NEG name (svcneg.Writer, see svcneg.go);
+	// nil writes none.
+	SvcNEG SvcNEGWriter
 
 	// Metrics records the controller's metrics (see metrics.go); nil records nothing.
 	Metrics *metrics.Metrics
@@ -201,12 +200,10 @@ type Controller struct {
 	negs *negsync.Syncer
 	// creates tracks the NEG inserts in flight (create.go).
 	creates *creations
-	// svcNEGs writes the ServiceNetworkEndpointGroups (svcneg.go).
-	svcNEGs *svcNEGs
 	// changes times EndpointSlice changes until the calls they cause complete (metrics).
 	changes *changeTracker
 	// backends keeps backend services in step with the NEGs (backends.go); nil when disabled.
-	backends *backends.Reconciler
+	backends backendServices
 
 	// ops tracks the NEG inserts running in the background, and busy counts them (see idle).
 	ops  sync.WaitGroup
@@ -240,7 +237,6 @@ func New(cfg Config) (*Controller, error) {
 		warnings: newWarningMemory(),
 		index:    newNEGIndex(ownershipRule{clusterUID: cfg.ClusterUID, network: cfg.Network, namer: naming.NewNamer(cfg.NamingUID)}),
 		creates:  newCreations(),
-		svcNEGs:  newSvcNEGs(cfg.SvcNEG, cfg.VerifyPeriod),
 		changes:  newChangeTracker(),
 
 		unownedLogged: map[neg.Ref]bool{},

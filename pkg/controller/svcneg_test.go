@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
@@ -65,7 +67,20 @@ type svcNEGFake struct {
 	dyn    *dynamicfake.FakeDynamicClient
 	disc   *stubDiscovery
 	client *svcneg.Client
+	// clock is the writer's: the real clock, moved forward by advance.
+	clock *offsetClock
 }
+
+// offsetClock is the real clock plus an offset a test moves forward, "as if time passed", for
+// the periods of the svcneg writer only.
+type offsetClock struct {
+	clock.RealClock
+	offset atomic.Int64
+}
+
+func (c *offsetClock) Now() time.Time                  { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *offsetClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+func (c *offsetClock) advance(d time.Duration)         { c.offset.Add(int64(d)) }
 
 // newSvcNEGFake returns the fake API; installed says whether the CRD is served (with a status
 // subresource if subresource).
@@ -76,10 +91,17 @@ func newSvcNEGFake(installed, subresource bool) *svcNEGFake {
 	if installed {
 		disc.install(subresource)
 	}
-	return &svcNEGFake{dyn: dyn, disc: disc, client: svcneg.NewClient(dyn, disc)}
+	return &svcNEGFake{dyn: dyn, disc: disc, client: svcneg.NewClient(dyn, disc), clock: &offsetClock{}}
 }
 
-func (f *svcNEGFake) tweak(cfg *Config) { cfg.SvcNEG = f.client }
+// tweak gives the controller a writer of the fake API.
+func (f *svcNEGFake) tweak(cfg *Config) {
+	w, err := svcneg.NewWriter(svcneg.WriterConfig{Client: f.client, VerifyPeriod: cfg.VerifyPeriod, Clock: f.clock})
+	if err != nil {
+		panic(err)
+	}
+	cfg.SvcNEG = w
+}
 
 func (f *svcNEGFake) get(t *testing.T, name string) (*svcneg.ServiceNetworkEndpointGroup, error) {
 	t.Helper()
@@ -267,10 +289,7 @@ func TestSvcNEGWithoutCRD(t *testing.T) {
 	}
 
 	f.disc.install(true)
-	w := e.ctrl.svcNEGs
-	w.loadMu.Lock()
-	w.checkedAt = time.Time{} // as if a minute passed
-	w.loadMu.Unlock()
+	f.clock.advance(time.Minute)
 	e.ctrl.queue.Add(keyOf("default", "plain")) // any sync looks again
 	e.eventually("object written once the CRD exists", func() error { return e.checkSvcNEG(f, 80, zoneA) })
 }

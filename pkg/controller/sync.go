@@ -95,17 +95,8 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		return 0, err
 	}
 	c.warnings.clear(key, slotAnnotation)
-	if svc != nil && len(want) > 0 {
-		if others := statusWriters(svc); len(others) > 0 {
-			klog.FromContext(ctx).Info("Another controller writes this Service's neg-status; not touching its NEGs", "fieldManagers", others)
-			c.warn(key, s.target, slotAnnotation, ReasonNEGControllerConflict, fmt.Sprintf(
-				"Another controller (field manager %s) writes annotation %s on this Service, so it manages the "+
-					"Service's NEGs too (GKE's own NEG controller?). neg-controller stops changing this Service's NEGs "+
-					"and status to avoid a fight. Disable one of the controllers for this Service, then remove the "+
-					"annotation (kubectl annotate service %s %s-) to hand it back.",
-				strings.Join(others, ", "), annotation.NEGStatusKey, key.Name, annotation.NEGStatusKey))
-			return 0, nil
-		}
+	if svc != nil && len(want) > 0 && c.otherStatusWriter(ctx, s) {
+		return 0, nil
 	}
 	s.want = want
 	if len(want) == 0 && len(c.index.ownedBy(key)) == 0 {
@@ -146,6 +137,24 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	return after, errors.Join(statusErr, svcNEGErr)
 }
 
+// otherStatusWriter reports whether another field manager writes the Service's neg-status (GKE's
+// own NEG controller, say): then the Service is left alone, with a Warning saying how to hand it
+// back.
+func (c *Controller) otherStatusWriter(ctx context.Context, s *serviceSync) bool {
+	others := statusWriters(s.svc)
+	if len(others) == 0 {
+		return false
+	}
+	klog.FromContext(ctx).Info("Another controller writes this Service's neg-status; not touching its NEGs", "fieldManagers", others)
+	c.warn(s.key, s.target, slotAnnotation, ReasonNEGControllerConflict, fmt.Sprintf(
+		"Another controller (field manager %s) writes annotation %s on this Service, so it manages the "+
+			"Service's NEGs too (GKE's own NEG controller?). neg-controller stops changing this Service's NEGs "+
+			"and status to avoid a fight. Disable one of the controllers for this Service, then remove the "+
+			"annotation (kubectl annotate service %s %s-) to hand it back.",
+		strings.Join(others, ", "), annotation.NEGStatusKey, s.key.Name, annotation.NEGStatusKey))
+	return true
+}
+
 // loadNodes fills the NEG zones and node map of s from the node cache.
 func (c *Controller) loadNodes(s *serviceSync) error {
 	list, err := c.nodes.List(labels.Everything())
@@ -178,7 +187,7 @@ func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref ne
 		}
 	}
 	owner := cache.ObjectName{Namespace: e.desc.Namespace, Name: e.desc.ServiceName}
-	if slices.Contains(c.svcNEGs.namesOf(owner), ref.Name) {
+	if c.cfg.SvcNEG != nil && slices.Contains(c.cfg.SvcNEG.NamesOf(owner), ref.Name) {
 		return true
 	}
 	if svc == nil {
