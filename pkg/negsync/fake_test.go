@@ -79,10 +79,9 @@ func (f *fakeCloud) put(ref neg.Ref, eps ...neg.Endpoint) {
 	f.negs[ref] = neg.NewEndpointSet(eps...)
 }
 
-// begin records a call and returns the error queued for it and the gate it must wait for.
-func (f *fakeCloud) begin(method string, ref neg.Ref, n int) (error, chan struct{}) {
+// begin records a call and returns the gate it must wait for and the error queued for it.
+func (f *fakeCloud) begin(method string, ref neg.Ref, n int) (gate chan struct{}, err error) {
 	f.calls = append(f.calls, fakeCall{method: method, ref: ref, n: n})
-	var err error
 	if len(f.errs) > 0 {
 		err, f.errs = f.errs[0], f.errs[1:]
 	}
@@ -90,15 +89,15 @@ func (f *fakeCloud) begin(method string, ref neg.Ref, n int) (error, chan struct
 		f.entered <- method
 	}
 	if method == "list" {
-		return err, f.listGate
+		return f.listGate, err
 	}
-	return err, f.gate
+	return f.gate, err
 }
 
 func (f *fakeCloud) ListNetworkEndpoints(_ context.Context, zone, name string, _ bool) ([]gce.EndpointHealth, error) {
 	ref := neg.Ref{Zone: zone, Name: name}
 	f.mu.Lock()
-	err, gate := f.begin("list", ref, 0)
+	gate, err := f.begin("list", ref, 0)
 	set, ok := f.negs[ref]
 	out := make([]gce.EndpointHealth, 0, len(set))
 	for e := range set {
@@ -127,7 +126,7 @@ func (f *fakeCloud) DetachNetworkEndpoints(_ context.Context, zone, name string,
 
 func (f *fakeCloud) mutate(method string, ref neg.Ref, eps []neg.Endpoint) error {
 	f.mu.Lock()
-	err, gate := f.begin(method, ref, len(eps))
+	gate, err := f.begin(method, ref, len(eps))
 	f.mu.Unlock()
 	if gate != nil {
 		<-gate
