@@ -232,6 +232,10 @@ func NewReconciler(cfg Config) (*Reconciler, error) {
 	return r, nil
 }
 
+// Idle reports whether nothing is queued, no reconcile is running and none is due within
+// horizon: a quiescence barrier before asserting that something did not happen.
+func (r *Reconciler) Idle(horizon time.Duration) bool { return r.queue.Idle(horizon) }
+
 // newQueue returns the reconciler's work queue: retryLater waits RetryLater, other failures back
 // off exponentially from RetryBase to RetryMax.
 func (r *Reconciler) newQueue() *keyqueue.Queue {

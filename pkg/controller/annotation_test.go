@@ -47,7 +47,7 @@ func TestBadAnnotations(t *testing.T) {
 		for _, tc := range cases {
 			c.queue.Add(keyOf("default", tc.svc))
 		}
-		time.Sleep(100 * time.Millisecond)
+		e.waitQuiet()
 	}
 	for _, tc := range cases {
 		if reqs := e.requestsMentioning(tc.svc); len(reqs) > 0 {
@@ -82,7 +82,7 @@ func TestBadAnnotationKeepsNEGs(t *testing.T) {
 	e.setAnnotation("default", "web", `{"exposed_ports":{"80":`)
 	e.eventually("warning", func() error { return e.checkEvent("default", "web", annotation.ReasonInvalid, "invalid") })
 	e.setEndpoints("default", "web", []int32{80}, pods[:1])
-	time.Sleep(300 * time.Millisecond)
+	e.settle()
 	if err := e.checkService("web", 80, name, pods, zoneA); err != nil {
 		t.Errorf("NEG changed while the annotation is broken: %v", err)
 	}
@@ -165,7 +165,8 @@ func TestForeignNEGIsNotTouched(t *testing.T) {
 				return e.checkEvent("default", "web", ReasonNEGNotOwned, `NEG "hand-made" in zone "us-central1-a" already exists`)
 			})
 			e.eventually("other Service synced", func() error { return e.checkService("good", 80, negName("good", 80), pods, zoneA) })
-			time.Sleep(200 * time.Millisecond)
+			// The NEGNotOwned Service is re-checked every backoff cap (500 ms here).
+			e.settleWithin(100 * time.Millisecond)
 			if err := e.checkNEG(zoneA, "hand-made", nil); err != nil {
 				t.Errorf("foreign NEG modified: %v", err)
 			}
@@ -176,7 +177,7 @@ func TestForeignNEGIsNotTouched(t *testing.T) {
 			}
 			// Removing the annotation never deletes it.
 			e.setAnnotation("default", "web", "")
-			time.Sleep(300 * time.Millisecond)
+			e.settle()
 			if err := e.checkNEG(zoneA, "hand-made", nil); err != nil {
 				t.Errorf("foreign NEG deleted: %v", err)
 			}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -34,6 +35,7 @@ type backendServices interface {
 	Update(w backends.Want)
 	Holds(key cache.ObjectName, ref neg.Ref) bool
 	Run(ctx context.Context)
+	Idle(horizon time.Duration) bool
 }
 
 // initBackends creates the backend service reconciler when Config.Backends is set. Its periodic

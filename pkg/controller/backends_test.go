@@ -211,10 +211,10 @@ func TestBackendsWiredInEveryZone(t *testing.T) {
 	})
 
 	// Steady state: endpoint churn makes neither reads nor writes of the backend service.
-	time.Sleep(200 * time.Millisecond)
+	e.settle()
 	e.srv.ResetCounts()
 	e.setEndpoints("default", "web", []int32{80}, e.pods(9, "node-a1", "node-b1", "node-c1"))
-	time.Sleep(500 * time.Millisecond)
+	e.settle()
 	if c := e.srv.Counts(); c[mBSGet]+c[mBSPatch] != 0 {
 		t.Errorf("steady state made backend service calls: %d gets, %d patches", c[mBSGet], c[mBSPatch])
 	}
@@ -248,7 +248,7 @@ func TestBackendsAnnotationRemovedKeepsNEGs(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(300 * time.Millisecond)
+	e.settle()
 	for _, z := range []string{zoneA, zoneB} {
 		if err := e.checkNEG(z, negName("web", 80), nil); err != nil && !strings.Contains(err.Error(), "endpoints") {
 			t.Errorf("NEG gone: %v", err)
@@ -346,7 +346,15 @@ func TestBackendsRefused(t *testing.T) {
 	for _, c := range cases {
 		e.eventually(c.svc+" warned", func() error { return e.checkEvent("default", c.svc, c.reason, c.msg) })
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The missing backend service is looked for again every RetryLater (100 ms here) for good, so
+	// the controller is never quiet: the barrier is two more looks after every warning.
+	looks := e.srv.Counts()[mBSGet]
+	e.eventually("two more looks for the missing backend service", func() error {
+		if n := e.srv.Counts()[mBSGet] - looks; n < 2 {
+			return fmt.Errorf("%d looks", n)
+		}
+		return nil
+	})
 	if c := e.srv.Counts(); c[mBSPatch]+c[mRegionBSPatch] != 0 {
 		t.Errorf("backend services were written: %v", c)
 	}
@@ -423,7 +431,7 @@ func TestBackendsDisabled(t *testing.T) {
 	e.srv.ResetCounts()
 	e.start(nil, 0)
 	e.eventually("NEG", func() error { return e.checkNEG(zoneA, negName("web", 80), nil) })
-	time.Sleep(200 * time.Millisecond)
+	e.settle()
 	if c := e.srv.Counts(); c[mBSGet]+c[mBSPatch] != 0 {
 		t.Errorf("backend service calls while disabled: %v", c)
 	}

@@ -220,7 +220,7 @@ type Controller struct {
 // for a delayed sync, no sync running, no NEG insert and no endpoint call in flight. Tests use
 // it as a quiescence barrier before asserting that something did not happen.
 func (c *Controller) idle(horizon time.Duration) bool {
-	return c.busy.Load() == 0 && c.negs.Idle() && c.queue.Idle(horizon)
+	return c.busy.Load() == 0 && c.negs.Idle() && c.queue.Idle(horizon) && (c.backends == nil || c.backends.Idle(horizon))
 }
 
 // New builds a Controller and registers its event handlers on cfg.Informers. It makes no

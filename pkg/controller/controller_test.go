@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/pkg/metrics"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/plan"
@@ -203,7 +205,7 @@ func TestRestartWithNEGsPresent(t *testing.T) {
 		}
 		return nil
 	})
-	time.Sleep(200 * time.Millisecond) // let any (wrong) call land
+	e.waitQuiet() // any (wrong) call has landed
 	counts := e.srv.Counts()
 	if counts[mInsert] != 0 || counts[mAttach] != 0 || counts[mDetach] != 0 || counts[mDelete] != 0 {
 		t.Errorf("restart made mutating calls: %v", counts)
@@ -217,37 +219,81 @@ func TestSteadyStateMakesNoMutatingCalls(t *testing.T) {
 	e.createService(service("default", "web", `{"exposed_ports":{"80":{}}}`, 80))
 	pods := e.pods(40, "node-a1", "node-b1")
 	e.setEndpoints("default", "web", []int32{80}, pods)
-	e.start(nil, time.Second) // informer resync every second (the minimum)
 	name := negName("web", 80)
+	// The windows below are counted in syncs of the Service (the sync duration histogram), not
+	// in wall time: each must hold the number of resyncs it is about.
+	var reg *prometheus.Registry
+	start := func(tweak func(*Config), resync time.Duration) {
+		reg = prometheus.NewPedanticRegistry()
+		m := metrics.New(reg)
+		e.start(func(c *Config) {
+			c.Metrics = m
+			if tweak != nil {
+				tweak(c)
+			}
+		}, resync)
+	}
+	syncs := func() float64 { return gathered(t, reg, "neg_controller_sync_duration_seconds")["result=success,"] }
+	// window waits for n more syncs (and until, if set) and returns the calls made meanwhile.
+	// It starts once the controller is quiet, or, with a verify period so short that it never
+	// is, once the NEGs are exact.
+	window := func(what string, n float64, until func() error) map[string]int {
+		t.Helper()
+		if until == nil {
+			e.waitQuiet()
+		} else {
+			e.eventually("converge", func() error { return e.checkService("web", 80, name, pods, zoneA, zoneB) })
+		}
+		e.srv.ResetCounts()
+		from := syncs()
+		e.eventually(what, func() error {
+			if got := syncs() - from; got < n {
+				return fmt.Errorf("%v syncs so far, want %v", got, n)
+			}
+			if until != nil {
+				return until()
+			}
+			return nil
+		})
+		return e.srv.Counts()
+	}
+
+	start(nil, time.Second) // informer resync every second (the minimum)
 	e.eventually("converge", func() error { return e.checkService("web", 80, name, pods, zoneA, zoneB) })
-	time.Sleep(200 * time.Millisecond)
-	e.srv.ResetCounts()
-	time.Sleep(2500 * time.Millisecond) // two resyncs
-	counts := e.srv.Counts()
+	counts := window("two resyncs", 2, nil)
 	if m := mutations(counts); m != 0 || counts[mList] != 0 {
 		t.Errorf("steady state made %d mutating calls and %d lists: %v", m, counts[mList], counts)
 	}
 
 	// With a short verify period resyncs re-list, still without mutating.
 	e.stop()
-	e.start(func(c *Config) { c.NEGVerifyPeriod = 100 * time.Millisecond }, time.Second)
-	time.Sleep(200 * time.Millisecond)
-	e.srv.ResetCounts()
-	time.Sleep(2500 * time.Millisecond)
-	counts = e.srv.Counts()
-	if m := mutations(counts); m != 0 || counts[mList] == 0 {
-		t.Errorf("verify: %d mutating calls, %d lists, want 0 and > 0: %v", m, counts[mList], counts)
+	start(func(c *Config) { c.NEGVerifyPeriod = 100 * time.Millisecond }, time.Second)
+	listed := func() error {
+		if e.srv.Counts()[mList] == 0 {
+			return fmt.Errorf("no list yet")
+		}
+		return nil
+	}
+	counts = window("two resyncs that list", 2, listed)
+	if m := mutations(counts); m != 0 {
+		t.Errorf("verify: %d mutating calls, want 0: %v", m, counts)
 	}
 
-	// Without informer resyncs, each sync schedules its NEGs' next verify itself.
+	// Without informer resyncs, each sync schedules its NEGs' next verify itself (so the
+	// controller is never quiet for long: no waitQuiet here).
 	e.stop()
-	e.start(func(c *Config) { c.NEGVerifyPeriod = 200 * time.Millisecond }, 0)
-	time.Sleep(300 * time.Millisecond)
+	start(func(c *Config) { c.NEGVerifyPeriod = 200 * time.Millisecond }, 0)
+	e.eventually("converge", func() error { return e.checkService("web", 80, name, pods, zoneA, zoneB) })
 	e.srv.ResetCounts()
-	time.Sleep(1500 * time.Millisecond)
-	counts = e.srv.Counts()
-	if m := mutations(counts); m != 0 || counts[mList] == 0 {
-		t.Errorf("self-scheduled verify: %d mutating calls, %d lists, want 0 and > 0: %v", m, counts[mList], counts)
+	from := syncs()
+	e.eventually("self-scheduled verifies", func() error {
+		if got := syncs() - from; got < 3 {
+			return fmt.Errorf("%v syncs so far", got)
+		}
+		return listed()
+	})
+	if m := mutations(e.srv.Counts()); m != 0 {
+		t.Errorf("self-scheduled verify: %d mutating calls, want 0: %v", m, e.srv.Counts())
 	}
 }
 
@@ -269,7 +315,7 @@ func TestTrickleIsPacedWhileTheBudgetIsShort(t *testing.T) {
 	start := time.Now()
 	for i := range all {
 		e.setEndpoints("default", "web", []int32{80}, all[:i+1])
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // input pacing (the trickle), not a wait before an assertion
 	}
 	e.eventually("all 80 attached", func() error { return e.checkService("web", 80, name, all, zoneA) })
 	took := time.Since(start)

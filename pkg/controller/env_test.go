@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -65,6 +67,8 @@ type testEnv struct {
 	cancel  context.CancelFunc
 	stopped chan struct{}
 	factory informers.SharedInformerFactory
+	// markers counts settle's marker writes.
+	markers int
 }
 
 type testNode struct {
@@ -428,6 +432,56 @@ func mutations(counts map[string]int) int {
 }
 
 func keyOf(ns, name string) cache.ObjectName { return cache.ObjectName{Namespace: ns, Name: name} }
+
+// settle is the barrier before asserting that something did not happen: it waits until the
+// running controller's Service and EndpointSlice informers have delivered every change made so
+// far — a marker Service and EndpointSlice written last (in a namespace no test uses, without the
+// NEG annotation, so the controller ignores them) are in its caches, and informers deliver in
+// order — and then until the controller is quiet (waitQuiet).
+func (e *testEnv) settle() {
+	e.t.Helper()
+	e.settleWithin(quietHorizon)
+}
+
+// settleWithin is settle with waitQuietWithin(horizon).
+func (e *testEnv) settleWithin(horizon time.Duration) {
+	e.t.Helper()
+	e.mu.Lock()
+	c := e.ctrl
+	e.markers++
+	value := strconv.Itoa(e.markers)
+	e.mu.Unlock()
+	meta := metav1.ObjectMeta{Namespace: "settle", Name: "marker", Labels: map[string]string{
+		"marker": value, discoveryv1.LabelServiceName: "marker"}}
+	svcs := e.kube.CoreV1().Services("settle")
+	svc := &corev1.Service{ObjectMeta: meta}
+	if _, err := svcs.Update(e.ctx, svc, metav1.UpdateOptions{}); apierrors.IsNotFound(err) {
+		_, err = svcs.Create(e.ctx, svc, metav1.CreateOptions{})
+		if err != nil {
+			e.t.Fatalf("marker Service: %v", err)
+		}
+	}
+	slices := e.kube.DiscoveryV1().EndpointSlices("settle")
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: meta, AddressType: discoveryv1.AddressTypeIPv4}
+	if _, err := slices.Update(e.ctx, slice, metav1.UpdateOptions{}); apierrors.IsNotFound(err) {
+		_, err = slices.Create(e.ctx, slice, metav1.CreateOptions{})
+		if err != nil {
+			e.t.Fatalf("marker EndpointSlice: %v", err)
+		}
+	}
+	seen := func(idx cache.Indexer) error {
+		o, ok, err := idx.GetByKey("settle/marker")
+		if err != nil || !ok {
+			return fmt.Errorf("marker not seen yet")
+		}
+		if o.(metav1.Object).GetLabels()["marker"] != value {
+			return fmt.Errorf("marker %s not seen yet", value)
+		}
+		return nil
+	}
+	e.eventually("informers caught up", func() error { return errors.Join(seen(c.svcIndexer), seen(c.slices)) })
+	e.waitQuietWithin(horizon)
+}
 
 // quietHorizon is how far ahead waitQuiet requires nothing to be scheduled: longer than the
 // test backoffs' cap, so a retry in backoff is never mistaken for quiescence.

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -127,11 +126,11 @@ func TestInvalidEndpointsAreIsolated(t *testing.T) {
 	}
 }
 
-// ctrlQueueAdd enqueues a Service on the running controller and waits briefly.
+// ctrlQueueAdd enqueues a Service on the running controller and waits until it is quiet.
 func (e *testEnv) ctrlQueueAdd(ns, name string) {
 	e.mu.Lock()
 	c := e.ctrl
 	e.mu.Unlock()
 	c.queue.Add(keyOf(ns, name))
-	time.Sleep(300 * time.Millisecond)
+	e.waitQuiet()
 }

@@ -199,12 +199,12 @@ func TestSvcNEGLifecycle(t *testing.T) {
 	f.dyn.ClearActions()
 	for i := 0; i < 3; i++ {
 		e.ctrl.queue.Add(keyOf("default", "web"))
-		time.Sleep(50 * time.Millisecond)
+		e.waitQuiet()
 	}
 	pods = append(pods[2:], e.pods(12, "node-a1", "node-b1")[8:]...)
 	e.setEndpoints("default", "web", []int32{80, 443}, pods)
 	e.eventually("endpoints changed", func() error { return e.checkService("web", 80, negName("web", 80), pods, zoneA, zoneB) })
-	time.Sleep(100 * time.Millisecond)
+	e.settle()
 	if w := f.writes(); len(w) > 0 {
 		t.Errorf("svcneg writes without a change: %v", w)
 	}
@@ -253,7 +253,7 @@ func TestSvcNEGRestartWritesNothing(t *testing.T) {
 		}
 		return e.checkService("web", 80, negName("web", 80), pods, zoneA, zoneB)
 	})
-	time.Sleep(200 * time.Millisecond)
+	e.settle()
 	lists := 0
 	for _, a := range f.dyn.Actions() {
 		if a.GetVerb() == "list" {
@@ -279,7 +279,7 @@ func TestSvcNEGWithoutCRD(t *testing.T) {
 	e.eventually("NEG synced", func() error { return e.checkService("web", 80, negName("web", 80), pods, zoneA) })
 	for i := 0; i < 5; i++ {
 		e.ctrl.queue.Add(keyOf("default", "web"))
-		time.Sleep(20 * time.Millisecond)
+		e.waitQuiet()
 	}
 	if n := f.disc.callCount(); n != 1 {
 		t.Errorf("discovery asked %d times, want once per minute", n)
