@@ -9,14 +9,19 @@ BIN := $(CURDIR)/bin
 STATICCHECK_VERSION ?= v0.8.2
 E2E_TIMEOUT ?= 40m
 RACE ?= -race
+# Build identity, stamped into pkg/version (neg-controller --version, neg_controller_build_info,
+# the user agent GCE records in audit logs). Override for release builds: make build VERSION=v0.3.0
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+LDFLAGS := -X github.com/neg-controller/neg-controller/pkg/version.version=$(VERSION) -X github.com/neg-controller/neg-controller/pkg/version.commit=$(COMMIT)
 
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build neg-controller and fakegce into ./bin.
-	$(GO) build -o $(BIN)/ ./cmd/...
+build: ## Build neg-controller and fakegce into ./bin (stamped with VERSION and COMMIT).
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 .PHONY: fmt
 fmt: ## Format all Go code.
