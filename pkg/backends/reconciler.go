@@ -104,6 +104,8 @@ type Config struct {
 	RetryBase, RetryMax, RetryLater time.Duration
 	// Clock drives delays; default the real clock.
 	Clock clock.WithTicker
+	// QueueMetrics provides the work queue's metrics (client-go's default when nil).
+	QueueMetrics workqueue.MetricsProvider
 }
 
 func (c Config) withDefaults() Config {
@@ -227,7 +229,7 @@ func NewReconciler(cfg Config) (*Reconciler, error) {
 	return &Reconciler{
 		cfg:    cfg,
 		clock:  cfg.Clock,
-		queue:  workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, Clock: cfg.Clock}),
+		queue:  workqueue.NewTypedRateLimitingQueueWithConfig(limiter, workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: QueueName, Clock: cfg.Clock, MetricsProvider: cfg.QueueMetrics}),
 		states: map[cache.ObjectName]*svcState{},
 	}, nil
 }
