@@ -49,7 +49,7 @@ func TestFlags(t *testing.T) {
 		GCEOperationTimeout: 10 * time.Minute, SyncDelay: 50 * time.Millisecond, NEGCallInterval: 2 * time.Second, BackendServiceAllow: "web-.*,us-central1/x"}
 	// The operating options keep their defaults here (operating_test.go parses them).
 	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
-	want.GCEBudgets = o.GCEBudgets
+	want.GCEBudgets, want.PprofBindAddress = o.GCEBudgets, o.PprofBindAddress
 	want.Readiness = o.Readiness // readiness_test.go parses them
 	if *o != want {
 		t.Errorf("parsed %+v\nwant   %+v", *o, want)
