@@ -46,8 +46,16 @@ k8s-bins: ## Build (once, cached) etcd, kube-apiserver, kube-controller-manager 
 e2e: build k8s-bins ## End-to-end tests against a real local control plane and the fakegce binary.
 	NEG_BIN_DIR=$(BIN) $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -p 1 ./hack/... ./e2e/...
 
+.PHONY: chart-verify
+chart-verify: ## Helm chart: lint, flags documented, same RBAC and args as manifests/ (tools module hack/helmcheck).
+	cd hack/helmcheck && $(GO) vet ./... && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./... && $(GO) test -count=1 ./...
+
+.PHONY: chart-gen
+chart-gen: ## Regenerate the chart's flag table, values and schema, and e2e/testdata/helm-rendered.yaml.
+	cd hack/helmcheck && $(GO) test -count=1 -run 'TestFlagsDocumented|TestE2EGolden' ./... -update
+
 .PHONY: test
-test: lint test-unit e2e ## Everything CI runs: lint, unit tests with -race, e2e.
+test: lint test-unit chart-verify e2e ## Everything CI runs: lint, unit tests with -race, the chart check, e2e.
 
 .PHONY: run
 run: build k8s-bins ## Start a local control plane, fakegce, the pod simulator, neg-controller and a sample app.
