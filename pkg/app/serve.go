@@ -47,15 +47,20 @@ var restClientMetrics = sync.OnceValue(func() *metrics.RESTClient {
 	return c
 })
 
-// newRegistry returns the registry of one run: Go and process collectors, the build info,
-// client-go's request metrics and every neg_controller metric.
+// newRegistry returns the registry of one run with registerMetrics done.
 func newRegistry() (*prometheus.Registry, *metrics.Metrics) {
 	reg := prometheus.NewRegistry()
+	return reg, registerMetrics(reg)
+}
+
+// registerMetrics registers Go and process collectors, the build info, client-go's request
+// metrics and every neg_controller metric of pkg/metrics (pkg/readiness adds its own).
+func registerMetrics(reg prometheus.Registerer) *metrics.Metrics {
 	v := version.Get()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewBuildInfo(v.Version, v.Commit, v.GoVersion))
 	reg.MustRegister(restClientMetrics().Collectors()...)
-	return reg, metrics.New(reg)
+	return metrics.New(reg)
 }
 
 // startObservability creates the registry and starts the servers until stop is called:
