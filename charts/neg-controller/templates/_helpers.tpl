@@ -47,7 +47,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* "true" when the flag (a bool in values.flags) is on. */}}
 {{- define "neg-controller.flagOn" -}}
 {{- $v := index .root.Values.flags .flag }}
-{{- if or (eq (toString $v) "true") }}true{{ end }}
+{{- if eq (toString $v) "true" }}true{{ end }}
 {{- end }}
 
 {{/* The port of a host:port flag value. */}}
