@@ -152,7 +152,8 @@ func serve(ctx context.Context, address string, handler http.Handler, tlsConfig 
 	if err != nil {
 		return nil, nil, err
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	// Server errors (TLS handshakes of port scanners, say) go to klog, not the standard logger.
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: klog.NewStandardLogger("WARNING")}
 	if tlsConfig != nil {
 		// HTTP/1.1 only, as controller-runtime's secured metrics server: a scrape needs nothing
 		// more, and it keeps HTTP/2's attack surface (rapid reset) off an exposed port.
