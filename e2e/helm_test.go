@@ -3,10 +3,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -23,10 +25,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
-
-	"github.com/neg-controller/neg-controller/hack/localcluster"
-	"github.com/neg-controller/neg-controller/hack/stack"
 )
 
 // The release testdata/helm-rendered.yaml holds: the chart rendered by hack/helmcheck
@@ -53,9 +55,18 @@ func installHelmRendered(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs, err := stack.DecodeObjects(b)
-	if err != nil {
-		t.Fatal(err)
+	var objs []*unstructured.Unstructured
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("decoding testdata/helm-rendered.yaml: %v", err)
+		}
+		if len(m) > 0 {
+			objs = append(objs, &unstructured.Unstructured{Object: m})
+		}
 	}
 	if _, err := env.Kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: helmNamespace}},
 		metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -135,7 +146,12 @@ func logAddress(t *testing.T, msg string) string {
 func TestHelmChart(t *testing.T) {
 	chartArgs := installHelmRendered(t)
 	token := serviceAccountToken(t, helmNamespace, helmServiceAccount)
-	kc, err := localcluster.KubeconfigBytes(env.Cluster.APIServerURL, env.Cluster.CAData, helmServiceAccount, token)
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: env.Cluster.APIServerURL, CertificateAuthorityData: env.Cluster.CAData}
+	cfg.AuthInfos[helmServiceAccount] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["local"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: helmServiceAccount}
+	cfg.CurrentContext = "local"
+	kc, err := clientcmd.Write(*cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
