@@ -9,14 +9,19 @@ BIN := $(CURDIR)/bin
 STATICCHECK_VERSION ?= v0.8.2
 E2E_TIMEOUT ?= 40m
 RACE ?= -race
+# Build identity, stamped into pkg/version (neg-controller --version, neg_controller_build_info,
+# the user agent GCE records in audit logs). Override for release builds: make build VERSION=v0.3.0
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+LDFLAGS := -X github.com/neg-controller/neg-controller/pkg/version.version=$(VERSION) -X github.com/neg-controller/neg-controller/pkg/version.commit=$(COMMIT)
 
 .PHONY: help
 help: ## Show this help.
 	@awk 'BEGIN{FS=":.*## "} /^[a-zA-Z0-9_-]+:.*## /{printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build neg-controller and fakegce into ./bin.
-	$(GO) build -o $(BIN)/ ./cmd/...
+build: ## Build neg-controller and fakegce into ./bin (stamped with VERSION and COMMIT).
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 .PHONY: fmt
 fmt: ## Format all Go code.
@@ -47,8 +52,16 @@ k8s-bins: ## Build (once, cached) etcd, kube-apiserver, kube-controller-manager 
 e2e: build k8s-bins ## End-to-end tests against a real local control plane and the fakegce binary.
 	NEG_BIN_DIR=$(BIN) $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -p 1 ./test/... ./e2e/...
 
+.PHONY: chart-verify
+chart-verify: ## Helm chart: lint, flags documented, same RBAC and args as manifests/ (tools module hack/helmcheck).
+	cd hack/helmcheck && $(GO) vet ./... && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./... && $(GO) test -count=1 ./...
+
+.PHONY: chart-gen
+chart-gen: ## Regenerate the chart's flag table, values and schema, and e2e/testdata/helm-rendered.yaml.
+	cd hack/helmcheck && $(GO) test -count=1 -run 'TestFlagsDocumented|TestE2EGolden' ./... -update
+
 .PHONY: test
-test: verify test-unit e2e ## Everything CI runs: verify, unit tests with -race, e2e.
+test: verify test-unit chart-verify e2e ## Everything CI runs: verify, unit tests with -race, the chart check, e2e.
 
 .PHONY: run
 run: build k8s-bins ## Start a local control plane, fakegce, the pod simulator, neg-controller and a sample app.

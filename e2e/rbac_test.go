@@ -33,6 +33,7 @@ func TestRBACManifestsApply(t *testing.T) {
 		{components: []string{"svcneg"}, svcnegRole: true},
 		{components: []string{"svcneg", "svcneg-crd"}, crd: true, svcnegRole: true},
 		{components: []string{"cluster-wide-injection"}},
+		{components: []string{"metrics-secure"}},
 	} {
 		t.Run(strings.Join(append([]string{"base"}, tc.components...), "+"), func(t *testing.T) {
 			ctx := ctxFor(t)

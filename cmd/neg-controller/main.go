@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/neg-controller/neg-controller/pkg/app"
+	"github.com/neg-controller/neg-controller/pkg/version"
 )
 
 func main() {
@@ -23,10 +24,15 @@ func main() {
 		fmt.Fprintf(os.Stderr, "Usage: neg-controller [flags]\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	opts.AddFlags(fs)
+	printVersion := fs.Bool("version", false, "Print the version, commit and Go version, and exit.")
 	klogFlags := flag.NewFlagSet("klog", flag.ExitOnError)
 	klog.InitFlags(klogFlags)
 	fs.AddGoFlagSet(klogFlags)
 	_ = fs.Parse(os.Args[1:])
+	if *printVersion {
+		fmt.Println(version.Get())
+		return
+	}
 	if err := app.SetupLogging(opts.LogFormat, klogFlags); err != nil {
 		fmt.Fprintln(os.Stderr, "neg-controller:", err)
 		os.Exit(2)

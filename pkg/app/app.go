@@ -22,6 +22,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/controller"
 	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/version"
 )
 
 // UserAgent is the user agent of the controller's Kubernetes clients.
@@ -74,7 +75,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	obs, err := startObservability(ctx, o)
+	obs, err := startObservability(ctx, o, cl.Kube)
 	if err != nil {
 		return err
 	}
@@ -204,6 +205,8 @@ func gceConfig(o *Options, env Environment) gce.Config {
 		OperationTimeout:      o.GCEOperationTimeout,
 		Budgets:               o.GCEBudgets.byName(),
 		RateLimits:            o.effectiveRateLimits(),
+		// GCE records the user agent in the project's audit logs: it names this build.
+		UserAgent: version.Get().UserAgent(),
 	}
 }
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +23,9 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
+	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/naming"
+	"github.com/neg-controller/neg-controller/pkg/version"
 )
 
 func TestDefaultsAreValid(t *testing.T) {
@@ -49,7 +54,7 @@ func TestFlags(t *testing.T) {
 		GCEOperationTimeout: 10 * time.Minute, SyncDelay: 50 * time.Millisecond, NEGCallInterval: 2 * time.Second, NEGQuietPeriod: 300 * time.Millisecond, BackendServiceAllow: "web-.*,us-central1/x"}
 	// The operating options keep their defaults here (operating_test.go parses them).
 	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
-	want.GCEBudgets = o.GCEBudgets
+	want.GCEBudgets, want.PprofBindAddress = o.GCEBudgets, o.PprofBindAddress
 	want.Readiness = o.Readiness // readiness_test.go parses them
 	want.Hybrid = o.Hybrid       // hybrid_test.go parses them
 	if *o != want {
@@ -291,5 +296,32 @@ func TestRunWithClients(t *testing.T) {
 			t.Errorf("request sent credentials: %s %s", r.Method, r.Authorization)
 			break
 		}
+	}
+}
+
+// TestGCEUserAgent: every Compute Engine request names this build in its user agent (GCE
+// records it in the project's audit logs).
+func TestGCEUserAgent(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("User-Agent"))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"items":[{"name":"us-central1-a","region":"https://x/regions/us-central1"}]}`))
+	}))
+	defer srv.Close()
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	t.Setenv("GCE_METADATA_HOST", "")
+	o := NewOptions()
+	o.GCEEndpoint = srv.URL
+	_, ctx := ktesting.NewTestContext(t)
+	cloud, err := gce.New(ctx, gceConfig(o, Environment{Project: "p", Region: "us-central1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = cloud.ListZones(ctx)
+	ua, _ := got.Load().(string)
+	want := version.Get().UserAgent()
+	if !strings.Contains(ua, want) || !strings.HasPrefix(want, "neg-controller/") {
+		t.Errorf("User-Agent %q does not contain %q", ua, want)
 	}
 }

@@ -8,8 +8,12 @@
 // flags; they get plain values from here.
 //
 // Running in production (operating.go and the files it names): the Prometheus registry this
-// package creates and serves with /healthz, /readyz and optional pprof (serve.go; the metrics
-// themselves are pkg/metrics, passed to pkg/gce and pkg/controller through their Configs),
+// package creates and serves with /healthz, /readyz and optional pprof on loopback (serve.go;
+// the metrics themselves are pkg/metrics, passed to pkg/gce and pkg/controller through their
+// Configs; client-go's request metric hooks, process-wide, are handed over once), with
+// --metrics-secure over HTTPS with the webhook's serving certificate (servingcert.go) behind
+// pkg/metricsauth's TokenReview and SubjectAccessReview filter, the build's identity
+// (pkg/version) in the GCE user agent and neg_controller_build_info,
 // leader election on a Lease with a client of its own, exiting when the Lease is lost
 // (leader.go), the JSON log format (logging.go), the GCE budgets (--gce-*-per-minute) and
 // caps (--gce-rate-limit), and --dry-run (dryrun.go:

@@ -42,8 +42,12 @@ const (
 	DefaultLeaseName          = "neg-controller"
 	DefaultLeaseNamespace     = "kube-system"
 	DefaultMetricsBindAddress = ":8080"
-	LogFormatText             = "text"
-	LogFormatJSON             = "json"
+	// DefaultSecureHealthProbeAddress serves /healthz and /readyz with --metrics-secure when
+	// --health-probe-bind-address is empty.
+	DefaultSecureHealthProbeAddress = ":8081"
+	DefaultPprofBindAddress         = "127.0.0.1:6060"
+	LogFormatText                   = "text"
+	LogFormatJSON                   = "json"
 )
 
 // serviceAccountNamespaceFile holds the Pod's namespace in a cluster.
@@ -90,10 +94,24 @@ func (o *Options) addOperatingFlags(fs *pflag.FlagSet) {
 		"How often candidates try to acquire, and the leader to renew, the Lease.")
 
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
-		"Address (host:port) of the HTTP server for Prometheus metrics (/metrics), liveness (/healthz) and "+
-			"readiness (/readyz). \"0\" disables the server.")
+		"Address (host:port) of the server for Prometheus metrics (/metrics); plain HTTP, where liveness (/healthz) "+
+			"and readiness (/readyz) are served too unless --health-probe-bind-address is set, or HTTPS with "+
+			"--metrics-secure. \"0\" disables the server.")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", o.MetricsSecure,
+		"Serve /metrics over HTTPS (with the readiness gate webhook's serving certificate, or a self-signed one when "+
+			"the webhook is disabled), and only to requests whose bearer token the API server authenticates "+
+			"(TokenReview) for a user allowed to get the non-resource URL /metrics (SubjectAccessReview; the "+
+			"ClusterRole neg-controller-metrics-reader grants it): 401 without a valid token, 403 when not allowed. "+
+			"Needs create on tokenreviews and subjectaccessreviews (ClusterRole system:auth-delegator). Health "+
+			"checks stay plain HTTP on --health-probe-bind-address.")
+	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", o.HealthProbeBindAddress,
+		"Address (host:port) of the plain HTTP server for liveness (/healthz) and readiness (/readyz). Empty: "+
+			"on the metrics server, or on "+DefaultSecureHealthProbeAddress+" with --metrics-secure. \"0\" disables them.")
 	fs.BoolVar(&o.EnablePprof, "enable-pprof", o.EnablePprof,
-		"Serve Go profiling endpoints under /debug/pprof/ on the metrics server.")
+		"Serve Go profiling endpoints under /debug/pprof/ on --pprof-bind-address.")
+	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", o.PprofBindAddress,
+		"Address (host:port) of the Go profiling server of --enable-pprof; a loopback address only "+
+			"(kubectl port-forward reaches it).")
 	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat,
 		"Log format: text (klog) or json (one JSON object per line, for log collectors).")
 	budgetFlag := func(p *int, flag, what string) {
@@ -121,6 +139,18 @@ func (o *Options) addOperatingFlags(fs *pflag.FlagSet) {
 			"The controller believes its own writes, so the log shows what it would do from the current state.")
 }
 
+// healthProbeAddress returns the address of a health server of its own, "" when /healthz and
+// /readyz are served by the metrics server, or "0" when they are not served.
+func (o *Options) healthProbeAddress() string {
+	if o.HealthProbeBindAddress == "" && o.MetricsSecure {
+		return DefaultSecureHealthProbeAddress
+	}
+	if o.HealthProbeBindAddress == "" && o.MetricsBindAddress == "0" {
+		return "0"
+	}
+	return o.HealthProbeBindAddress
+}
+
 // validateOperating returns the problems of the operating options.
 func (o *Options) validateOperating() []error {
 	var errs []error
@@ -146,6 +176,18 @@ func (o *Options) validateOperating() []error {
 	if o.MetricsBindAddress != "0" {
 		if _, port, err := net.SplitHostPort(o.MetricsBindAddress); err != nil || port == "" {
 			add("--metrics-bind-address must be host:port (e.g. :8080) or 0, got %q", o.MetricsBindAddress)
+		}
+	}
+	if h := o.HealthProbeBindAddress; h != "" && h != "0" {
+		if _, port, err := net.SplitHostPort(h); err != nil || port == "" {
+			add("--health-probe-bind-address must be host:port (e.g. :8081), 0 or empty, got %q", h)
+		}
+	}
+	if o.EnablePprof {
+		host, port, err := net.SplitHostPort(o.PprofBindAddress)
+		ip := net.ParseIP(host)
+		if err != nil || port == "" || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+			add("--pprof-bind-address must be a loopback host:port (e.g. 127.0.0.1:6060), got %q", o.PprofBindAddress)
 		}
 	}
 	if o.LogFormat != LogFormatText && o.LogFormat != LogFormatJSON {

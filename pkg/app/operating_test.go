@@ -77,6 +77,9 @@ func TestOperatingValidate(t *testing.T) {
 		"renew ≤ 1.2×retry":  func(o *Options) { o.LeaderElection.RenewDeadline = 2 * time.Second },
 		"retry 0":            func(o *Options) { o.LeaderElection.RetryPeriod = 0 },
 		"metrics address":    func(o *Options) { o.MetricsBindAddress = "8080" },
+		"health address":     func(o *Options) { o.HealthProbeBindAddress = "8081" },
+		"pprof not loopback": func(o *Options) { o.EnablePprof, o.PprofBindAddress = true, ":6060" },
+		"pprof on all IPs":   func(o *Options) { o.EnablePprof, o.PprofBindAddress = true, "0.0.0.0:6060" },
 		"log format":         func(o *Options) { o.LogFormat = "xml" },
 		"rate limit":         func(o *Options) { o.GCERateLimits = "attach=fast" },
 		"rate limit (group)": func(o *Options) { o.GCERateLimits = "bogus=1:1" },
@@ -163,8 +166,8 @@ func TestServer(t *testing.T) {
 	_, ctx := ktesting.NewTestContext(t)
 	for _, pprof := range []bool{false, true} {
 		o := NewOptions()
-		o.MetricsBindAddress, o.EnablePprof = "127.0.0.1:0", pprof
-		obs, err := startObservability(ctx, o)
+		o.MetricsBindAddress, o.EnablePprof, o.PprofBindAddress = "127.0.0.1:0", pprof, "127.0.0.1:0"
+		obs, err := startObservability(ctx, o, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,17 +194,21 @@ func TestServer(t *testing.T) {
 		obs.metrics.ObserveDryRun("networkEndpointGroups.insert")
 		code, body := get(t, base+"/metrics")
 		for _, want := range []string{`neg_controller_dry_run_mutations_total{method="networkEndpointGroups.insert"} 1`,
-			"go_goroutines", "process_start_time_seconds"} {
+			"go_goroutines", "process_start_time_seconds", "neg_controller_build_info{commit="} {
 			if code != 200 || !strings.Contains(body, want) {
 				t.Errorf("/metrics = %d, missing %q", code, want)
 			}
 		}
-		wantPprof := 404
-		if pprof {
-			wantPprof = 200
+		// pprof is never on the metrics server, only on its own loopback server.
+		if code, _ := get(t, base+"/debug/pprof/"); code != 404 {
+			t.Errorf("pprof %v: /debug/pprof/ on the metrics server = %d, want 404", pprof, code)
 		}
-		if code, _ := get(t, base+"/debug/pprof/"); code != wantPprof {
-			t.Errorf("pprof %v: /debug/pprof/ = %d, want %d", pprof, code, wantPprof)
+		if got := obs.pprofAddr != nil; got != pprof {
+			t.Errorf("pprof %v: pprof server running: %v", pprof, got)
+		} else if pprof {
+			if code, _ := get(t, "http://"+obs.pprofAddr.String()+"/debug/pprof/"); code != 200 {
+				t.Errorf("/debug/pprof/ on the pprof server = %d", code)
+			}
 		}
 		obs.stop()
 		if _, err := http.Get(base + "/healthz"); err == nil {
@@ -217,12 +224,12 @@ func TestServer(t *testing.T) {
 	defer ln.Close()
 	o := NewOptions()
 	o.MetricsBindAddress = ln.Addr().String()
-	if _, err := startObservability(ctx, o); err == nil {
+	if _, err := startObservability(ctx, o, nil); err == nil {
 		t.Error("taken port accepted")
 	}
 	o.MetricsBindAddress = "0"
-	obs, err := startObservability(ctx, o)
-	if err != nil || obs.addr != nil || obs.metrics == nil {
+	obs, err := startObservability(ctx, o, nil)
+	if err != nil || obs.addr != nil || obs.healthAddr != nil || obs.metrics == nil {
 		t.Errorf("disabled server: %+v %v", obs, err)
 	}
 	obs.stop()

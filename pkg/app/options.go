@@ -54,13 +54,16 @@ type Options struct {
 	// Running in production (operating.go): leader election, the metrics and health server,
 	// log format, GCE budgets (calls per minute by budget name, gce.BudgetMutations, ...) and
 	// per-group caps (group=qps:burst,...), and dry run.
-	LeaderElection     LeaderElectionOptions
-	MetricsBindAddress string
-	EnablePprof        bool
-	LogFormat          string
-	GCEBudgets         GCEBudgets
-	GCERateLimits      string
-	DryRun             bool
+	LeaderElection         LeaderElectionOptions
+	MetricsBindAddress     string
+	MetricsSecure          bool
+	HealthProbeBindAddress string
+	EnablePprof            bool
+	PprofBindAddress       string
+	LogFormat              string
+	GCEBudgets             GCEBudgets
+	GCERateLimits          string
+	DryRun                 bool
 
 	// EnableSvcNEG writes a ServiceNetworkEndpointGroup per NEG name.
 	EnableSvcNEG bool
@@ -91,6 +94,7 @@ func NewOptions() *Options {
 		NEGQuietPeriod:           plan.DefaultQuiet,
 		LeaderElection:           DefaultLeaderElection(),
 		MetricsBindAddress:       DefaultMetricsBindAddress,
+		PprofBindAddress:         DefaultPprofBindAddress,
 		LogFormat:                LogFormatText,
 		GCEBudgets:               DefaultGCEBudgets(),
 		EnableSvcNEG:             true,

@@ -181,6 +181,9 @@ func startReadiness(ctx context.Context, o *Options, cl Clients, factory informe
 	if _, _, err := negready.Serve(ctx, negready.ServerConfig{Address: r.BindAddress, Webhook: wh, Certs: certs}); err != nil {
 		return nil, fmt.Errorf("--webhook-bind-address: %w", err)
 	}
+	if obs.certs != nil { // --metrics-secure serves the webhook's certificate
+		obs.certs.set(certs.GetCertificate)
+	}
 	go keepCerts(ctx, certs)
 	return &readinessGate{reflector: refl}, nil
 }

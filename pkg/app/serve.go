@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,9 +14,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"k8s.io/client-go/kubernetes"
+	clientmetrics "k8s.io/client-go/tools/metrics"
 	"k8s.io/klog/v2"
 
 	"github.com/neg-controller/neg-controller/pkg/metrics"
+	"github.com/neg-controller/neg-controller/pkg/metricsauth"
+	"github.com/neg-controller/neg-controller/pkg/version"
 )
 
 // observability is what RunWithClients gets from the serving side: the metrics to record into
@@ -24,50 +29,156 @@ type observability struct {
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
 	ready    *readiness
-	addr     net.Addr // nil when the server is disabled
-	stop     func()
+	// certs serves the metrics server's certificate with --metrics-secure (startReadiness
+	// installs the webhook's); nil otherwise.
+	certs *certSource
+	// The servers' addresses; nil when a server does not run (healthAddr equals addr when one
+	// plain HTTP server serves both).
+	addr, healthAddr, pprofAddr net.Addr
+	stop                        func()
 }
 
-// startObservability creates the registry (Go and process collectors plus every
-// neg_controller metric) and, unless --metrics-bind-address is 0, serves it with /healthz,
-// /readyz and (with --enable-pprof) /debug/pprof/ until stop is called. The listener is opened
-// here, so a taken port fails the start.
-func startObservability(ctx context.Context, o *Options) (*observability, error) {
+// restClientMetrics are client-go's request metrics. client-go takes its metric hooks once per
+// process (k8s.io/client-go/tools/metrics.Register), so they are created and handed over on the
+// first start, and every registry a start creates registers the same collectors.
+var restClientMetrics = sync.OnceValue(func() *metrics.RESTClient {
+	c := metrics.NewRESTClient()
+	clientmetrics.Register(c.RegisterOpts())
+	return c
+})
+
+// newRegistry returns the registry of one run with registerMetrics done.
+func newRegistry() (*prometheus.Registry, *metrics.Metrics) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	obs := &observability{registry: reg, metrics: metrics.New(reg), ready: &readiness{}, stop: func() {}}
-	if o.MetricsBindAddress == "0" {
-		return obs, nil
+	return reg, registerMetrics(reg)
+}
+
+// registerMetrics registers Go and process collectors, the build info, client-go's request
+// metrics and every neg_controller metric of pkg/metrics (pkg/readiness adds its own).
+func registerMetrics(reg prometheus.Registerer) *metrics.Metrics {
+	v := version.Get()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewBuildInfo(v.Version, v.Commit, v.GoVersion))
+	reg.MustRegister(restClientMetrics().Collectors()...)
+	return metrics.New(reg)
+}
+
+// startObservability creates the registry and starts the servers until stop is called:
+//   - --metrics-bind-address (unless 0): /metrics, as plain HTTP with /healthz and /readyz
+//     beside it, or with --metrics-secure over HTTPS, each request authenticated and authorised
+//     through kube (pkg/metricsauth);
+//   - --health-probe-bind-address: /healthz and /readyz over plain HTTP, always (probes carry
+//     no token); by default on the metrics server when that is plain HTTP, else on :8081;
+//   - with --enable-pprof, /debug/pprof/ on --pprof-bind-address, a loopback address.
+//
+// Listeners are opened here, so a taken port fails the start.
+func startObservability(ctx context.Context, o *Options, kube kubernetes.Interface) (obs *observability, err error) {
+	reg, m := newRegistry()
+	obs = &observability{registry: reg, metrics: m, ready: &readiness{}}
+	var stops []func()
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
 	}
-	ln, err := net.Listen("tcp", o.MetricsBindAddress)
-	if err != nil {
-		return nil, fmt.Errorf("--metrics-bind-address: %w", err)
-	}
-	srv := &http.Server{Handler: newMux(reg, obs.ready, o.EnablePprof), ReadHeaderTimeout: 10 * time.Second}
-	obs.addr = ln.Addr()
+	obs.stop = stopAll
+	defer func() {
+		if err != nil {
+			stopAll()
+		}
+	}()
 	logger := klog.FromContext(ctx)
-	logger.Info("Serving metrics and health checks", "address", ln.Addr().String(), "pprof", o.EnablePprof)
+	healthAddr := o.healthProbeAddress()
+	if o.MetricsBindAddress != "0" {
+		mux := http.NewServeMux()
+		var metricsHandler http.Handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+		var tlsConfig *tls.Config
+		msg := "Serving metrics"
+		if o.MetricsSecure {
+			filter, err := metricsauth.New(metricsauth.Config{Client: kube})
+			if err != nil {
+				return nil, fmt.Errorf("--metrics-secure: %w", err)
+			}
+			metricsHandler = filter.Wrap(metricsHandler)
+			if obs.certs, err = newCertSource(o); err != nil {
+				return nil, fmt.Errorf("--metrics-secure: %w", err)
+			}
+			tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: obs.certs.GetCertificate}
+			msg = "Serving metrics over HTTPS"
+		}
+		mux.Handle("/metrics", metricsHandler)
+		if healthAddr == "" {
+			addHealth(mux, obs.ready)
+			msg = "Serving metrics and health checks"
+		}
+		addr, stop, err := serve(ctx, o.MetricsBindAddress, mux, tlsConfig)
+		if err != nil {
+			return nil, fmt.Errorf("--metrics-bind-address: %w", err)
+		}
+		stops = append(stops, stop)
+		obs.addr = addr
+		if healthAddr == "" {
+			obs.healthAddr = addr
+		}
+		logger.Info(msg, "address", addr.String(), "secure", o.MetricsSecure)
+	}
+	if healthAddr != "" && healthAddr != "0" {
+		mux := http.NewServeMux()
+		addHealth(mux, obs.ready)
+		addr, stop, err := serve(ctx, healthAddr, mux, nil)
+		if err != nil {
+			return nil, fmt.Errorf("--health-probe-bind-address: %w", err)
+		}
+		stops = append(stops, stop)
+		obs.healthAddr = addr
+		logger.Info("Serving health checks", "address", addr.String())
+	}
+	if o.EnablePprof {
+		addr, stop, err := serve(ctx, o.PprofBindAddress, pprofMux(), nil)
+		if err != nil {
+			return nil, fmt.Errorf("--pprof-bind-address: %w", err)
+		}
+		stops = append(stops, stop)
+		obs.pprofAddr = addr
+		logger.Info("Serving Go profiles", "address", addr.String())
+	}
+	return obs, nil
+}
+
+// serve listens on address and serves handler (over TLS when tlsConfig is set) until the
+// returned stop is called.
+func serve(ctx context.Context, address string, handler http.Handler, tlsConfig *tls.Config) (net.Addr, func(), error) {
+	ln, err := net.Listen("tcp", address)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Server errors (TLS handshakes of port scanners, say) go to klog, not the standard logger.
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: klog.NewStandardLogger("WARNING")}
+	if tlsConfig != nil {
+		// HTTP/1.1 only, as controller-runtime's secured metrics server: a scrape needs nothing
+		// more, and it keeps HTTP/2's attack surface (rapid reset) off an exposed port.
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	logger := klog.FromContext(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error(err, "Metrics server failed")
+			logger.Error(err, "HTTP server failed", "address", ln.Addr().String())
 		}
 	}()
-	obs.stop = func() {
+	stop := func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 		<-done
 	}
-	return obs, nil
+	return ln.Addr(), stop, nil
 }
 
-// newMux routes /metrics, /healthz (the process serves), /readyz (ready.check) and, if
-// enabled, the pprof handlers.
-func newMux(reg *prometheus.Registry, ready *readiness, enablePprof bool) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+// addHealth routes /healthz (the process serves) and /readyz (ready.check).
+func addHealth(mux *http.ServeMux, ready *readiness) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
@@ -78,13 +189,16 @@ func newMux(reg *prometheus.Registry, ready *readiness, enablePprof bool) *http.
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	if enablePprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
+}
+
+// pprofMux routes the Go profiling handlers under /debug/pprof/.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

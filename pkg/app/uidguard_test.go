@@ -61,7 +61,9 @@ func newGuardEnv(t *testing.T, uid string) *guardEnv {
 // readyz returns the status code and body of /readyz.
 func (g *guardEnv) readyz(t *testing.T) (int, string) {
 	t.Helper()
-	srv := httptest.NewServer(newMux(g.reg, g.ready, false))
+	mux := http.NewServeMux()
+	addHealth(mux, g.ready)
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/readyz")
 	if err != nil {

@@ -104,6 +104,8 @@ type Config struct {
 	RetryBase, RetryMax, RetryLater time.Duration
 	// Clock drives delays; default the real clock.
 	Clock clock.WithTicker
+	// QueueMetrics provides the work queue's metrics (client-go's default when nil).
+	QueueMetrics workqueue.MetricsProvider
 }
 
 func (c Config) withDefaults() Config {
@@ -240,6 +242,7 @@ func (r *Reconciler) Idle(horizon time.Duration) bool { return r.queue.Idle(hori
 // off exponentially from RetryBase to RetryMax.
 func (r *Reconciler) newQueue() *keyqueue.Queue {
 	return keyqueue.New(keyqueue.Config{Name: QueueName, Workers: r.cfg.Workers, LogKey: "service", Clock: r.cfg.Clock,
+		MetricsProvider: r.cfg.QueueMetrics,
 		RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](r.cfg.RetryBase, r.cfg.RetryMax),
 		Sync: func(ctx context.Context, key cache.ObjectName) keyqueue.Result {
 			switch r.sync(ctx, key) {

@@ -53,6 +53,7 @@ func (c *Controller) initBackends() error {
 		Allow:        bc.Allow,
 		Events:       backendEvents{c},
 		OnReleased:   func(key cache.ObjectName) { c.queue.Add(key) },
+		QueueMetrics: c.cfg.Metrics.QueueProvider(),
 		Workers:      bc.Workers,
 		VerifyPeriod: c.cfg.VerifyPeriod,
 		RetryBase:    c.cfg.Backoff.Base,

@@ -85,7 +85,7 @@ func TestMetrics(t *testing.T) {
 	if got := gathered(t, reg, "neg_controller_sync_duration_seconds")["result=success,"]; got < 1 {
 		t.Errorf("successful syncs = %v, want ≥ 1", got)
 	}
-	if got := gathered(t, reg, "neg_controller_workqueue_adds_total")["name="+QueueName+","]; got < 1 {
+	if got := gathered(t, reg, "workqueue_adds_total")["name="+QueueName+","]; got < 1 {
 		t.Errorf("queue adds = %v, want ≥ 1", got)
 	}
 	if got := gathered(t, reg, "neg_controller_gce_requests_total")["method=networkEndpointGroups.attachNetworkEndpoints,result=success,"]; got != 2 {

@@ -12,7 +12,14 @@
 //     workqueue.SetProvider) and, at scrape time, the endpoints of every NEG it manages
 //     (SetAttachedEndpointsSource).
 //
+// Beside them: client-go's standard work queue metrics (workqueue_depth, workqueue_adds_total,
+// ..., labelled by queue name, under the names kube-controller-manager and controller-runtime
+// use, so dashboards carry over), the Kubernetes client's request metrics (RESTClient:
+// rest_client_requests_total, rest_client_request_duration_seconds, handed to client-go's
+// process-wide hooks once by pkg/app) and neg_controller_build_info (NewBuildInfo).
+//
 // Every method is safe on a nil *Metrics and does nothing, so library code and tests need no
-// metrics wiring. All names share the subsystem neg_controller; the README's "Operating"
-// section lists them with their labels and meaning.
+// metrics wiring. The controller's own names share the subsystem neg_controller; the README's
+// "Operating" section lists every metric with its labels and meaning, and the GKE NEG
+// controller's metric for the same thing (pkg/app's TestEveryMetricDocumented checks the list).
 package metrics

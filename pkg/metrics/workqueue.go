@@ -5,37 +5,41 @@ import (
 	"k8s.io/client-go/util/workqueue"
 )
 
-// queueMetrics are client-go's standard work queue metrics, labelled by queue name, under the
-// neg_controller subsystem.
+// queueMetrics are client-go's standard work queue metrics, under the names kube-controller-manager
+// and controller-runtime expose (workqueue_depth, workqueue_adds_total, ...: no neg_controller_
+// prefix, so existing dashboards and alerts work), labelled by queue name.
 type queueMetrics struct {
 	depth, unfinished, longestRunning *prometheus.GaugeVec
 	adds, retries                     *prometheus.CounterVec
 	latency, workDuration             *prometheus.HistogramVec
 }
 
+// queueSubsystem is the prefix of the standard work queue metrics.
+const queueSubsystem = "workqueue"
+
 func newQueueMetrics() *queueMetrics {
-	buckets := prometheus.ExponentialBuckets(0.001, 4, 10) // 1 ms … 262 s
+	buckets := prometheus.ExponentialBuckets(10e-9, 10, 12) // 10 ns … 1000 s, as Kubernetes components
 	gauge := func(name, help string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Subsystem: Subsystem, Name: name, Help: help}, []string{"name"})
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Subsystem: queueSubsystem, Name: name, Help: help}, []string{"name"})
 	}
 	counter := func(name, help string) *prometheus.CounterVec {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Subsystem: Subsystem, Name: name, Help: help}, []string{"name"})
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Subsystem: queueSubsystem, Name: name, Help: help}, []string{"name"})
 	}
 	histogram := func(name, help string) *prometheus.HistogramVec {
-		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Subsystem: Subsystem, Name: name, Help: help,
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Subsystem: queueSubsystem, Name: name, Help: help,
 			Buckets: buckets}, []string{"name"})
 	}
 	return &queueMetrics{
-		depth: gauge("workqueue_depth", "Keys waiting in the work queue (delayed keys are not counted until due)."),
-		unfinished: gauge("workqueue_unfinished_work_seconds",
+		depth: gauge("depth", "Current depth of the work queue: keys waiting (delayed keys are not counted until due)."),
+		unfinished: gauge("unfinished_work_seconds",
 			"Seconds of work in progress not yet observed by work_duration; large values mean stuck workers."),
-		longestRunning: gauge("workqueue_longest_running_processor_seconds",
+		longestRunning: gauge("longest_running_processor_seconds",
 			"How long the longest-running worker of the queue has been processing its key."),
-		adds:    counter("workqueue_adds_total", "Keys added to the work queue."),
-		retries: counter("workqueue_retries_total", "Keys re-added with rate limiting (failed syncs)."),
-		latency: histogram("workqueue_queue_duration_seconds",
-			"How long a key waits in the work queue before a worker takes it."),
-		workDuration: histogram("workqueue_work_duration_seconds", "How long processing a key takes."),
+		adds:    counter("adds_total", "Keys added to the work queue."),
+		retries: counter("retries_total", "Keys re-added with rate limiting (failed syncs)."),
+		latency: histogram("queue_duration_seconds",
+			"How long in seconds a key waits in the work queue before a worker takes it."),
+		workDuration: histogram("work_duration_seconds", "How long in seconds processing a key takes."),
 	}
 }
 
