@@ -243,7 +243,7 @@ func (r *Reconciler) Idle(horizon time.Duration) bool { return r.queue.Idle(hori
 func (r *Reconciler) newQueue() *keyqueue.Queue {
 	return keyqueue.New(keyqueue.Config{Name: QueueName, Workers: r.cfg.Workers, LogKey: "service", Clock: r.cfg.Clock,
 		MetricsProvider: r.cfg.QueueMetrics,
-		RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](r.cfg.RetryBase, r.cfg.RetryMax),
+		RateLimiter:     workqueue.NewTypedItemExponentialFailureRateLimiter[cache.ObjectName](r.cfg.RetryBase, r.cfg.RetryMax),
 		Sync: func(ctx context.Context, key cache.ObjectName) keyqueue.Result {
 			switch r.sync(ctx, key) {
 			case retryNone:
