@@ -3,6 +3,7 @@ package annotation
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -114,7 +115,7 @@ func fromService(svc *corev1.Service, key string) (cfg Config, ok bool, err erro
 // validate runs the Service-dependent checks of FromService on a parsed config; key is the
 // annotation the messages name.
 func validate(cfg Config, svc *corev1.Service, key string) *Error {
-	ports := sortedPorts(cfg.ExposedPorts)
+	ports := slices.Sorted(maps.Keys(cfg.ExposedPorts))
 	if err := checkPortsExist(ports, svc, key); err != nil {
 		return err
 	}
@@ -122,15 +123,6 @@ func validate(cfg Config, svc *corev1.Service, key string) *Error {
 		return err
 	}
 	return nil
-}
-
-func sortedPorts(m map[int32]PortConfig) []int32 {
-	ports := make([]int32, 0, len(m))
-	for p := range m {
-		ports = append(ports, p)
-	}
-	slices.Sort(ports)
-	return ports
 }
 
 func checkPortsExist(ports []int32, svc *corev1.Service, key string) *Error {

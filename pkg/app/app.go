@@ -96,7 +96,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		return err
 	}
 	// The naming UID needs GCE: when its ConfigMap is missing it is recovered from NEG names.
-	namingUID, err := NamingUID(ctx, cl.Kube, cloud, clusterUID, o.ClusterUID)
+	namingUID, err := NamingUID(ctx, cl.Kube, cloud, clusterUID, o.NamingUID)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	fence := gce.NewFence()
 	obs.ready.setFence(fence.Err)
 	obs.metrics.SetNamingUIDConflict(false)
-	if o.ClusterUID == "" {
+	if o.NamingUID == "" {
 		stopGuard := startNamingUIDGuard(ctx, &namingUIDGuard{client: cl.Kube, uid: namingUID, fence: fence,
 			metrics: obs.metrics, clock: clock.RealClock{}, period: namingUIDCheckPeriod})
 		defer stopGuard()

@@ -48,7 +48,7 @@ func TestFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Options{Kubeconfig: "/k", KubeAPIQPS: o.KubeAPIQPS, KubeAPIBurst: o.KubeAPIBurst, Project: "p",
-		Region: "europe-west4", Network: "net", Subnetwork: "sub", ClusterName: "c", ClusterUID: "abcdef0123456789",
+		Region: "europe-west4", Network: "net", Subnetwork: "sub", ClusterName: "c", NamingUID: "abcdef0123456789",
 		GCEEndpoint: "http://127.0.0.1:1234", ConcurrentSyncs: 3, GCEMaxInFlight: 7, ResyncPeriod: time.Minute,
 		NEGVerifyPeriod: 3 * time.Hour, GCPeriod: 30 * time.Second, GCEOperationPollInterval: 250 * time.Millisecond, GCECallTimeout: 5 * time.Second,
 		GCEOperationTimeout: 10 * time.Minute, SyncDelay: 50 * time.Millisecond, NEGCallInterval: 2 * time.Second, NEGQuietPeriod: 300 * time.Millisecond, BackendServiceAllow: "web-.*,us-central1/x"}
@@ -80,7 +80,7 @@ func TestValidate(t *testing.T) {
 		"poll-interval":     func(o *Options) { o.GCEOperationPollInterval = 0 },
 		"gce-endpoint":      func(o *Options) { o.GCEEndpoint = "127.0.0.1:8085" },
 		"region":            func(o *Options) { o.Region = "US Central" },
-		"cluster-uid":       func(o *Options) { o.ClusterUID = "Bad UID" },
+		"cluster-uid":       func(o *Options) { o.NamingUID = "Bad UID" },
 		"kube-api-qps":      func(o *Options) { o.KubeAPIQPS = 0 },
 		"gce-call-timeout":  func(o *Options) { o.GCECallTimeout = 0 },
 		"op-timeout":        func(o *Options) { o.GCEOperationTimeout = 0 },
@@ -255,7 +255,7 @@ func TestRunWithClients(t *testing.T) {
 	t.Setenv("GCE_METADATA_HOST", "")
 	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
 	o := NewOptions()
-	o.Project, o.Region, o.GCEEndpoint, o.ClusterUID = "p", "us-central1", base, "0123456789abcdef"
+	o.Project, o.Region, o.GCEEndpoint, o.NamingUID = "p", "us-central1", base, "0123456789abcdef"
 	o.GCEOperationPollInterval = 10 * time.Millisecond
 	o.MetricsBindAddress = "127.0.0.1:0" // leader election stays on, against the fake API
 	o.Readiness.BindAddress = "127.0.0.1:0"

@@ -305,7 +305,7 @@ func TestRunWithClientsDryRun(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	o := NewOptions()
-	o.Project, o.Region, o.GCEEndpoint, o.ClusterUID = "p", "us-central1", base, "0123456789abcdef"
+	o.Project, o.Region, o.GCEEndpoint, o.NamingUID = "p", "us-central1", base, "0123456789abcdef"
 	o.GCEOperationPollInterval = 10 * time.Millisecond
 	o.DryRun, o.MetricsBindAddress, o.LeaderElection.Enabled = true, addr, false
 

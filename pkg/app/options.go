@@ -28,7 +28,9 @@ type Options struct {
 	Network     string
 	Subnetwork  string
 	ClusterName string
-	ClusterUID  string
+	// NamingUID is --cluster-uid (GKE's flag name): the naming UID generated NEG names embed,
+	// not the kube-system Namespace UID written as cluster-uid in NEG descriptions.
+	NamingUID   string
 	GCEEndpoint string
 
 	// RequireNamespacePrefix refuses custom NEG names not starting with "<namespace>-".
@@ -127,7 +129,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 			"Empty: none is set and GCE uses the network's subnetwork for the zone.")
 	fs.StringVar(&o.ClusterName, "cluster-name", o.ClusterName,
 		"Name of the cluster, for logs. Empty: the cluster-name attribute of the metadata server, if any.")
-	fs.StringVar(&o.ClusterUID, "cluster-uid", o.ClusterUID,
+	fs.StringVar(&o.NamingUID, "cluster-uid", o.NamingUID,
 		"Cluster naming UID embedded in generated NEG names (k8s1-<first 8 chars>-...), lowercase letters and digits. "+
 			"Empty: the \"uid\" key of ConfigMap kube-system/ingress-uid; if missing, recovered from the names of this "+
 			"cluster's NEGs, or created with 16 random hex characters when it has none, as GKE does. A change of the "+
@@ -252,8 +254,8 @@ func (o *Options) Validate() error {
 	if o.Region != "" && !gceName.MatchString(o.Region) {
 		add("--region %q is not a valid region name", o.Region)
 	}
-	if o.ClusterUID != "" {
-		if err := validateNamingUID(o.ClusterUID); err != nil {
+	if o.NamingUID != "" {
+		if err := validateNamingUID(o.NamingUID); err != nil {
 			add("--cluster-uid %w", err)
 		}
 	}

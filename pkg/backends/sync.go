@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -125,7 +126,7 @@ func (r *Reconciler) targets(key cache.ObjectName, want Want, cfg annotation.Aut
 	byKey := map[bsKey]*target{}
 	var missing []string
 	if has {
-		for _, port := range sortedPorts(cfg.BackendServices) {
+		for _, port := range slices.Sorted(maps.Keys(cfg.BackendServices)) {
 			pn, ok := want.NEGs[port]
 			if !ok {
 				missing = append(missing, strconv.Itoa(int(port)))
@@ -361,15 +362,6 @@ func set(paths []string) map[string]bool {
 	for _, p := range paths {
 		out[p] = true
 	}
-	return out
-}
-
-func sortedPorts[V any](m map[int32]V) []int32 {
-	out := make([]int32, 0, len(m))
-	for p := range m {
-		out = append(out, p)
-	}
-	slices.Sort(out)
 	return out
 }
 

@@ -2,36 +2,47 @@
 // endpoint group (NEG) per exposed port and zone for every Service annotated
 // cloud.google.com/neg, holding exactly the Service's pod IPs, as GKE's NEG controller does.
 //
-// Data flow. Informer handlers only turn events into Service keys (EndpointSlice → its
-// Service by label, Node → every NEG Service when a node's zone, instance or candidacy
-// changes, Ingress → the Services it references). One named, rate-limited work queue holds
-// the keys; ConcurrentSyncs workers run sync, which:
+// Its one job is deciding, per Service, which NEGs must exist and which endpoints each must hold.
+// The work around it lives in small packages: pkg/annotation parses what the user wrote,
+// pkg/zones and pkg/endpoints turn nodes and EndpointSlices into zones and endpoints, pkg/negsync
+// owns each NEG's endpoints and the calls that change them (pkg/plan decides what and when),
+// pkg/keyqueue runs the workers, pkg/svcneg writes the ServiceNetworkEndpointGroups and
+// pkg/backends the backend services (both built in pkg/app and handed in as interfaces).
 //
-//  1. parses the annotation (pkg/annotation) and the Ingresses that reference the Service; a
-//     user error records a deduplicated Warning event and stops, leaving GCE untouched;
-//  2. finds the NEG zones from the candidate nodes (pkg/zones);
-//  3. ensures each wanted NEG exists and is ours (ownership.go; never adopting a NEG someone
-//     else owns; a missing NEG is inserted in the background and the Service synced again) and
-//     knows its current endpoints, in parallel;
-//  4. writes the neg-status annotation when it changes;
-//  5. computes the desired endpoints from the EndpointSlices (pkg/endpoints) and plans the
-//     calls against current ∪ in-flight (pkg/plan, batches ≤ 500), then launches them
-//     asynchronously;
-//  6. writes a ServiceNetworkEndpointGroup per wanted NEG name when its content changed, and
-//     deletes those of NEG names no longer wanted once their NEGs are gone (svcneg.go; no
-//     informer: the objects are listed at start and every VerifyPeriod, then kept in
-//     memory), and returns.
+// The path of one EndpointSlice change to the attach call:
+//
+//  1. handlers.go onSlice: the informer reports the slice; its Service is one the controller
+//     cares about, so the change time is noted (propagation metric) and the Service key queued.
+//  2. pkg/keyqueue: a worker takes the key (one worker per key at a time) and calls syncKey,
+//     which calls sync.
+//  3. sync.go sync: parses the annotation (wanted.go; a user error is a Warning event and
+//     nothing is touched), loads the candidate nodes and NEG zones (pkg/zones), and makes one
+//     negTask per NEG (wanted zone × port, plus NEGs of ours no longer wanted).
+//  4. negtask.go prepare, per NEG in parallel: the NEG must exist and be ours (index.go knows
+//     every NEG of the project; ownership.go decides; a missing one is inserted in the
+//     background, create.go) and its endpoints known (negsync.Syncer.Refresh lists it only when
+//     unknown or its verify is due).
+//  5. status.go writes neg-status when it changed.
+//  6. sync.go desiredEndpoints: pkg/endpoints turns the Service's EndpointSlices into the
+//     endpoints per port and zone.
+//  7. negtask.go reconcile → negsync.Syncer.Apply: under the NEG's lock, pkg/plan computes the
+//     attach and detach batches (≤ 500 endpoints each) from desired, current and in flight, and
+//     plan.Hold decides which go now (none while a call of that direction is in flight; the
+//     pacer while changes keep coming or the budget is short); the endpoints enter the
+//     in-flight set and the calls start in the background.
+//  8. pkg/negsync runs the attach call (pkg/gce waits for the project's mutation budget, then
+//     for the operation), records the outcome in the NEG's state and reports the group of calls
+//     to calls.go callsDone, which records the events and the propagation metric and queues the
+//     Service again, whose next sync sends what arrived meanwhile.
 //
 // Invariants.
 //   - No attach or detach leaves the controller for an endpoint that already has a call in
-//     flight: calls are planned against the in-flight table of each NEG and entered into it
-//     before they start.
-//   - A NEG's current endpoints are listed from GCE only when unknown (first sync after start,
-//     after a failed or uncertain call, after the periodic NEG listing returned a size other
-//     than the believed endpoint count — drift.go) or due for a verify — between half of and
-//     the whole NEGVerifyPeriod after its last listing, at a point fixed per NEG, for which the
-//     sync schedules itself, so verifies spread over the period; otherwise the cache kept up
-//     to date by our own successful calls is used, so a steady state makes no mutating calls
+//     flight (negsync plans and marks under one lock per NEG).
+//   - A NEG's endpoints are listed from GCE only when unknown (first sync after start, after a
+//     failed or uncertain call, after the periodic NEG listing returned a size other than the
+//     believed endpoint count — drift) or due for a verify (between half of and the whole
+//     NEGVerifyPeriod after its last listing, at a point fixed per NEG); otherwise the state kept
+//     up to date by our own successful calls is used, so a steady state makes no mutating calls
 //     and few reads.
 //   - The index of NEGs in GCE is loaded before the first sync, so a restart creates nothing
 //     that already exists. A NEG is changed or deleted only when it is ours (ownership.go):
@@ -41,10 +52,10 @@
 //     other Service's annotation can take it over (wanted.go).
 //   - NEG inserts run in the background (create.go), at most a few per Service at a time, so
 //     no sync worker waits for an insert operation.
-//   - Failures are retried per NEG with exponential backoff (Backoff), never given up; a
+//   - Failures are retried per NEG with exponential backoff (pkg/backoff), never given up; a
 //     failing NEG never blocks other NEGs or Services.
 //   - NEGs no longer wanted are deleted with their endpoints (no detach); a NEG still used by a
 //     backend service is kept with its endpoints — in step with the Service while it has the
 //     port — never emptied (NEGInUse), and its delete retried later. A periodic garbage
-//     collection finds NEGs of Services deleted while the controller was down.
+//     collection (gc.go) finds NEGs of Services deleted while the controller was down.
 package controller

@@ -78,7 +78,7 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 func (c *Controller) reportUnowned(ctx context.Context) {
 	_, list := c.index.unowned()
 	for _, e := range list {
-		c.logUnownedOnce(ctx, neg.Ref{Zone: e.neg.Zone, Name: e.neg.Name}, e, e.verdict.unownedReason())
+		c.logUnownedOnce(ctx, e.neg.Ref(), e, e.verdict.unownedReason())
 	}
 }
 

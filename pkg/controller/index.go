@@ -67,7 +67,7 @@ func (x *negIndex) refresh(listed []gce.NEG, startGen uint64) []cache.ObjectName
 	lost := map[cache.ObjectName]bool{}
 	seen := make(map[neg.Ref]bool, len(listed))
 	for i := range listed {
-		ref := neg.Ref{Zone: listed[i].Zone, Name: listed[i].Name}
+		ref := listed[i].Ref()
 		seen[ref] = true
 		if e := x.negs[ref]; e != nil && e.gen > startGen {
 			continue
@@ -94,7 +94,7 @@ func (x *negIndex) refresh(listed []gce.NEG, startGen uint64) []cache.ObjectName
 func (x *negIndex) put(n gce.NEG) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.setLocked(neg.Ref{Zone: n.Zone, Name: n.Name}, n, true)
+	x.setLocked(n.Ref(), n, true)
 }
 
 // putOwned records a NEG we adopted although its description does not name us (a generated
@@ -102,7 +102,7 @@ func (x *negIndex) put(n gce.NEG) {
 func (x *negIndex) putOwned(n gce.NEG, want naming.Description) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	ref := neg.Ref{Zone: n.Zone, Name: n.Name}
+	ref := n.Ref()
 	x.setLocked(ref, n, true)
 	e := x.negs[ref]
 	x.unownLocked(ref, e)

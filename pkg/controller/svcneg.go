@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -63,7 +65,7 @@ func (c *Controller) syncSvcNEGs(ctx context.Context, s *serviceSync, tasks []*n
 	var errs []error
 	wanted := map[string]bool{}
 	if s.svc != nil {
-		for _, port := range sortedPorts(s.want) {
+		for _, port := range slices.Sorted(maps.Keys(s.want)) {
 			p := s.want[port]
 			wanted[p.name] = true
 			obs := c.observeSvcNEG(s, tasks, desired, p, now)

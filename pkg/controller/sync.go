@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -210,7 +211,7 @@ func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref ne
 func (c *Controller) tasks(s *serviceSync) []*negTask {
 	var out []*negTask
 	seen := map[neg.Ref]bool{}
-	for _, port := range sortedPorts(s.want) {
+	for _, port := range slices.Sorted(maps.Keys(s.want)) {
 		p := s.want[port]
 		for _, z := range s.negZones {
 			ref := neg.Ref{Zone: z, Name: p.name}
@@ -275,7 +276,7 @@ func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int
 	}
 	c.warnNoIPv4(s, sl)
 	var skipped []string
-	for _, port := range sortedPorts(s.want) {
+	for _, port := range slices.Sorted(maps.Keys(s.want)) {
 		r := endpoints.Desired(s.want[port].portName, sl, s.nodes, s.negZones)
 		out[port] = r.ByZone
 		c.observeSkipped(r.Skipped)

@@ -3,6 +3,7 @@ package controller
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,7 +82,7 @@ func (c *Controller) wantedNEGs(svc *corev1.Service) (map[int32]portNEG, error) 
 // A refusal is a NEGNameConflict (or InvalidCustomNEGName) on the claimant, never on the owner:
 // the owner's check passes by the second rule whatever others claim.
 func (c *Controller) checkNameClaims(svc *corev1.Service, want map[int32]portNEG) error {
-	for _, port := range sortedPorts(want) {
+	for _, port := range slices.Sorted(maps.Keys(want)) {
 		p := want[port]
 		if !p.custom {
 			continue
@@ -198,16 +199,6 @@ func servicePortExists(svc *corev1.Service, port int32) bool {
 		}
 	}
 	return false
-}
-
-// sortedPorts returns the keys of want, ascending.
-func sortedPorts(want map[int32]portNEG) []int32 {
-	out := make([]int32, 0, len(want))
-	for p := range want {
-		out = append(out, p)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // description returns the ownership description of the NEG of a Service port.

@@ -32,6 +32,9 @@ type NEG struct {
 	Annotations map[string]string
 }
 
+// Ref returns the zonal reference of the NEG.
+func (n NEG) Ref() neg.Ref { return neg.Ref{Zone: n.Zone, Name: n.Name} }
+
 // NEGSpec is what CreateNEG inserts.
 type NEGSpec struct {
 	Name        string
@@ -68,9 +71,6 @@ type Health struct {
 type Cloud interface {
 	// Project returns the project the cloud acts in.
 	Project() string
-
-	// ListZones returns the names of the zones of the configured region, sorted.
-	ListZones(ctx context.Context) ([]string, error)
 
 	// GetNEG returns one zonal NEG, or an error for which IsNotFound is true.
 	GetNEG(ctx context.Context, zone, name string) (*NEG, error)

@@ -362,7 +362,8 @@ func (c *Compute) sleep(ctx context.Context, d time.Duration) error {
 }
 
 // ListZones returns the names of the UP zones of the configured region (all regions if
-// Config.Region is empty), sorted.
+// Config.Region is empty), sorted. It is not part of Cloud: the controller finds zones from its
+// nodes; tools and the credential tests use it as the simplest authenticated call.
 func (c *Compute) ListZones(ctx context.Context) ([]string, error) {
 	const method = "zones.list"
 	var zones []string

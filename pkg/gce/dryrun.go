@@ -16,7 +16,7 @@ import (
 // AttachNetworkEndpoints, DetachNetworkEndpoints) are logged (klog, level 0, structured:
 // method, zone, neg, endpoint count or NEG fields), reported to observe with the API method id
 // (observe may be nil), and answered with success without any request. Reads (Project,
-// ListZones, GetNEG, ListNEGs, ListNetworkEndpoints) go to inner.
+// GetNEG, ListNEGs, ListNetworkEndpoints) go to inner.
 //
 // The caller believes its own writes: the wrapper remembers what it pretended to do and
 // overlays it on the reads — a NEG "created" is returned by GetNEG and ListNEGs (built from
@@ -69,8 +69,6 @@ func (d *dryRun) forget(ref neg.Ref) {
 
 func (d *dryRun) Project() string { return d.inner.Project() }
 
-func (d *dryRun) ListZones(ctx context.Context) ([]string, error) { return d.inner.ListZones(ctx) }
-
 func (d *dryRun) GetNEG(ctx context.Context, zone, name string) (*NEG, error) {
 	ref := neg.Ref{Zone: zone, Name: name}
 	d.mu.Lock()
@@ -95,7 +93,7 @@ func (d *dryRun) ListNEGs(ctx context.Context) ([]NEG, error) {
 	defer d.mu.Unlock()
 	out := negs[:0]
 	for _, n := range negs {
-		ref := neg.Ref{Zone: n.Zone, Name: n.Name}
+		ref := n.Ref()
 		if !d.deleted[ref] && d.created[ref] == nil {
 			// The pretended changes count in the size (the controller compares sizes with what
 			// it believes attached): attached endpoints were absent, detached ones present, as

@@ -47,9 +47,6 @@ func TestFenced(t *testing.T) {
 	if cloud.Project() != project {
 		t.Errorf("Project() = %q", cloud.Project())
 	}
-	if _, err := cloud.ListZones(ctx); err != nil {
-		t.Errorf("ListZones: %v", err)
-	}
 	if _, err := cloud.GetNEG(ctx, zoneA, "open"); err != nil {
 		t.Errorf("GetNEG: %v", err)
 	}

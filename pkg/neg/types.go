@@ -1,8 +1,9 @@
 package neg
 
 import (
+	"cmp"
 	"fmt"
-	"sort"
+	"slices"
 )
 
 // Endpoint is one network endpoint of a zonal NEG: a pod IP and port, on the VM instance that
@@ -26,16 +27,20 @@ func (e Endpoint) String() string {
 	return fmt.Sprintf("%s/%s:%d", e.Instance, e.IP, e.Port)
 }
 
-// Less orders endpoints by IP, then port, then instance, so plans and listings are deterministic.
-func (e Endpoint) Less(o Endpoint) bool {
-	if e.IP != o.IP {
-		return e.IP < o.IP
+// Compare orders endpoints by IP, then port, then instance (the one order of endpoints, so plans
+// and listings are deterministic): -1, 0 or +1, as for slices.SortFunc.
+func Compare(a, b Endpoint) int {
+	if c := cmp.Compare(a.IP, b.IP); c != 0 {
+		return c
 	}
-	if e.Port != o.Port {
-		return e.Port < o.Port
+	if c := cmp.Compare(a.Port, b.Port); c != 0 {
+		return c
 	}
-	return e.Instance < o.Instance
+	return cmp.Compare(a.Instance, b.Instance)
 }
+
+// Less reports whether e sorts before o (see Compare).
+func (e Endpoint) Less(o Endpoint) bool { return Compare(e, o) < 0 }
 
 // EndpointSet is a set of endpoints. The zero value (nil) is an empty, read-only set.
 type EndpointSet map[Endpoint]struct{}
@@ -87,7 +92,7 @@ func (s EndpointSet) Equal(o EndpointSet) bool {
 
 // SortEndpoints sorts eps in place in the order of Endpoint.Less.
 func SortEndpoints(eps []Endpoint) {
-	sort.Slice(eps, func(i, j int) bool { return eps[i].Less(eps[j]) })
+	slices.SortFunc(eps, Compare)
 }
 
 // Ref names one zonal NEG.

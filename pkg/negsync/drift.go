@@ -65,7 +65,7 @@ func (s *Syncer) Sequence() uint64 { return s.seq.Load() }
 func (s *Syncer) CheckSizes(listed []gce.NEG, listStart uint64) []Drift {
 	var out []Drift
 	for i := range listed {
-		ref := neg.Ref{Zone: listed[i].Zone, Name: listed[i].Name}
+		ref := listed[i].Ref()
 		st := s.lookup(ref)
 		if st == nil {
 			continue

@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"cmp"
 	"slices"
 
 	"github.com/neg-controller/neg-controller/pkg/neg"
@@ -81,8 +80,8 @@ func Compute(desired, current neg.EndpointSet, inFlight neg.EndpointSet, batchSi
 			pendingAttach++
 		}
 	}
-	slices.SortFunc(attach, compare)
-	slices.SortFunc(detach, compare)
+	slices.SortFunc(attach, neg.Compare)
+	slices.SortFunc(detach, neg.Compare)
 
 	room := max(capacity-(len(current)-len(detach)+pendingAttach), 0)
 	if len(attach) > room {
@@ -92,17 +91,6 @@ func Compute(desired, current neg.EndpointSet, inFlight neg.EndpointSet, batchSi
 	p.Attach = split(Attach, attach, batchSize)
 	p.Detach = split(Detach, detach, batchSize)
 	return p
-}
-
-// compare orders endpoints as neg.Endpoint.Less does.
-func compare(a, b neg.Endpoint) int {
-	if c := cmp.Compare(a.IP, b.IP); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.Port, b.Port); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Instance, b.Instance)
 }
 
 // split cuts sorted eps into batches of at most size. Batches share eps's backing array but are
