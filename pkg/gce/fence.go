@@ -88,7 +88,6 @@ var _ Cloud = (*fenced)(nil)
 
 func (c *fenced) Project() string { return c.inner.Project() }
 
-
 func (c *fenced) GetNEG(ctx context.Context, zone, name string) (*NEG, error) {
 	return c.inner.GetNEG(ctx, zone, name)
 }
