@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/klog/v2/ktesting"
+
+	negready "github.com/neg-controller/neg-controller/pkg/readiness"
 )
 
 // TestSecureMetricsServer: with --metrics-secure, /metrics is HTTPS and needs a token the API
@@ -59,7 +61,7 @@ func TestSecureMetricsServer(t *testing.T) {
 			if _, err := httpsGet(t, obs, nil, ""); err == nil {
 				t.Error("handshake succeeded without a certificate")
 			}
-			cert, err := selfSignedCert([]string{"127.0.0.1"}, timeNow())
+			cert, err := negready.SelfSigned([]string{"127.0.0.1"}, timeNow(), time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}

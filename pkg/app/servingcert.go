@@ -1,18 +1,13 @@
 package app
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
-	"net"
 	"sync"
 	"time"
+
+	negready "github.com/neg-controller/neg-controller/pkg/readiness"
 )
 
 // certSource is the certificate of the metrics server with --metrics-secure: the readiness gate
@@ -33,7 +28,7 @@ func newCertSource(o *Options) (*certSource, error) {
 	if o.Readiness.BindAddress != "0" {
 		return c, nil
 	}
-	cert, err := selfSignedCert(o.Readiness.hosts(), time.Now())
+	cert, err := negready.SelfSigned(o.Readiness.hosts(), time.Now(), 365*24*time.Hour)
 	if err != nil {
 		return nil, fmt.Errorf("self-signed serving certificate: %w", err)
 	}
@@ -57,37 +52,4 @@ func (c *certSource) GetCertificate(h *tls.ClientHelloInfo) (*tls.Certificate, e
 		return nil, errors.New("the serving certificate is not ready yet")
 	}
 	return get(h)
-}
-
-// selfSignedCert returns a self-signed ECDSA certificate for hosts (DNS names or IPs), valid
-// for a year.
-func selfSignedCert(hosts []string, now time.Time) (*tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	sn, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: sn,
-		Subject:      pkix.Name{CommonName: "neg-controller-metrics"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(365 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, h := range hosts {
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }

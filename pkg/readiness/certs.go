@@ -306,6 +306,19 @@ func newCA(now time.Time, validity time.Duration) (*x509.Certificate, *ecdsa.Pri
 	return ca, key, err
 }
 
+// SelfSigned returns a self-signed serving certificate for hosts (DNS names or IPs), valid for
+// validity from now: for a TLS server that has no CA of its own (the secured metrics endpoint
+// without the webhook).
+func SelfSigned(hosts []string, now time.Time, validity time.Duration) (*tls.Certificate, error) {
+	certPEM, keyPEM, err := newServing(nil, nil, hosts, now, validity)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	return &cert, err
+}
+
+// newServing issues a serving certificate for hosts signed by ca, or self-signed when ca is nil.
 func newServing(ca *x509.Certificate, caKey *ecdsa.PrivateKey, hosts []string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -327,7 +340,11 @@ func newServing(ca *x509.Certificate, caKey *ecdsa.PrivateKey, hosts []string, n
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	parent, signer := ca, any(caKey)
+	if ca == nil {
+		parent, signer = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
 	if err != nil {
 		return nil, nil, err
 	}
