@@ -41,15 +41,9 @@ type HybridConfig struct {
 	AdoptHybridControllerNEGs bool
 }
 
-// What k8s-hybrid-neg-controller puts on the Services it manages.
-const (
-	// HybridControllerFinalizer is its finalizer, on every Service whose hybrid-neg-status
-	// lists NEGs; it deletes the NEGs before removing it.
-	HybridControllerFinalizer = "solutions.cloud.google.com/hybrid-neg"
-	// HybridControllerFieldManager is the field manager of its writes (hybrid-neg-status): the
-	// API server derives it from its user agent "cloud-solutions/k8s-hybrid-neg-controller-<v>".
-	HybridControllerFieldManager = "cloud-solutions"
-)
+// HybridControllerFinalizer is k8s-hybrid-neg-controller's finalizer, on every Service whose
+// hybrid-neg-status lists NEGs; it deletes the NEGs before removing it.
+const HybridControllerFinalizer = "solutions.cloud.google.com/hybrid-neg"
 
 // Event reasons of the takeover from k8s-hybrid-neg-controller.
 const (

@@ -43,15 +43,15 @@ func OwnedStatusKeys(mf metav1.ManagedFieldsEntry) []string {
 // OwnsNEGStatus reports whether a managedFields entry owns neg-status or hybrid-neg-status.
 func OwnsNEGStatus(mf metav1.ManagedFieldsEntry) bool { return len(OwnedStatusKeys(mf)) > 0 }
 
-// statusWriters returns the field managers other than ours (and ignore) that own the status
-// annotation key of svc (sorted): another controller — GKE's own NEG controller, typically —
+// statusWriters returns the field managers other than ours that own the status annotation key
+// of svc (sorted): another controller — GKE's own NEG controller, typically —
 // writes it, so two controllers would fight over the Service's NEGs. Only managedFields tell;
 // an informer that trims them (see app.trimForCache, which keeps the entries owning a status
 // annotation) shows none.
-func statusWriters(svc *corev1.Service, key string, ignore ...string) []string {
+func statusWriters(svc *corev1.Service, key string) []string {
 	var out []string
 	for _, mf := range svc.ManagedFields {
-		if mf.Manager == FieldManager || slices.Contains(ignore, mf.Manager) || !slices.Contains(OwnedStatusKeys(mf), key) {
+		if mf.Manager == FieldManager || !slices.Contains(OwnedStatusKeys(mf), key) {
 			continue
 		}
 		if !slices.Contains(out, mf.Manager) {

@@ -160,13 +160,14 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 // otherStatusWriter reports whether another field manager writes the Service's neg-status (GKE's
 // own NEG controller, say) or hybrid-neg-status: then the Service is left alone, with a Warning
 // saying how to hand it back. When taking Services over from k8s-hybrid-neg-controller
-// (AdoptHybridControllerNEGs), its field manager is no other writer.
+// (AdoptHybridControllerNEGs), hybrid-neg-status is not checked: its other writer is that
+// controller, which the user stopped (its field manager is derived from its user agent, so it
+// is not a name to rely on).
 func (c *Controller) otherStatusWriter(ctx context.Context, s *serviceSync) bool {
-	var ignore []string
 	if c.cfg.Hybrid.AdoptHybridControllerNEGs && s.src.StatusKey == annotation.HybridNEGStatusKey {
-		ignore = append(ignore, HybridControllerFieldManager)
+		return false
 	}
-	others := statusWriters(s.svc, s.src.StatusKey, ignore...)
+	others := statusWriters(s.svc, s.src.StatusKey)
 	if len(others) == 0 {
 		return false
 	}
