@@ -1,15 +1,20 @@
 // Package controller is the heart of neg-controller: it keeps a zonal GCE_VM_IP_PORT network
 // endpoint group (NEG) per exposed port and zone for every Service annotated
 // cloud.google.com/neg, holding exactly the Service's pod IPs, as GKE's NEG controller does.
+// Hybrid connectivity (NON_GCP_PRIVATE_IP_PORT) NEGs, for pods outside Google Cloud, come from
+// solutions.cloud.google.com/hybrid-neg, or from cloud.google.com/neg in non-GCP mode
+// (HybridConfig, hybrid.go): the same pipeline, with nodes placed by the zone mapping, endpoints
+// without instance, NEGs without subnetwork, and the status in hybrid-neg-status for the former.
 //
 // Data flow. Informer handlers only turn events into Service keys (EndpointSlice → its
 // Service by label, Node → every NEG Service when a node's zone, instance or candidacy
 // changes, Ingress → the Services it references). One named, rate-limited work queue holds
 // the keys; ConcurrentSyncs workers run sync, which:
 //
-//  1. parses the annotation (pkg/annotation) and the Ingresses that reference the Service; a
-//     user error records a deduplicated Warning event and stops, leaving GCE untouched;
-//  2. finds the NEG zones from the candidate nodes (pkg/zones);
+//  1. parses the annotation (pkg/annotation; annotation.SourceOf picks it and the NEG type) and
+//     the Ingresses that reference the Service; a user error records a deduplicated Warning
+//     event and stops, leaving GCE untouched;
+//  2. finds the NEG zones from the candidate nodes (pkg/zones; for hybrid NEGs zones.Mapping);
 //  3. ensures each wanted NEG exists and is ours (ownership.go; never adopting a NEG someone
 //     else owns; a missing NEG is inserted in the background and the Service synced again) and
 //     knows its current endpoints, in parallel;
@@ -35,10 +40,13 @@
 //     and few reads.
 //   - The index of NEGs in GCE is loaded before the first sync, so a restart creates nothing
 //     that already exists. A NEG is changed or deleted only when it is ours (ownership.go):
-//     type GCE_VM_IP_PORT, description naming this cluster, the configured network, and a name
-//     this cluster generates for the description's Service port or a custom name that Service
-//     claims. An existing custom-named NEG belongs to the Service its description names: no
-//     other Service's annotation can take it over (wanted.go).
+//     type GCE_VM_IP_PORT or NON_GCP_PRIVATE_IP_PORT, description naming this cluster, the
+//     configured network, and a name this cluster generates for the description's Service port
+//     or a custom name that Service claims. An existing custom-named NEG belongs to the Service
+//     its description names: no other Service's annotation can take it over (wanted.go). A NEG
+//     of ours of the other type than the Service's is never used. NEGs of
+//     k8s-hybrid-neg-controller are used only with HybridConfig.AdoptHybridControllerNEGs, by
+//     the Service they were made for, when its hybrid-neg-status lists them (hybrid.go).
 //   - NEG inserts run in the background (create.go), at most a few per Service at a time, so
 //     no sync worker waits for an insert operation.
 //   - Failures are retried per NEG with exponential backoff (Backoff), never given up; a
