@@ -150,20 +150,20 @@ func e2eCloud(t *testing.T, base string) gce.Cloud {
 
 // TestHybridNEGs: a Service annotated solutions.cloud.google.com/hybrid-neg (controller in gce
 // mode) gets NON_GCP_PRIVATE_IP_PORT NEGs in the zones its pods' nodes map to (zone label a →
-// GCE zone f, b and c as they are), with instance-less endpoints that follow a scale-up, its
-// status in hybrid-neg-status (no neg-status); the readiness gate holds the pods until the NEGs
-// are in a health-checked backend service (an EXTERNAL_MANAGED one: hybrid backends are
-// proxy-only), then opens.
+// GCE zone f, b and c as they are), with instance-less endpoints, its status in
+// hybrid-neg-status (no neg-status); the readiness gate holds the pods until the NEGs are in a
+// health-checked backend service (an EXTERNAL_MANAGED one: hybrid backends are proxy-only), then
+// opens; the NEGs follow a scale 3 → 50 → 0, the gate opening for the new pods.
 func TestHybridNEGs(t *testing.T) {
 	startGateWebhook(t, 2*time.Minute, "--zone-mapping="+hybridZoneMapping)
 	ns := labelledNamespace(t)
 	createHybridService(t, ns, "web")
-	createDeployment(t, ns, "web", 6, 8080)
+	createDeployment(t, ns, "web", 3, 8080)
 
 	waitFor(t, 60*time.Second, "pods gated and waiting", func() (bool, string) {
-		return podsWithReason(t, ns, "web", 6, readiness.ReasonNotReady)
+		return podsWithReason(t, ns, "web", 3, readiness.ReasonNotReady)
 	})
-	name, negZones := expectHybridSynced(t, env.GCE, ns, "web", 6, mappedZone)
+	name, negZones := expectHybridSynced(t, env.GCE, ns, "web", 3, mappedZone)
 	if want := []string{"us-central1-b", "us-central1-c", "us-central1-f"}; !slices.Equal(negZones, want) {
 		t.Errorf("NEG zones %v, want %v (a mapped to f)", negZones, want)
 	}
@@ -177,18 +177,22 @@ func TestHybridNEGs(t *testing.T) {
 
 	wireHealthCheckedBackend(t, "hybrid-"+ns, name, negZones)
 	waitFor(t, 60*time.Second, "pods LoadBalancerNegReady", func() (bool, string) {
-		return podsWithReason(t, ns, "web", 6, readiness.ReasonReady)
+		return podsWithReason(t, ns, "web", 3, readiness.ReasonReady)
 	})
 	waitFor(t, 30*time.Second, "pods Ready", func() (bool, string) {
 		n := podReady(t, ns, "web")
-		return n == 6, fmt.Sprintf("%d/6 Ready", n)
+		return n == 3, fmt.Sprintf("%d/3 Ready", n)
 	})
 
-	scale(t, ns, "web", 9)
-	expectHybridSynced(t, env.GCE, ns, "web", 9, mappedZone)
+	scale(t, ns, "web", 50)
+	expectHybridSynced(t, env.GCE, ns, "web", 50, mappedZone)
 	waitFor(t, 60*time.Second, "new pods LoadBalancerNegReady", func() (bool, string) {
-		return podsWithReason(t, ns, "web", 9, readiness.ReasonReady)
+		return podsWithReason(t, ns, "web", 50, readiness.ReasonReady)
 	})
+	scale(t, ns, "web", 0)
+	if _, zones := expectHybridSynced(t, env.GCE, ns, "web", 0, mappedZone); !slices.Equal(zones, negZones) {
+		t.Errorf("scaled to 0: NEGs in %v, want them kept (empty) in %v", zones, negZones)
+	}
 }
 
 // Workload Identity Federation values of TestHybridWorkloadIdentityFederation.

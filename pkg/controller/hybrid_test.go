@@ -532,3 +532,40 @@ func TestOwnershipRuleHybrid(t *testing.T) {
 		}
 	}
 }
+
+// TestHybridBackendWiring: the NEGs of a hybrid Service become backends of the backend services
+// its controller.autoneg.dev/neg annotation names, with the balancing modes hybrid backends take
+// (RATE on an HTTP service, CONNECTION on a regional TCP proxy), in every mapped zone.
+func TestHybridBackendWiring(t *testing.T) {
+	e := newTestEnv(t, fakegce.Config{OperationLatency: 5 * time.Millisecond})
+	e.addHybridNode("n1", awsZoneA, zoneB)
+	e.addHybridNode("n2", awsZoneB, zoneC)
+	e.createBS("", "web-bs", "HTTP")
+	e.createBS(region, "web-tcp", "TCP")
+	svc := hybridService("web", `{"exposed_ports":{"80":{}}}`, 80)
+	svc.Annotations[annotation.AutonegKey] = `{"backend_services":{"80":[{"name":"web-bs","max_rate_per_endpoint":50},` +
+		`{"name":"web-tcp","region":"us-central1","max_connections_per_endpoint":20}]}}`
+	e.createService(svc)
+	pods := e.pods(4, "n1", "n2")
+	e.setEndpoints("default", "web", []int32{80}, pods)
+	e.start(func(c *Config) {
+		withHybrid(HybridConfig{Zones: hybridMapping()})(c)
+		withBackends("web-.*")(c)
+	}, 0)
+	name := negName("web", 80)
+	conn := func(zone string) wantBackend {
+		return wantBackend{group: gce.NEGURL(project, zone, name), mode: "CONNECTION", limit: 20, capacity: 1}
+	}
+	e.eventually("hybrid NEGs are backends", func() error {
+		if err := e.checkBackends("", "web-bs", rateBackend(zoneB, name, 50), rateBackend(zoneC, name, 50)); err != nil {
+			return err
+		}
+		return e.checkBackends(region, "web-tcp", conn(zoneB), conn(zoneC))
+	})
+	want := e.hybridEndpointsOf(pods, 80)
+	for _, z := range []string{zoneB, zoneC} {
+		if err := e.checkHybridNEG(z, name, want[z]); err != nil {
+			t.Error(err)
+		}
+	}
+}
