@@ -563,9 +563,7 @@ func TestHybridBackendWiring(t *testing.T) {
 		return e.checkBackends(region, "web-tcp", conn(zoneB), conn(zoneC))
 	})
 	want := e.hybridEndpointsOf(pods, 80)
-	for _, z := range []string{zoneB, zoneC} {
-		if err := e.checkHybridNEG(z, name, want[z]); err != nil {
-			t.Error(err)
-		}
-	}
+	e.eventually("endpoints attached", func() error {
+		return errors2(e.checkHybridNEG(zoneB, name, want[zoneB]), e.checkHybridNEG(zoneC, name, want[zoneC]))
+	})
 }
