@@ -22,6 +22,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/controller"
 	"github.com/neg-controller/neg-controller/pkg/gce"
+	negready "github.com/neg-controller/neg-controller/pkg/readiness"
 	"github.com/neg-controller/neg-controller/pkg/version"
 )
 
@@ -114,6 +115,10 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		"subnetwork", env.Subnetwork, "clusterName", env.ClusterName, "namingUID", namingUID, "clusterUID", clusterUID,
 		"gceEndpoint", o.GCEEndpoint)
 
+	hybrid, err := o.controllerConfig(env.Region)
+	if err != nil {
+		return err
+	}
 	factory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, o.ResyncPeriod,
 		informers.WithTransform(trimForCache),
 		informers.WithCustomResyncConfig(map[metav1.Object]time.Duration{
@@ -145,11 +150,12 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		Backends:               backendsConfig(ctx, o, env, cloud, fence, obs.metrics.ObserveDryRun),
 		Metrics:                obs.metrics,
 		SvcNEG:                 svcNEGWriter(ctx, o, cl, verifyPeriod(o.ResyncPeriod)),
+		Hybrid:                 hybrid,
 	})
 	if err != nil {
 		return err
 	}
-	gate, err := startReadiness(ctx, o, cl, factory, cloud, obs)
+	gate, err := startReadiness(ctx, o, cl, factory, cloud, obs, negready.Placement{NonGCPMode: hybrid.NonGCPMode, Zones: hybrid.Zones})
 	if err != nil {
 		return err
 	}

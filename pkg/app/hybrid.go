@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/neg-controller/neg-controller/pkg/controller"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
 
@@ -33,6 +34,8 @@ type HybridOptions struct {
 	DefaultNEGZone string
 	// NEGZones is --neg-zones: zones that always get a hybrid NEG.
 	NEGZones string
+	// AdoptHybridControllerNEGs is --adopt-hybrid-neg-controller-negs.
+	AdoptHybridControllerNEGs bool
 }
 
 // addHybridFlags binds the hybrid NEG options.
@@ -56,6 +59,12 @@ func (o *Options) addHybridFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&h.NEGZones, "neg-zones", h.NEGZones,
 		"For hybrid NEGs: comma-separated GCE zones (in --region) that always get a NEG, with or without nodes mapped "+
 			"to them, besides the zones nodes map to.")
+	fs.BoolVar(&h.AdoptHybridControllerNEGs, "adopt-hybrid-neg-controller-negs", h.AdoptHybridControllerNEGs,
+		"Take over the Services of k8s-hybrid-neg-controller (stop it first): a NEG it created for a Service "+
+			"(NEG annotations created-by and k8s-service, description \"Kubernetes Service\") whose name the Service's "+
+			"solutions.cloud.google.com/hybrid-neg-status lists becomes the Service's NEG, with its name and endpoints; "+
+			"the names it generated are kept; its finalizer solutions.cloud.google.com/hybrid-neg is removed. Without it, "+
+			"such Services are left alone with a Warning event.")
 }
 
 // NonGCPMode reports whether cloud.google.com/neg gives hybrid NEGs (--neg-type=non-gcp or
@@ -72,6 +81,16 @@ func (o *Options) ZoneMapping(region string) (zones.Mapping, error) {
 		return zones.Mapping{}, err
 	}
 	return m, m.Validate()
+}
+
+// controllerConfig is the controller's hybrid NEG configuration for region.
+func (o *Options) controllerConfig(region string) (controller.HybridConfig, error) {
+	m, err := o.ZoneMapping(region)
+	if err != nil {
+		return controller.HybridConfig{}, fmt.Errorf("hybrid NEG zones: %w", err)
+	}
+	return controller.HybridConfig{NonGCPMode: o.NonGCPMode(), Zones: m,
+		AdoptHybridControllerNEGs: o.Hybrid.AdoptHybridControllerNEGs}, nil
 }
 
 // mapping parses the zone flags into a Mapping for region, without the region check.

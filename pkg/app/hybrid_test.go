@@ -6,7 +6,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/neg-controller/neg-controller/pkg/controller"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
 
@@ -92,5 +96,51 @@ func TestValidateHybrid(t *testing.T) {
 				t.Fatalf("Validate = %v, want an error containing %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestHybridControllerConfig(t *testing.T) {
+	o := NewOptions()
+	o.Region = "europe-west1"
+	o.Hybrid = HybridOptions{NEGType: NEGTypeGCE, EnableNonGCPMode: true, ZoneMapping: "eu-west-1a=europe-west1-b",
+		NEGZones: "europe-west1-c", AdoptHybridControllerNEGs: true}
+	got, err := o.controllerConfig("europe-west1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := controller.HybridConfig{NonGCPMode: true, AdoptHybridControllerNEGs: true, Zones: zones.Mapping{Region: "europe-west1",
+		Zones: map[string]string{"eu-west-1a": "europe-west1-b"}, NEGZones: []string{"europe-west1-c"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("controllerConfig (-want +got):\n%s", diff)
+	}
+	if _, err := o.controllerConfig("us-central1"); err == nil {
+		t.Error("controllerConfig accepted zones outside the discovered region")
+	}
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	o = NewOptions()
+	o.AddFlags(fs)
+	if err := fs.Parse([]string{"--adopt-hybrid-neg-controller-negs"}); err != nil || !o.Hybrid.AdoptHybridControllerNEGs {
+		t.Errorf("--adopt-hybrid-neg-controller-negs: %v, %+v", err, o.Hybrid)
+	}
+}
+
+// TestTrimKeepsHybridStatusWriters: the cache keeps who writes hybrid-neg-status (k8s-hybrid-neg-
+// controller's field manager, say) as it does for neg-status, with only those fields.
+func TestTrimKeepsHybridStatusWriters(t *testing.T) {
+	owning := `{"f:metadata":{"f:annotations":{"f:solutions.cloud.google.com/hybrid-neg-status":{}},"f:finalizers":{}}}`
+	both := `{"f:metadata":{"f:annotations":{"f:cloud.google.com/neg-status":{},"f:solutions.cloud.google.com/hybrid-neg-status":{}}}}`
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", ManagedFields: []metav1.ManagedFieldsEntry{
+		{Manager: "kubectl", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{}}`)},
+		{Manager: "cloud-solutions", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(owning)},
+		{Manager: "both", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(both)},
+	}}}
+	out, _ := trimForCache(svc)
+	want := []metav1.ManagedFieldsEntry{
+		{Manager: "cloud-solutions", FieldsType: "FieldsV1",
+			FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:solutions.cloud.google.com/hybrid-neg-status":{}}}}`)},
+		{Manager: "both", FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(both)},
+	}
+	if got := out.(*corev1.Service).ManagedFields; !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("trimmed managedFields:\n got %+v\nwant %+v", got, want)
 	}
 }

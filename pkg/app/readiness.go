@@ -148,15 +148,16 @@ type readinessGate struct {
 }
 
 // startReadiness creates the reflector on factory (before it starts) and, unless disabled,
-// starts the webhook server and its certificate upkeep until ctx is done.
+// starts the webhook server and its certificate upkeep until ctx is done. hybrid places the
+// pods of hybrid NEGs as the controller does.
 func startReadiness(ctx context.Context, o *Options, cl Clients, factory informers.SharedInformerFactory,
-	cloud gce.Cloud, obs *observability) (*readinessGate, error) {
+	cloud gce.Cloud, obs *observability, hybrid negready.Placement) (*readinessGate, error) {
 	r := o.Readiness
 	m := negready.NewMetrics(obs.registry)
 	refl, err := negready.New(negready.Config{
 		KubeClient: cl.Kube, EventClient: cl.Events, Informers: factory, Cloud: cloud,
 		Timeout: r.Timeout, WithoutHealthCheck: negready.WithoutHealthCheck(r.WithoutHealthCheck),
-		QueueMetrics: obs.metrics.QueueProvider(), Metrics: m, Registerer: obs.registry,
+		QueueMetrics: obs.metrics.QueueProvider(), Metrics: m, Registerer: obs.registry, Hybrid: hybrid,
 	})
 	if err != nil {
 		return nil, err

@@ -1,12 +1,13 @@
 package app
 
 import (
+	"encoding/json"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/controller"
 )
 
@@ -35,8 +36,8 @@ func trimForCache(obj any) (any, error) {
 	return obj, nil
 }
 
-// statusManagers keeps the managedFields entries that own the neg-status annotation, with only
-// the manager's name and that field: the controller checks that no other controller writes it
+// statusManagers keeps the managedFields entries that own the neg-status or hybrid-neg-status
+// annotation, with only the manager's name and those fields: the controller checks that no other controller writes it
 // (controller.statusWriters).
 func statusManagers(mfs []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry {
 	var out []metav1.ManagedFieldsEntry
@@ -45,13 +46,20 @@ func statusManagers(mfs []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry
 			continue
 		}
 		out = append(out, metav1.ManagedFieldsEntry{Manager: mf.Manager, Operation: mf.Operation,
-			FieldsType: mf.FieldsType, FieldsV1: metav1.NewFieldsV1(negStatusFieldsV1)})
+			FieldsType: mf.FieldsType, FieldsV1: metav1.NewFieldsV1(statusFieldsV1(controller.OwnedStatusKeys(mf)))})
 	}
 	return out
 }
 
-// negStatusFieldsV1 is the field set owning only the neg-status annotation.
-var negStatusFieldsV1 = `{"f:metadata":{"f:annotations":{"f:` + annotation.NEGStatusKey + `":{}}}}`
+// statusFieldsV1 is the field set owning only the given status annotations.
+func statusFieldsV1(keys []string) string {
+	fields := map[string]map[string]map[string]struct{}{"f:metadata": {"f:annotations": {}}}
+	for _, k := range keys {
+		fields["f:metadata"]["f:annotations"]["f:"+k] = struct{}{}
+	}
+	b, _ := json.Marshal(fields) // cannot fail: strings and empty structs
+	return string(b)
+}
 
 func trimPod(p *corev1.Pod) {
 	p.Annotations = nil

@@ -100,8 +100,7 @@ func (c *Controller) syncBackends(s *serviceSync, tasks []*negTask) {
 			continue
 		}
 		pn, ok := w.NEGs[t.port.port]
-		e := c.index.get(t.ref)
-		if ok && e != nil && e.ours && e.desc == c.description(s.key, t.port.port) && !slices.Contains(pn.Zones, t.ref.Zone) {
+		if ok && c.serves(s, t, c.index.get(t.ref)) && !slices.Contains(pn.Zones, t.ref.Zone) {
 			pn.Zones = append(pn.Zones, t.ref.Zone)
 			w.NEGs[t.port.port] = pn
 		}

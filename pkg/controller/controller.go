@@ -121,6 +121,11 @@ type Config struct {
 	// Backends enables backend service wiring (controller.autoneg.dev/neg, see backends.go);
 	// nil disables it.
 	Backends *BackendsConfig
+
+	// Hybrid configures hybrid (NON_GCP_PRIVATE_IP_PORT) NEGs: which Services get them, the
+	// placement of their nodes in GCE zones, the takeover from k8s-hybrid-neg-controller
+	// (hybrid.go).
+	Hybrid HybridConfig
 }
 
 func (cfg Config) withDefaults() Config {
@@ -235,9 +240,10 @@ func New(cfg Config) (*Controller, error) {
 		clock:    cfg.Clock,
 		namer:    naming.NewNamer(cfg.NamingUID),
 		warnings: newWarningMemory(),
-		index:    newNEGIndex(ownershipRule{clusterUID: cfg.ClusterUID, network: cfg.Network, namer: naming.NewNamer(cfg.NamingUID)}),
-		creates:  newCreations(),
-		changes:  newChangeTracker(),
+		index: newNEGIndex(ownershipRule{clusterUID: cfg.ClusterUID, network: cfg.Network, namer: naming.NewNamer(cfg.NamingUID),
+			adoptHybrid: cfg.Hybrid.AdoptHybridControllerNEGs}),
+		creates: newCreations(),
+		changes: newChangeTracker(),
 
 		unownedLogged: map[neg.Ref]bool{},
 	}

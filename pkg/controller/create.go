@@ -78,9 +78,12 @@ func (c *Controller) startCreate(ctx context.Context, s *serviceSync, t *negTask
 	if !c.creates.begin(t.ref, s.key) {
 		return
 	}
-	spec := gce.NEGSpec{Name: t.ref.Name, Type: gce.TypeGCEVMIPPort, Description: want.String(),
-		Network: c.cfg.Network, Subnetwork: c.cfg.Subnetwork}
-	key, target, ref, port, custom := s.key, s.target, t.ref, t.port.port, t.port.custom
+	spec := gce.NEGSpec{Name: t.ref.Name, Type: s.negType(), Description: want.String(), Network: c.cfg.Network}
+	if !s.hybrid {
+		// Hybrid NEGs belong to a network, never to a subnetwork.
+		spec.Subnetwork = c.cfg.Subnetwork
+	}
+	key, target, ref, port, custom := s.key, s.target, t.ref, t.port.port, !t.port.generated()
 	c.ops.Add(1)
 	c.busy.Add(1)
 	go func() {

@@ -1,6 +1,10 @@
 // Package controller is the heart of neg-controller: it keeps a zonal GCE_VM_IP_PORT network
 // endpoint group (NEG) per exposed port and zone for every Service annotated
 // cloud.google.com/neg, holding exactly the Service's pod IPs, as GKE's NEG controller does.
+// Hybrid connectivity (NON_GCP_PRIVATE_IP_PORT) NEGs, for pods outside Google Cloud, come from
+// solutions.cloud.google.com/hybrid-neg, or from cloud.google.com/neg in non-GCP mode
+// (HybridConfig, hybrid.go): the same pipeline, with nodes placed by the zone mapping, endpoints
+// without instance, NEGs without subnetwork, and the status in hybrid-neg-status for the former.
 //
 // Its one job is deciding, per Service, which NEGs must exist and which endpoints each must hold.
 // The work around it lives in small packages: pkg/annotation parses what the user wrote,
@@ -15,14 +19,16 @@
 //     cares about, so the change time is noted (propagation metric) and the Service key queued.
 //  2. pkg/keyqueue: a worker takes the key (one worker per key at a time) and calls syncKey,
 //     which calls sync.
-//  3. sync.go sync: parses the annotation (wanted.go; a user error is a Warning event and
-//     nothing is touched), loads the candidate nodes and NEG zones (pkg/zones), and makes one
-//     negTask per NEG (wanted zone × port, plus NEGs of ours no longer wanted).
+//  3. sync.go sync: parses the annotation (wanted.go; annotation.SourceOf picks it and the NEG
+//     type; a user error is a Warning event and nothing is touched), loads the candidate nodes
+//     and NEG zones (pkg/zones; for hybrid NEGs zones.Mapping), and makes one negTask per NEG
+//     (wanted zone × port, plus NEGs of ours no longer wanted).
 //  4. negtask.go prepare, per NEG in parallel: the NEG must exist and be ours (index.go knows
 //     every NEG of the project; ownership.go decides; a missing one is inserted in the
 //     background, create.go) and its endpoints known (negsync.Syncer.Refresh lists it only when
 //     unknown or its verify is due).
-//  5. status.go writes neg-status when it changed.
+//  5. status.go writes neg-status when it changed; svcneg.go, at the end of the sync, the
+//     ServiceNetworkEndpointGroups.
 //  6. sync.go desiredEndpoints: pkg/endpoints turns the Service's EndpointSlices into the
 //     endpoints per port and zone.
 //  7. negtask.go reconcile → negsync.Syncer.Apply: under the NEG's lock, pkg/plan computes the
@@ -46,10 +52,13 @@
 //     and few reads.
 //   - The index of NEGs in GCE is loaded before the first sync, so a restart creates nothing
 //     that already exists. A NEG is changed or deleted only when it is ours (ownership.go):
-//     type GCE_VM_IP_PORT, description naming this cluster, the configured network, and a name
-//     this cluster generates for the description's Service port or a custom name that Service
-//     claims. An existing custom-named NEG belongs to the Service its description names: no
-//     other Service's annotation can take it over (wanted.go).
+//     type GCE_VM_IP_PORT or NON_GCP_PRIVATE_IP_PORT, description naming this cluster, the
+//     configured network, and a name this cluster generates for the description's Service port
+//     or a custom name that Service claims. An existing custom-named NEG belongs to the Service
+//     its description names: no other Service's annotation can take it over (wanted.go). A NEG
+//     of ours of the other type than the Service's is never used. NEGs of
+//     k8s-hybrid-neg-controller are used only with HybridConfig.AdoptHybridControllerNEGs, by
+//     the Service they were made for, when its hybrid-neg-status lists them (hybrid.go).
 //   - NEG inserts run in the background (create.go), at most a few per Service at a time, so
 //     no sync worker waits for an insert operation.
 //   - Failures are retried per NEG with exponential backoff (pkg/backoff), never given up; a

@@ -49,7 +49,7 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 		if err != nil {
 			svc = nil
 		}
-		want, werr := c.wantedNEGs(svc)
+		want, _, werr := c.wantedNEGs(svc)
 		if werr != nil {
 			continue // a rejected configuration keeps its NEGs as they are
 		}
@@ -59,7 +59,7 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 				c.logUnownedOnce(ctx, ref, e, metrics.UnownedClaim)
 				continue
 			}
-			port, ok := descPort(e.desc)
+			port, ok := entryPort(svc, want, ref, e)
 			if p, wanted := want[port]; !ok || !wanted || p.name != ref.Name {
 				klog.FromContext(ctx).V(2).Info("NEG no longer wanted", "service", klog.KRef(key.Namespace, key.Name), "neg", ref.Name, "zone", ref.Zone)
 				c.queue.Add(key)

@@ -136,21 +136,28 @@ func (c *Controller) onSlice(obj any) {
 	}
 }
 
-// caresAbout reports whether key is a Service with the NEG annotation or with NEGs of ours.
+// caresAbout reports whether key is a Service with a NEG annotation or with NEGs of ours.
 func (c *Controller) caresAbout(key cache.ObjectName) bool {
-	if svc, err := c.services.Services(key.Namespace).Get(key.Name); err == nil {
-		if _, ok := svc.Annotations[annotation.NEGKey]; ok {
-			return true
-		}
+	if svc, err := c.services.Services(key.Namespace).Get(key.Name); err == nil && hasNEGAnnotation(svc) {
+		return true
 	}
 	return len(c.index.ownedBy(key)) > 0
 }
 
-// onNodeUpdate reacts only when the node's zone, instance or candidacy changed.
+// hasNEGAnnotation reports whether svc has cloud.google.com/neg or
+// solutions.cloud.google.com/hybrid-neg (valid or not).
+func hasNEGAnnotation(svc *corev1.Service) bool {
+	_, ok, _ := annotation.SourceOf(svc, false)
+	return ok
+}
+
+// onNodeUpdate reacts only when the node's zone, instance or candidacy changed, for GCE NEGs
+// or (by the zone mapping) for hybrid NEGs.
 func (c *Controller) onNodeUpdate(old, cur any) {
 	o, ok1 := unwrap(old).(*corev1.Node)
 	n, ok2 := unwrap(cur).(*corev1.Node)
-	if ok1 && ok2 && zones.FromNode(o) == zones.FromNode(n) {
+	m := c.cfg.Hybrid.Zones
+	if ok1 && ok2 && zones.FromNode(o) == zones.FromNode(n) && m.FromNode(o) == m.FromNode(n) {
 		return
 	}
 	c.onNode()
@@ -164,7 +171,7 @@ func (c *Controller) onNode() {
 		return
 	}
 	for _, svc := range svcs {
-		if _, ok := svc.Annotations[annotation.NEGKey]; ok {
+		if hasNEGAnnotation(svc) {
 			c.queue.AddAfter(cache.MetaObjectToName(svc), c.cfg.SyncDelay)
 		}
 	}
@@ -190,9 +197,13 @@ func customNamesOf(obj any) ([]string, error) {
 	return claimedNames(svc), nil
 }
 
-// claimedNames returns the custom NEG names of a Service's valid annotation, sorted.
+// claimedNames returns the custom NEG names of a Service's valid annotation (either one), sorted.
 func claimedNames(svc *corev1.Service) []string {
-	cfg, ok, err := annotation.FromService(svc)
+	src, ok, err := annotation.SourceOf(svc, false) // the NEG type does not matter here
+	if !ok || err != nil {
+		return nil
+	}
+	cfg, ok, err := annotation.FromSource(svc, src)
 	if !ok || err != nil {
 		return nil
 	}

@@ -34,7 +34,7 @@ type negIndex struct {
 type indexEntry struct {
 	neg gce.NEG // zero for tombstones
 	// desc is the parsed description; verdict says whether the NEG is ours (see ownershipRule);
-	// ours is true for ownedGenerated and ownedCustom.
+	// ours is true for ownedGenerated and ownedCustom (and hybridController when adopting).
 	desc    naming.Description
 	verdict verdict
 	ours    bool
@@ -211,7 +211,7 @@ func (x *negIndex) setLocked(ref neg.Ref, n gce.NEG, local bool) {
 		e.gen = x.gen
 	}
 	e.desc, e.verdict = x.rule.judge(n)
-	e.ours = e.verdict == ownedGenerated || e.verdict == ownedCustom
+	e.ours = x.rule.ours(e.verdict)
 	x.negs[ref] = e
 	x.ownLocked(ref, e)
 }

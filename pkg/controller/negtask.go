@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
+	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
@@ -49,6 +50,9 @@ func (c *Controller) prepare(ctx context.Context, s *serviceSync, t *negTask) {
 func (c *Controller) ensureNEG(ctx context.Context, s *serviceSync, t *negTask) bool {
 	want := c.description(s.key, t.port.port)
 	if e := c.index.get(t.ref); e != nil {
+		if e.verdict == hybridController {
+			return c.checkAdoption(ctx, s, t, e)
+		}
 		return c.checkOwnership(s, t, e.neg, want)
 	}
 	if !t.active {
@@ -63,20 +67,14 @@ func (c *Controller) ensureNEG(ctx context.Context, s *serviceSync, t *negTask) 
 // Service is re-checked slowly (and promptly when the NEG's owner deletes it).
 func (c *Controller) checkOwnership(s *serviceSync, t *negTask, n gce.NEG, want naming.Description) bool {
 	slot := ReasonNEGNotOwned + ":" + t.ref.String()
-	own := naming.Classify(n.Description, want, !t.port.custom)
-	if own == naming.Owned || own == naming.Adoptable {
-		if reason := c.mismatch(n); reason != "" {
-			c.warn(s.key, s.target, slot, ReasonNEGNotOwned, fmt.Sprintf(
-				"NEG %q in zone %q already exists but %s; it is not used, modified or deleted. "+
-					"Delete it or choose another NEG name for port %d.", t.ref.Name, t.ref.Zone, reason, t.port.port))
-			s.requeueBy(c.clock.Now().Add(c.cfg.Backoff.Max))
-			return false
-		}
+	own := naming.Classify(n.Description, want, t.port.generated())
+	if (own == naming.Owned || own == naming.Adoptable) && c.refuseMisfit(s, t, n) {
+		return false
 	}
 	switch own {
 	case naming.Owned:
 		c.warnings.clear(s.key, slot)
-		if t.port.custom {
+		if !t.port.generated() {
 			c.index.markClaimed(t.ref)
 		}
 		return true
@@ -96,17 +94,71 @@ func (c *Controller) checkOwnership(s *serviceSync, t *negTask, n gce.NEG, want 
 	return false
 }
 
-// mismatch explains why an existing NEG whose description fits cannot be ours: its type or its
-// network ("" when both fit). GKE deletes and re-creates a NEG on the wrong network; a load
-// balancer may use it, so we refuse instead.
-func (c *Controller) mismatch(n gce.NEG) string {
+// refuseMisfit refuses (NEGNotOwned Warning, slow re-check) an existing NEG made for the Service
+// port of t that does not fit (see mismatch); it reports whether it did.
+func (c *Controller) refuseMisfit(s *serviceSync, t *negTask, n gce.NEG) bool {
+	reason := c.mismatch(n, s.negType())
+	if reason == "" {
+		return false
+	}
+	c.warn(s.key, s.target, ReasonNEGNotOwned+":"+t.ref.String(), ReasonNEGNotOwned, fmt.Sprintf(
+		"NEG %q in zone %q already exists but %s; it is not used, modified or deleted. "+
+			"Delete it or choose another NEG name for port %d.", t.ref.Name, t.ref.Zone, reason, t.port.port))
+	s.requeueBy(c.clock.Now().Add(c.cfg.Backoff.Max))
+	return true
+}
+
+// mismatch explains why an existing NEG whose description fits cannot be used for a Service
+// whose NEGs are of type want: its type, its network, or a subnetwork on a hybrid NEG ("" when
+// all fit). GKE deletes and re-creates a NEG on the wrong network; a load balancer may use it,
+// so we refuse instead. A NEG of the other type we create is what switching --neg-type (or the
+// Service's annotation) leaves behind: it is refused too, never touched.
+func (c *Controller) mismatch(n gce.NEG, want string) string {
 	switch c.index.rule.misfit(n) {
 	case wrongType:
-		return fmt.Sprintf("is of type %s, not %s", n.Type, gce.TypeGCEVMIPPort)
+		return fmt.Sprintf("is of type %s, not %s", n.Type, want)
 	case wrongNetwork:
+		if negType(n) == gce.TypeNonGCPPrivateIPPort && n.Subnetwork != "" {
+			return fmt.Sprintf("is a %s NEG with subnetwork %q (hybrid NEGs take a network only)", n.Type, n.Subnetwork)
+		}
 		return fmt.Sprintf("is on network %q, not the configured %q", n.Network, c.cfg.Network)
 	}
+	if got := negType(n); got != want {
+		return fmt.Sprintf("is of type %s, not %s, the type of this Service's NEGs (did --neg-type or the "+
+			"Service's annotation change since it was created? Remove it from its backend services and delete it, "+
+			"and a NEG of the right type is created)", got, want)
+	}
 	return ""
+}
+
+// checkAdoption decides whether an existing NEG of k8s-hybrid-neg-controller may be used for the
+// Service port of t: only when adopting (the entry is ours), made for this Service, claimed by
+// it (its hybrid-neg-status lists the name, see claimed) and fitting (type, network). Otherwise
+// it is refused like any NEG of someone else.
+func (c *Controller) checkAdoption(ctx context.Context, s *serviceSync, t *negTask, e *indexEntry) bool {
+	slot := ReasonNEGNotOwned + ":" + t.ref.String()
+	if !e.ours || e.desc.Namespace != s.key.Namespace || e.desc.ServiceName != s.key.Name ||
+		!c.claimed(s.svc, s.want, t.ref, *e) {
+		c.warn(s.key, s.target, slot, ReasonNEGNotOwned, fmt.Sprintf(
+			"NEG %q in zone %q already exists and was created by k8s-hybrid-neg-controller for Service %s/%s; it is "+
+				"not used, modified or deleted (neg-controller adopts such a NEG only with --adopt-hybrid-neg-controller-negs, "+
+				"for the Service it was created for, when the Service's %s lists it).",
+			t.ref.Name, t.ref.Zone, e.desc.Namespace, e.desc.ServiceName, annotation.HybridNEGStatusKey))
+		s.requeueBy(c.clock.Now().Add(c.cfg.Backoff.Max))
+		return false
+	}
+	if c.refuseMisfit(s, t, e.neg) {
+		return false
+	}
+	c.warnings.clear(s.key, slot)
+	c.adopt(ctx, s, t, e)
+	return true
+}
+
+// sameType reports whether the NEG ref is of the type of the Service's NEGs.
+func (c *Controller) sameType(s *serviceSync, ref neg.Ref) bool {
+	e := c.index.get(ref)
+	return e != nil && negType(e.neg) == s.negType()
 }
 
 // listFailed handles a failed listing of the NEG of t: a NEG deleted behind our back is
@@ -127,10 +179,11 @@ func (c *Controller) listFailed(ctx context.Context, s *serviceSync, t *negTask,
 
 // reconcile is the second phase of a NEG task: hand the desired endpoints to the NEG's syncer,
 // which plans and starts the calls. desired nil means the Service (or its port) is gone and the
-// NEG is kept because a backend service uses it: its endpoints stay as they are. An inactive
-// NEG (no candidate node in its zone) is emptied.
+// NEG is kept because a backend service uses it: its endpoints stay as they are; so do those of
+// a kept NEG of the other type (the Service's endpoints are placed for its own type). An
+// inactive NEG (no candidate node in its zone) is emptied.
 func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, desired neg.EndpointSet) {
-	if t.remove && desired == nil {
+	if t.remove && (desired == nil || !c.sameType(s, t.ref)) {
 		return
 	}
 	if !t.remove && !t.active {

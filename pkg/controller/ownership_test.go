@@ -21,7 +21,7 @@ func TestOwnershipRuleJudge(t *testing.T) {
 		{name: "type unset counts as GCE_VM_IP_PORT", neg: gce.NEG{Name: generated, Network: defaultNet, Description: web80.String()}, want: ownedGenerated},
 		{name: "custom name", neg: gce.NEG{Name: "web-neg", Type: gce.TypeGCEVMIPPort, Network: defaultNet, Description: web80.String()}, want: ownedCustom},
 		{name: "GKE L4 NEG with our description", neg: gce.NEG{Name: "k8s2-a1b2c3d4-default-web-80-x", Type: "GCE_VM_IP", Network: defaultNet, Description: web80.String()}, want: wrongType},
-		{name: "hybrid NEG", neg: gce.NEG{Name: generated, Type: gce.TypeNonGCPPrivateIPPort, Network: defaultNet, Description: web80.String()}, want: wrongType},
+		{name: "hybrid NEG (the Service's type is checked per Service)", neg: gce.NEG{Name: generated, Type: gce.TypeNonGCPPrivateIPPort, Network: defaultNet, Description: web80.String()}, want: ownedGenerated},
 		{name: "other network", neg: gce.NEG{Name: generated, Type: gce.TypeGCEVMIPPort, Network: "https://www.googleapis.com/compute/v1/projects/p/global/networks/other", Description: web80.String()}, want: wrongNetwork},
 		{name: "restored cluster: other naming UID", neg: gce.NEG{Name: naming.NewNamer("ffffeeee").NEGName("default", "web", 80), Type: gce.TypeGCEVMIPPort, Network: defaultNet, Description: web80.String()}, want: wrongName},
 		{name: "generated name of another port", neg: gce.NEG{Name: namer.NEGName("default", "web", 81), Type: gce.TypeGCEVMIPPort, Network: defaultNet, Description: web80.String()}, want: wrongName},

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/svcneg"
 )
@@ -103,14 +102,14 @@ func (c *Controller) syncSvcNEGs(ctx context.Context, s *serviceSync, tasks []*n
 	return nil
 }
 
-// enqueueNEGServices enqueues every Service with the NEG annotation.
+// enqueueNEGServices enqueues every Service with a NEG annotation.
 func (c *Controller) enqueueNEGServices() {
 	svcs, err := c.services.List(labels.Everything())
 	if err != nil {
 		return
 	}
 	for _, svc := range svcs {
-		if _, ok := svc.Annotations[annotation.NEGKey]; ok {
+		if hasNEGAnnotation(svc) {
 			c.queue.Add(cache.MetaObjectToName(svc))
 		}
 	}

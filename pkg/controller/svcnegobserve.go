@@ -18,7 +18,6 @@ func (c *Controller) observeSvcNEG(s *serviceSync, tasks []*negTask, desired map
 	var obs svcneg.Observed
 	var missing, failing []string
 	pending, active := false, 0
-	want := c.description(s.key, p.port)
 	for _, t := range tasks {
 		if t.remove || t.port.port != p.port || t.ref.Name != p.name {
 			continue
@@ -27,7 +26,7 @@ func (c *Controller) observeSvcNEG(s *serviceSync, tasks []*negTask, desired map
 			active++
 		}
 		e := c.index.get(t.ref)
-		if e == nil || !e.ours || e.desc != want {
+		if !c.serves(s, t, e) {
 			if t.active {
 				missing = append(missing, c.missingNEGMessage(t, e))
 			}
@@ -57,8 +56,8 @@ func (c *Controller) observeSvcNEG(s *serviceSync, tasks []*negTask, desired map
 	}
 	switch {
 	case active == 0:
-		obs.Initialized = svcneg.Check{Message: "No zone has a node that can receive load-balanced traffic (Ready and not excluded " +
-			"from load balancers); NEGs are created in the zones of such nodes."}
+		obs.Initialized = svcneg.Check{Message: c.unmappedHint(s, "No zone has a node that can receive load-balanced traffic "+
+			"(Ready and not excluded from load balancers); NEGs are created in the zones of such nodes")}
 	case len(missing) > 0:
 		obs.Initialized = svcneg.Check{Message: joinProblems(missing)}
 	default:

@@ -20,6 +20,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/endpoints"
+	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
@@ -38,12 +39,24 @@ type serviceSync struct {
 	svc    *corev1.Service // nil when the Service is gone
 	target *corev1.Service // what events are recorded on
 	want   map[int32]portNEG
+	// src is the Service's NEG annotation (zero when it has none or is gone); hybrid says
+	// whether its NEGs are NON_GCP_PRIVATE_IP_PORT NEGs (see Controller.hybridPlacement).
+	src    annotation.Source
+	hybrid bool
 	// negZones are the zones with a candidate node; nodes maps node name to node.
 	negZones []string
 	nodes    map[string]zones.Node
 
 	mu        sync.Mutex
 	requeueAt time.Time // earliest time the Service must be synced again; zero = none
+}
+
+// negType is the type of the Service's NEGs.
+func (s *serviceSync) negType() string {
+	if s.hybrid {
+		return gce.TypeNonGCPPrivateIPPort
+	}
+	return gce.TypeGCEVMIPPort
 }
 
 // requeueBy asks for another sync no later than t.
@@ -85,7 +98,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		return 0, err
 	}
 	s := &serviceSync{key: key, svc: svc, target: eventTarget(key, svc)}
-	want, err := c.wantedNEGs(svc)
+	want, src, err := c.wantedNEGs(svc)
 	var aerr *annotation.Error
 	if errors.As(err, &aerr) {
 		klog.FromContext(ctx).Info("Service NEG configuration rejected; leaving its NEGs as they are",
@@ -96,21 +109,27 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		return 0, err
 	}
 	c.warnings.clear(key, slotAnnotation)
+	s.src = src
+	if svc != nil && c.leftToHybridController(ctx, s) {
+		return 0, nil
+	}
 	if svc != nil && len(want) > 0 && c.otherStatusWriter(ctx, s) {
 		return 0, nil
 	}
 	s.want = want
+	s.hybrid = c.hybridPlacement(s)
 	if len(want) == 0 && len(c.index.ownedBy(key)) == 0 {
 		c.warnings.clearExcept(key, nil)
 		c.syncBackends(s, nil)
-		return 0, errors.Join(c.writeStatus(ctx, s, nil), c.syncSvcNEGs(ctx, s, nil, nil))
+		return 0, errors.Join(c.writeStatus(ctx, s, nil), c.releaseHybridControllerFinalizer(ctx, s),
+			c.syncSvcNEGs(ctx, s, nil, nil))
 	}
 	if err := c.loadNodes(s); err != nil {
 		return 0, err
 	}
 	tasks := c.tasks(s)
 	c.parallel(tasks, func(t *negTask) { c.prepare(ctx, s, t) })
-	statusErr := c.writeStatus(ctx, s, tasks)
+	statusErr := errors.Join(c.writeStatus(ctx, s, tasks), c.releaseHybridControllerFinalizer(ctx, s))
 	c.syncBackends(s, tasks)
 
 	desired, err := c.desiredEndpoints(s, tasks)
@@ -139,10 +158,16 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 }
 
 // otherStatusWriter reports whether another field manager writes the Service's neg-status (GKE's
-// own NEG controller, say): then the Service is left alone, with a Warning saying how to hand it
-// back.
+// own NEG controller, say) or hybrid-neg-status: then the Service is left alone, with a Warning
+// saying how to hand it back. When taking Services over from k8s-hybrid-neg-controller
+// (AdoptHybridControllerNEGs), hybrid-neg-status is not checked: its other writer is that
+// controller, which the user stopped (its field manager is derived from its user agent, so it
+// is not a name to rely on).
 func (c *Controller) otherStatusWriter(ctx context.Context, s *serviceSync) bool {
-	others := statusWriters(s.svc)
+	if c.cfg.Hybrid.AdoptHybridControllerNEGs && s.src.StatusKey == annotation.HybridNEGStatusKey {
+		return false
+	}
+	others := statusWriters(s.svc, s.src.StatusKey)
 	if len(others) == 0 {
 		return false
 	}
@@ -152,39 +177,40 @@ func (c *Controller) otherStatusWriter(ctx context.Context, s *serviceSync) bool
 			"Service's NEGs too (GKE's own NEG controller?). neg-controller stops changing this Service's NEGs "+
 			"and status to avoid a fight. Disable one of the controllers for this Service, then remove the "+
 			"annotation (kubectl annotate service %s %s-) to hand it back.",
-		strings.Join(others, ", "), annotation.NEGStatusKey, s.key.Name, annotation.NEGStatusKey))
+		strings.Join(others, ", "), s.src.StatusKey, s.key.Name, s.src.StatusKey))
 	return true
 }
 
-// loadNodes fills the NEG zones and node map of s from the node cache.
+// loadNodes fills the NEG zones and node map of s from the node cache (placeNodes).
 func (c *Controller) loadNodes(s *serviceSync) error {
 	list, err := c.nodes.List(labels.Everything())
 	if err != nil {
 		return fmt.Errorf("listing nodes: %w", err)
 	}
-	ns := make([]zones.Node, 0, len(list))
-	for _, n := range list {
-		ns = append(ns, zones.FromNode(n))
-	}
-	s.negZones = zones.CandidateZones(ns)
-	s.nodes = zones.ByName(ns)
+	c.placeNodes(s, list)
 	return nil
 }
 
 // claimed reports whether the Service svc (nil when gone) may act on a NEG of its own, e: always
 // for a generated name; for a custom name only with proof that the Service claims or claimed
-// the name — its annotation wants it, a sync of this process used it, the neg-status we wrote
-// on the Service lists it, or a ServiceNetworkEndpointGroup of ours records it for the Service.
-// A custom-named NEG without such proof
-// (say, made by a cluster restored from the same backup, which shares our cluster-uid) is
-// never touched.
+// the name — its annotation wants it, a sync of this process used it, the neg-status (or
+// hybrid-neg-status) on the Service lists it, or a ServiceNetworkEndpointGroup of ours records it
+// for the Service. A custom-named NEG without such proof (say, made by a cluster restored from
+// the same backup, which shares our cluster-uid) is never touched. A NEG of
+// k8s-hybrid-neg-controller (adopted) is claimed the same ways except by the annotation alone:
+// its name must be in the Service's hybrid-neg-status (or used, or recorded, since).
 func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref neg.Ref, e indexEntry) bool {
-	if e.verdict != ownedCustom || e.claimed {
-		return e.verdict == ownedGenerated || e.claimed
+	switch {
+	case e.verdict == ownedGenerated || (e.claimed && e.ours):
+		return true
+	case e.verdict != ownedCustom && e.verdict != hybridController || !e.ours:
+		return false
 	}
-	for _, p := range want {
-		if p.name == ref.Name {
-			return true
+	if e.verdict == ownedCustom {
+		for _, p := range want {
+			if p.name == ref.Name {
+				return true
+			}
 		}
 	}
 	owner := cache.ObjectName{Namespace: e.desc.Namespace, Name: e.desc.ServiceName}
@@ -194,16 +220,14 @@ func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref ne
 	if svc == nil {
 		return false
 	}
-	st, err := annotation.ParseStatus(svc.Annotations[annotation.NEGStatusKey])
-	if err != nil {
+	if listsHybridStatus(svc, ref.Name) {
+		return true
+	}
+	if e.verdict != ownedCustom {
 		return false
 	}
-	for _, name := range st.NetworkEndpointGroups {
-		if name == ref.Name {
-			return true
-		}
-	}
-	return false
+	st, err := annotation.ParseStatus(svc.Annotations[annotation.NEGStatusKey])
+	return err == nil && slices.Contains(slices.Collect(maps.Values(st.NetworkEndpointGroups)), ref.Name)
 }
 
 // tasks lists the NEGs of s: every wanted NEG in every NEG zone, every wanted NEG of ours that
@@ -229,7 +253,7 @@ func (c *Controller) tasks(s *serviceSync) []*negTask {
 		if seen[ref] || !c.claimed(s.svc, s.want, ref, owned[ref]) {
 			continue
 		}
-		port, ok := descPort(owned[ref].desc)
+		port, ok := entryPort(s.svc, s.want, ref, owned[ref])
 		p, wanted := s.want[port]
 		if ok && wanted && p.name == ref.Name {
 			out = append(out, &negTask{ref: ref, port: p})
@@ -288,8 +312,8 @@ func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int
 		out[port] = endpoints.Desired(name, sl, s.nodes, s.negZones).ByZone
 	}
 	if len(skipped) > 0 {
-		c.warn(s.key, s.target, slotSkipped, ReasonEndpointsSkipped,
-			"Some endpoints cannot be placed in a NEG and are skipped ("+strings.Join(skipped, "; ")+")")
+		c.warn(s.key, s.target, slotSkipped, ReasonEndpointsSkipped, c.unmappedHint(s,
+			"Some endpoints cannot be placed in a NEG and are skipped ("+strings.Join(skipped, "; ")+")"))
 	} else {
 		c.warnings.clear(s.key, slotSkipped)
 	}
@@ -316,8 +340,8 @@ func (c *Controller) warnNoIPv4(s *serviceSync, sl []*discoveryv1.EndpointSlice)
 	}
 	slices.Sort(others)
 	c.warn(s.key, s.target, slotNoIPv4, ReasonNoIPv4Endpoints, fmt.Sprintf(
-		"The Service's EndpointSlices hold only %s addresses: GCE_VM_IP_PORT NEGs take IPv4 endpoints, so its NEGs stay empty",
-		strings.Join(others, " and ")))
+		"The Service's EndpointSlices hold only %s addresses: %s NEGs take IPv4 endpoints, so its NEGs stay empty",
+		strings.Join(others, " and "), s.negType()))
 }
 
 // skipSummary renders skip counts as "NoNodeName=2, UnknownNode=1", leaving out non-IPv4

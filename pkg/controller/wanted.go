@@ -21,54 +21,77 @@ type portNEG struct {
 	port int32
 	// portName is the Service port's name; EndpointSlice ports are matched by it.
 	portName string
-	// name is the NEG name: the custom name, or the generated one.
+	// name is the NEG name: the custom name, the inherited one, or the generated one.
 	name   string
 	custom bool
+	// inherited: name is the one k8s-hybrid-neg-controller generated for the port, kept from
+	// the Service's hybrid-neg-status when taking the Service over (see inheritedName).
+	inherited bool
 }
 
-// wantedNEGs computes the NEGs svc wants from its annotation and the Ingresses that reference
-// it, keyed by Service port. A nil svc or a Service without the annotation wants nothing. A
-// user error (malformed annotation, custom name claimed by an older Service) is returned as
-// an *annotation.Error; the Service must then be left as it is.
-func (c *Controller) wantedNEGs(svc *corev1.Service) (map[int32]portNEG, error) {
-	cfg, ok, err := annotation.FromService(svc)
+// generated reports whether the NEG name is the one this controller generates.
+func (p portNEG) generated() bool { return !p.custom && !p.inherited }
+
+// wantedNEGs computes the NEGs svc wants from its annotation (annotation.SourceOf: which one,
+// and the NEG type) and the Ingresses that reference it, keyed by Service port, and returns the
+// source too (zero when svc has no NEG annotation). A nil svc or a Service without an
+// annotation wants nothing. A user error (malformed annotation, both annotations, custom name
+// claimed by an older Service) is returned as an *annotation.Error; the Service must then be
+// left as it is.
+func (c *Controller) wantedNEGs(svc *corev1.Service) (map[int32]portNEG, annotation.Source, error) {
+	src, ok, err := annotation.SourceOf(svc, c.cfg.Hybrid.NonGCPMode)
 	if !ok {
-		return nil, nil
+		return nil, src, nil
 	}
+	if err != nil {
+		return nil, src, err
+	}
+	cfg, _, err := annotation.FromSource(svc, src)
 	if err != nil {
 		var aerr *annotation.Error
 		if errors.As(err, &aerr) {
-			return nil, aerr
+			return nil, src, aerr
 		}
-		return nil, &annotation.Error{Reason: ReasonInvalidAnnotation, Message: err.Error()}
+		return nil, src, &annotation.Error{Reason: ReasonInvalidAnnotation, Message: err.Error()}
 	}
-	if err := checkServiceShape(svc); err != nil {
-		return nil, err
+	if err := checkServiceShape(svc, src); err != nil {
+		return nil, src, err
 	}
 	out := map[int32]portNEG{}
 	for port, pc := range cfg.ExposedPorts {
 		p := portNEG{port: port, portName: servicePortName(svc, port), name: pc.Name, custom: pc.Name != ""}
 		if !p.custom {
-			p.name = c.namer.NEGName(svc.Namespace, svc.Name, port)
+			p.name, p.inherited = c.generatedName(svc, src, port)
 		}
 		out[port] = p
 	}
 	if cfg.Ingress {
 		ings, err := c.ingresses.Ingresses(svc.Namespace).List(labels.Everything())
 		if err != nil {
-			return nil, fmt.Errorf("listing Ingresses: %w", err)
+			return nil, src, fmt.Errorf("listing Ingresses: %w", err)
 		}
 		for _, port := range ingressPorts(svc, ings) {
 			if _, ok := out[port]; !ok {
-				out[port] = portNEG{port: port, portName: servicePortName(svc, port),
-					name: c.namer.NEGName(svc.Namespace, svc.Name, port)}
+				p := portNEG{port: port, portName: servicePortName(svc, port)}
+				p.name, p.inherited = c.generatedName(svc, src, port)
+				out[port] = p
 			}
 		}
 	}
 	if err := c.checkNameClaims(svc, out); err != nil {
-		return nil, err
+		return nil, src, err
 	}
-	return out, nil
+	return out, src, nil
+}
+
+// generatedName is the NEG name of a Service port without custom name: the one
+// k8s-hybrid-neg-controller gave it when the Service is taken over from it (inherited), else
+// ours.
+func (c *Controller) generatedName(svc *corev1.Service, src annotation.Source, port int32) (name string, inherited bool) {
+	if name, ok := c.inheritedName(svc, src, port); ok {
+		return name, true
+	}
+	return c.namer.NEGName(svc.Namespace, svc.Name, port), false
 }
 
 // checkNameClaims rejects svc if it may not use one of its custom names:
@@ -134,19 +157,20 @@ func (c *Controller) existingOwner(name string) (cache.ObjectName, bool) {
 	return cache.ObjectName{}, false
 }
 
-// checkServiceShape refuses Services that cannot have endpoints in a GCE_VM_IP_PORT NEG: an
-// ExternalName Service has no endpoints at all, an IPv6-only Service only IPv6 ones. Like an
-// annotation error, the refusal leaves any NEG of the Service as it is.
-func checkServiceShape(svc *corev1.Service) *annotation.Error {
+// checkServiceShape refuses Services that cannot have endpoints in a GCE_VM_IP_PORT or
+// NON_GCP_PRIVATE_IP_PORT NEG: an ExternalName Service has no endpoints at all, an IPv6-only
+// Service only IPv6 ones. Like an annotation error, the refusal leaves any NEG of the Service
+// as it is.
+func checkServiceShape(svc *corev1.Service, src annotation.Source) *annotation.Error {
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return &annotation.Error{Reason: ReasonExternalNameService, Message: fmt.Sprintf(
 			"Service is of type ExternalName (%q): it has no endpoints, so %s creates no NEG for it",
-			svc.Spec.ExternalName, annotation.NEGKey)}
+			svc.Spec.ExternalName, src.ConfigKey)}
 	}
 	if len(svc.Spec.IPFamilies) > 0 && !slices.Contains(svc.Spec.IPFamilies, corev1.IPv4Protocol) {
 		return &annotation.Error{Reason: ReasonNoIPv4Endpoints, Message: fmt.Sprintf(
-			"Service is IPv6-only (ipFamilies %v): GCE_VM_IP_PORT NEGs hold IPv4 endpoints, so %s creates no NEG "+
-				"for it; make the Service dual-stack or IPv4", svc.Spec.IPFamilies, annotation.NEGKey)}
+			"Service is IPv6-only (ipFamilies %v): %s NEGs hold IPv4 endpoints, so %s creates no NEG "+
+				"for it; make the Service dual-stack or IPv4", svc.Spec.IPFamilies, negTypeOf(src), src.ConfigKey)}
 	}
 	return nil
 }

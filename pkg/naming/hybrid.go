@@ -4,6 +4,7 @@ import (
 	"crypto/md5" // #nosec G501: a name suffix, as k8s-hybrid-neg-controller computes it; not security
 	"encoding/hex"
 	"strconv"
+	"strings"
 )
 
 // What GoogleCloudPlatform/cloud-solutions k8s-hybrid-neg-controller puts on the NEGs it
@@ -25,9 +26,40 @@ const (
 // markers k8s-hybrid-neg-controller writes on the NEGs it creates for Service namespace/service.
 // Any difference (another Service, another creator, a description of ours) is false.
 func IsHybridControllerNEG(description string, annotations map[string]string, namespace, service string) bool {
-	return description == HybridControllerDescription &&
-		annotations[HybridControllerCreatedByKey] == HybridControllerCreatedBy &&
-		annotations[HybridControllerServiceKey] == namespace+"/"+service
+	ns, svc, ok := HybridControllerService(description, annotations)
+	return ok && ns == namespace && svc == service
+}
+
+// HybridControllerService returns the Service a NEG of k8s-hybrid-neg-controller was created for
+// (its k8s-service annotation, "<namespace>/<name>"); ok is false unless the description and
+// the created-by annotation are that controller's and the Service reference is well formed.
+func HybridControllerService(description string, annotations map[string]string) (namespace, service string, ok bool) {
+	if description != HybridControllerDescription || annotations[HybridControllerCreatedByKey] != HybridControllerCreatedBy {
+		return "", "", false
+	}
+	namespace, service, ok = strings.Cut(annotations[HybridControllerServiceKey], "/")
+	if !ok || namespace == "" || service == "" || strings.Contains(service, "/") {
+		return "", "", false
+	}
+	return namespace, service, true
+}
+
+// IsHybridControllerName reports whether name is a name k8s-hybrid-neg-controller generates for
+// Service port namespace/service:port (HybridControllerName) with some cluster ID: the ID's
+// first 1 to 8 characters follow "k8s1-" in the name, and the name is recomputed from each
+// candidate. The md5 suffix covers namespace, Service and port, so a name of another Service
+// port (or a custom name) does not match.
+func IsHybridControllerName(name, namespace, service string, port int32) bool {
+	rest, ok := strings.CutPrefix(name, schemaPrefix+"-")
+	if !ok {
+		return false
+	}
+	for n := 1; n <= uidLength && n < len(rest); n++ {
+		if HybridControllerName(rest[:n], namespace, service, port) == name {
+			return true
+		}
+	}
+	return false
 }
 
 // HybridControllerName returns the NEG name k8s-hybrid-neg-controller generates for a Service

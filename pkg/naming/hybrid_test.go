@@ -59,3 +59,50 @@ func TestIsHybridControllerNEG(t *testing.T) {
 		}
 	}
 }
+
+func TestHybridControllerService(t *testing.T) {
+	tests := []struct {
+		name    string
+		desc    string
+		ann     map[string]string
+		ns, svc string
+		ok      bool
+	}{
+		{"its NEG", HybridControllerDescription, map[string]string{HybridControllerCreatedByKey: HybridControllerCreatedBy, HybridControllerServiceKey: "prod/web"}, "prod", "web", true},
+		{"no Service", HybridControllerDescription, map[string]string{HybridControllerCreatedByKey: HybridControllerCreatedBy}, "", "", false},
+		{"no namespace", HybridControllerDescription, map[string]string{HybridControllerCreatedByKey: HybridControllerCreatedBy, HybridControllerServiceKey: "/web"}, "", "", false},
+		{"no name", HybridControllerDescription, map[string]string{HybridControllerCreatedByKey: HybridControllerCreatedBy, HybridControllerServiceKey: "prod/"}, "", "", false},
+		{"two slashes", HybridControllerDescription, map[string]string{HybridControllerCreatedByKey: HybridControllerCreatedBy, HybridControllerServiceKey: "a/b/c"}, "", "", false},
+		{"another creator", HybridControllerDescription, map[string]string{HybridControllerCreatedByKey: "x", HybridControllerServiceKey: "prod/web"}, "", "", false},
+		{"another description", "Kubernetes service", map[string]string{HybridControllerCreatedByKey: HybridControllerCreatedBy, HybridControllerServiceKey: "prod/web"}, "", "", false},
+	}
+	for _, tc := range tests {
+		ns, svc, ok := HybridControllerService(tc.desc, tc.ann)
+		if ns != tc.ns || svc != tc.svc || ok != tc.ok {
+			t.Errorf("%s: HybridControllerService = %q, %q, %v; want %q, %q, %v", tc.name, ns, svc, ok, tc.ns, tc.svc, tc.ok)
+		}
+	}
+}
+
+func TestIsHybridControllerName(t *testing.T) {
+	long := HybridControllerName("1a2b3c4d5e6f", "team-payments-production", "checkout-api-gateway-internal", 8443)
+	tests := []struct {
+		name, neg, ns, svc string
+		port               int32
+		want               bool
+	}{
+		{"8-character ID", "k8s1-1a2b3c4d-default-web-80-c937fc57", "default", "web", 80, true},
+		{"short ID", HybridControllerName("abc", "default", "web", 80), "default", "web", 80, true},
+		{"cut name", long, "team-payments-production", "checkout-api-gateway-internal", 8443, true},
+		{"another port", "k8s1-1a2b3c4d-default-web-80-c937fc57", "default", "web", 81, false},
+		{"another Service", "k8s1-1a2b3c4d-default-web-80-c937fc57", "default", "api", 80, false},
+		{"our generated name", NewNamer("1a2b3c4d").NEGName("default", "web", 80), "default", "web", 80, false},
+		{"custom name", "web-neg", "default", "web", 80, false},
+		{"prefix only", "k8s1-", "default", "web", 80, false},
+	}
+	for _, tc := range tests {
+		if got := IsHybridControllerName(tc.neg, tc.ns, tc.svc, tc.port); got != tc.want {
+			t.Errorf("%s: IsHybridControllerName(%q) = %v, want %v", tc.name, tc.neg, got, tc.want)
+		}
+	}
+}
