@@ -511,7 +511,7 @@ func (e *testEnv) waitQuietWithin(horizon time.Duration) {
 			stable = 0
 		}
 		if stable < 10 {
-			return fmt.Errorf("controller busy (queue %d, inserts %d, calls idle %v)", c.queue.Len(), c.busy.Load(), c.negs.Idle())
+			return fmt.Errorf("controller busy (%s; inserts %d, calls idle %v)", c.queue.State(), c.busy.Load(), c.negs.Idle())
 		}
 		return nil
 	})

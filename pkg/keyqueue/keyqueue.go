@@ -11,6 +11,9 @@ package keyqueue
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,10 +46,50 @@ type Config struct {
 	LogKey string
 	// RateLimiter is the per-key backoff; default client-go's controller rate limiter.
 	RateLimiter workqueue.TypedRateLimiter[cache.ObjectName]
-	// Clock drives delays; default the real clock.
+	// Clock drives delays; default the real clock. The real and fake clocks of
+	// k8s.io/utils/clock run delayed functions without a goroutine each (AfterFunc); others get
+	// a goroutine per pending delay.
 	Clock clock.WithTicker
 	// MetricsProvider receives the queue's workqueue metrics; nil uses client-go's global one.
 	MetricsProvider workqueue.MetricsProvider
+}
+
+// delayedClock is a clock that runs functions later.
+type delayedClock interface {
+	AfterFunc(d time.Duration, f func()) clock.Timer
+}
+
+// goroutineTimers runs delayed functions on a goroutine each, for clocks without AfterFunc.
+type goroutineTimers struct{ clock.WithTicker }
+
+func (g goroutineTimers) AfterFunc(d time.Duration, f func()) clock.Timer {
+	t := &stoppableTimer{Timer: g.NewTimer(d), stop: make(chan struct{})}
+	go func() {
+		select {
+		case <-t.C():
+			f()
+		case <-t.stop:
+		}
+	}()
+	return t
+}
+
+// stoppableTimer ends its goroutine when stopped.
+type stoppableTimer struct {
+	clock.Timer
+	once sync.Once
+	stop chan struct{}
+}
+
+func (t *stoppableTimer) Stop() bool {
+	t.once.Do(func() { close(t.stop) })
+	return t.Timer.Stop()
+}
+
+// delayed is the one pending delayed re-sync of a key.
+type delayed struct {
+	at    time.Time
+	timer clock.Timer
 }
 
 // Queue is a work queue with its workers. Create it with New, start the workers with Run.
@@ -54,10 +97,13 @@ type Queue struct {
 	cfg Config
 	q   workqueue.TypedRateLimitingInterface[cache.ObjectName]
 
+	timers  delayedClock
 	running atomic.Int64
+	retries workqueue.CounterMetric
 	mu      sync.Mutex
-	// due holds, per key, the earliest delayed re-sync not yet handed to a worker.
-	due map[cache.ObjectName]time.Time
+	// due holds, per key, the pending delayed re-sync: the earliest asked for. Delays are the
+	// queue's own timers (not client-go's delaying queue), so what is due is known exactly.
+	due map[cache.ObjectName]*delayed
 }
 
 // New returns a Queue.
@@ -74,15 +120,30 @@ func New(cfg Config) *Queue {
 	if cfg.LogKey == "" {
 		cfg.LogKey = "key"
 	}
-	return &Queue{cfg: cfg, due: map[cache.ObjectName]time.Time{},
+	timers, ok := cfg.Clock.(delayedClock)
+	if !ok {
+		timers = goroutineTimers{cfg.Clock}
+	}
+	q := &Queue{cfg: cfg, timers: timers, due: map[cache.ObjectName]*delayed{}, retries: noRetries{},
 		q: workqueue.NewTypedRateLimitingQueueWithConfig(cfg.RateLimiter, workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{
 			Name: cfg.Name, Clock: cfg.Clock, MetricsProvider: cfg.MetricsProvider})}
+	if cfg.MetricsProvider != nil && cfg.Name != "" {
+		// Retries are scheduled here, not through the rate-limited queue: count them as it would.
+		q.retries = cfg.MetricsProvider.NewRetriesMetric(cfg.Name)
+	}
+	return q
 }
+
+type noRetries struct{}
+
+func (noRetries) Inc() {}
 
 // Add queues key for a sync now.
 func (q *Queue) Add(key cache.ObjectName) { q.q.Add(key) }
 
-// AddAfter queues key for a sync after d (at once if d ≤ 0).
+// AddAfter queues key for a sync after d (at once if d ≤ 0). A key has at most one delayed
+// re-sync pending, the earliest asked for (as client-go's delaying queue): a later request is
+// dropped, since the sync that comes first asks again for whatever it still needs.
 func (q *Queue) AddAfter(key cache.ObjectName, d time.Duration) {
 	if d <= 0 {
 		q.q.Add(key)
@@ -90,11 +151,23 @@ func (q *Queue) AddAfter(key cache.ObjectName, d time.Duration) {
 	}
 	at := q.cfg.Clock.Now().Add(d)
 	q.mu.Lock()
-	if cur, ok := q.due[key]; !ok || at.Before(cur) {
-		q.due[key] = at
+	defer q.mu.Unlock()
+	if cur := q.due[key]; cur != nil {
+		if !at.Before(cur.at) {
+			return
+		}
+		cur.timer.Stop()
 	}
-	q.mu.Unlock()
-	q.q.AddAfter(key, d)
+	e := &delayed{at: at}
+	e.timer = q.timers.AfterFunc(d, func() {
+		q.mu.Lock()
+		if q.due[key] == e {
+			delete(q.due, key)
+		}
+		q.mu.Unlock()
+		q.q.Add(key)
+	})
+	q.due[key] = e
 }
 
 // Len returns the number of keys queued (delayed ones not included).
@@ -103,8 +176,17 @@ func (q *Queue) Len() int { return q.q.Len() }
 // NumRequeues returns the consecutive failures of key.
 func (q *Queue) NumRequeues(key cache.ObjectName) int { return q.cfg.RateLimiter.NumRequeues(key) }
 
-// ShutDown stops the queue: workers finish their current sync and exit; adds are ignored.
-func (q *Queue) ShutDown() { q.q.ShutDown() }
+// ShutDown stops the queue: workers finish their current sync and exit; adds are ignored and
+// pending delayed re-syncs dropped.
+func (q *Queue) ShutDown() {
+	q.mu.Lock()
+	for k, e := range q.due {
+		e.timer.Stop()
+		delete(q.due, k)
+	}
+	q.mu.Unlock()
+	q.q.ShutDown()
+}
 
 // Idle reports whether nothing is queued, no sync is running and no delayed re-sync is due
 // within horizon.
@@ -115,12 +197,26 @@ func (q *Queue) Idle(horizon time.Duration) bool {
 	limit := q.cfg.Clock.Now().Add(horizon)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, at := range q.due {
-		if at.Before(limit) {
+	for _, e := range q.due {
+		if e.at.Before(limit) {
 			return false
 		}
 	}
 	return true
+}
+
+// State describes what the queue holds, for diagnostics: keys queued, syncs running, and the
+// delayed re-syncs with how soon each is due.
+func (q *Queue) State() string {
+	now := q.cfg.Clock.Now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	due := make([]string, 0, len(q.due))
+	for k, e := range q.due {
+		due = append(due, fmt.Sprintf("%s in %s", k, e.at.Sub(now).Round(time.Millisecond)))
+	}
+	slices.Sort(due)
+	return fmt.Sprintf("queued %d, running %d, due [%s]", q.q.Len(), q.running.Load(), strings.Join(due, ", "))
 }
 
 // Run runs the workers until ctx is done, then shuts the queue down and returns when every
@@ -132,7 +228,7 @@ func (q *Queue) Run(ctx context.Context) {
 		wg.Go(func() { wait.UntilWithContext(ctx, q.work, time.Second) })
 	}
 	<-ctx.Done()
-	q.q.ShutDown()
+	q.ShutDown()
 	wg.Wait()
 }
 
@@ -150,17 +246,13 @@ func (q *Queue) processNext(ctx context.Context) bool {
 	defer q.q.Done(key)
 	q.running.Add(1)
 	defer q.running.Add(-1)
-	q.mu.Lock()
-	if at, ok := q.due[key]; ok && !at.After(q.cfg.Clock.Now()) {
-		delete(q.due, key)
-	}
-	q.mu.Unlock()
 
 	ctx = klog.NewContext(ctx, klog.LoggerWithValues(klog.FromContext(ctx), q.cfg.LogKey, klog.KRef(key.Namespace, key.Name)))
 	r := q.cfg.Sync(ctx, key)
 	switch {
 	case ctx.Err() != nil:
 	case r.Err != nil:
+		q.retries.Inc()
 		q.AddAfter(key, q.cfg.RateLimiter.When(key))
 	default:
 		q.q.Forget(key)

@@ -71,3 +71,40 @@ func TestRetryAndRequeue(t *testing.T) {
 		t.Errorf("not idle after the last sync")
 	}
 }
+
+// TestDelayedResyncsAreExact: a key has one pending delayed re-sync, the earliest asked for; a
+// sync in between (an event) does not consume it, and once it fires nothing is left due. (A
+// queue that tracked due times beside client-go's delaying queue could drop the later request
+// while still expecting it, and never be idle.)
+func TestDelayedResyncsAreExact(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(1000, 0))
+	key := cache.ObjectName{Namespace: "ns", Name: "svc"}
+	synced := make(chan struct{}, 10)
+	q := New(Config{Name: "test", Clock: clk, Sync: func(context.Context, cache.ObjectName) Result {
+		synced <- struct{}{}
+		return Result{}
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.Run(ctx)
+	settle := func() {
+		t.Helper()
+		<-synced
+		for q.running.Load() > 0 || q.Len() > 0 {
+			time.Sleep(time.Millisecond) // the worker finishing; poll, not an assertion
+		}
+	}
+	q.AddAfter(key, time.Second)
+	clk.Step(500 * time.Millisecond)
+	q.Add(key) // an event
+	settle()
+	q.AddAfter(key, 2*time.Second) // later than the pending one: dropped
+	if q.Idle(500*time.Millisecond+time.Millisecond) || !q.Idle(500*time.Millisecond) {
+		t.Fatalf("pending re-sync not due in exactly 500 ms: %s", q.State())
+	}
+	clk.Step(500 * time.Millisecond)
+	settle()
+	if !q.Idle(time.Hour) {
+		t.Fatalf("not idle after the re-sync fired: %s", q.State())
+	}
+}
