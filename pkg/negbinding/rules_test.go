@@ -83,7 +83,9 @@ func TestPrecheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := env{subnetwork: "projects/p/regions/r/subnetworks/nodes"}
-	ref := func(name, subnet string) boundRef { return boundRef{ref: neg.Ref{Zone: "z", Name: name}, subnet: subnet} }
+	ref := func(name, subnet string) boundRef {
+		return boundRef{ref: neg.Ref{Zone: "z", Name: name}, subnet: subnet}
+	}
 	for _, tc := range []struct {
 		name      string
 		namespace string
@@ -214,9 +216,9 @@ func TestAllowList(t *testing.T) {
 func TestRefFromURL(t *testing.T) {
 	for url, want := range map[string]neg.Ref{
 		"https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-a/networkEndpointGroups/web": {Zone: "us-central1-a", Name: "web"},
-		"projects/p/zones/z/networkEndpointGroups/n":                                                      {Zone: "z", Name: "n"},
-		"http://127.0.0.1:1234/compute/v1/projects/p/zones/z/networkEndpointGroups/n":                     {Zone: "z", Name: "n"},
-		"https://www.googleapis.com/compute/v1/projects/p/regions/r/networkEndpointGroups/n":              {},
+		"projects/p/zones/z/networkEndpointGroups/n":                                                     {Zone: "z", Name: "n"},
+		"http://127.0.0.1:1234/compute/v1/projects/p/zones/z/networkEndpointGroups/n":                    {Zone: "z", Name: "n"},
+		"https://www.googleapis.com/compute/v1/projects/p/regions/r/networkEndpointGroups/n":             {},
 		"": {},
 	} {
 		got, ok := refFromURL(url)
