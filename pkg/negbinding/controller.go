@@ -192,6 +192,7 @@ func New(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	c.syncer = syncer
+	c.negs.syncer = syncer
 	c.queue = keyqueue.New(keyqueue.Config{Name: QueueName, Workers: cfg.Workers, LogKey: "negbinding",
 		Clock: cfg.Clock, MetricsProvider: cfg.QueueMetrics, Sync: c.syncKey,
 		RateLimiter: workqueue.NewTypedMaxOfRateLimiter(

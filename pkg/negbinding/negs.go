@@ -9,6 +9,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/negsync"
 )
 
 // negCache remembers the NEGs bindings name as GCE last returned them (or that GCE said they do
@@ -20,6 +21,10 @@ type negCache struct {
 	cloud              gce.Cloud
 	clock              clock.Clock
 	maxAge, missingAge time.Duration
+	// syncer, when set, compares the size of every NEG read with the endpoints it believes
+	// attached (negsync.Syncer.CheckSizes): endpoints attached or detached by hand are found
+	// and repaired at each read, every resync period, at no extra call.
+	syncer *negsync.Syncer
 
 	mu      sync.Mutex
 	entries map[neg.Ref]negEntry
@@ -45,12 +50,19 @@ func (c *negCache) get(ctx context.Context, ref neg.Ref, owner string) (*gce.NEG
 	if ok && (now.Sub(e.at) < c.missingAge || (e.neg != nil && now.Sub(e.at) < c.maxAge)) {
 		return e.neg, nil
 	}
+	var seq uint64
+	if c.syncer != nil {
+		seq = c.syncer.Sequence()
+	}
 	n, err := c.cloud.GetNEG(gce.WithTenant(ctx, owner), ref.Zone, ref.Name)
 	if err != nil && !gce.IsNotFound(err) {
 		return nil, err
 	}
 	if err != nil {
 		n = nil
+	}
+	if n != nil && c.syncer != nil {
+		c.syncer.CheckSizes([]gce.NEG{*n}, seq)
 	}
 	c.mu.Lock()
 	c.entries[ref] = negEntry{neg: n, at: now}

@@ -213,11 +213,20 @@ func normalize(st Status) Status {
 }
 
 // updateStatus writes st as b's status. It returns the binding as written, or nil when it is
-// gone.
+// gone. On a conflict (the cache lags behind the controller's own last write) it writes st
+// once more on the binding read afresh: the status is the controller's alone, and a change of
+// the spec meanwhile queues another sync that recomputes it.
 func (c *Controller) updateStatus(ctx context.Context, b *NetworkEndpointGroupBinding, st Status) (*NetworkEndpointGroupBinding, error) {
 	nb := b.DeepCopy()
 	nb.Status = st
 	out, err := c.cfg.Client.UpdateStatus(ctx, nb)
+	if apierrors.IsConflict(err) {
+		var fresh *NetworkEndpointGroupBinding
+		if fresh, err = c.cfg.Client.Get(ctx, b.Namespace, b.Name); err == nil {
+			fresh.Status = st
+			out, err = c.cfg.Client.UpdateStatus(ctx, fresh)
+		}
+	}
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
