@@ -105,9 +105,9 @@ func errorsJoin(errs ...error) error {
 func TestBindingRefusals(t *testing.T) {
 	ownDesc := `{"cluster-uid":"` + clusterUID + `","namespace":"default","service-name":"other","port":"80"}`
 	for _, tc := range []struct {
-		name   string
-		setup  func(e *testEnv) // makes NEG "bad" in zone a (or not)
-		neg    string
+		name  string
+		setup func(e *testEnv) // makes NEG "bad" in zone a (or not)
+		neg   string
 		// byHand: an endpoint attached by hand beforehand, which must stay.
 		byHand bool
 		tweak  func(*Config)
