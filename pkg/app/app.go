@@ -151,7 +151,8 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	if err != nil {
 		return err
 	}
-	bindings, err := newNEGBindings(ctx, o, cl, factory, negCloud, cloud.MutationsShort, env, clusterUID)
+	bindings, err := newNEGBindings(ctx, o, cl, factory, negCloud, cloud.MutationsShort, env, clusterUID,
+		obs.metrics.QueueProvider())
 	if err != nil {
 		return err
 	}

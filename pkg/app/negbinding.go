@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	"github.com/neg-controller/neg-controller/pkg/gce"
@@ -71,7 +72,7 @@ type negBindings struct {
 // newNEGBindings creates the binding controller on factory (before it starts), or returns an
 // empty negBindings when disabled (or without a dynamic client).
 func newNEGBindings(ctx context.Context, o *Options, cl Clients, factory informers.SharedInformerFactory, cloud gce.Cloud,
-	budgetShort func() bool, env Environment, clusterUID string) (*negBindings, error) {
+	budgetShort func() bool, env Environment, clusterUID string, queueMetrics workqueue.MetricsProvider) (*negBindings, error) {
 	nb := &negBindings{}
 	logger := klog.FromContext(ctx)
 	if !o.NEGBinding.Enabled {
@@ -102,6 +103,7 @@ func newNEGBindings(ctx context.Context, o *Options, cl Clients, factory informe
 		BudgetShort:    budgetShort,
 		SyncDelay:      o.SyncDelay,
 		Workers:        o.ConcurrentSyncs,
+		QueueMetrics:   queueMetrics,
 		OnBoundChange:  nb.boundChanged,
 	})
 	if err != nil {
