@@ -419,3 +419,32 @@ func TestBindingRepairsDrift(t *testing.T) {
 	e.attachByHand(zoneA, "web-neg", []neg.Endpoint{{Instance: "node-a", IP: "10.1.9.9", Port: 8080}})
 	e.eventually("stray endpoint detached", func() error { return e.checkNEG(zoneA, "web-neg", e.endpointsIn(pods, zoneA)) })
 }
+
+// TestBindingKeepsNEGAgainstLaterAnnotation: a Service annotation naming a NEG a binding already
+// holds does not take it away (the annotation side refuses it): the NEG stays in step.
+func TestBindingKeepsNEGAgainstLaterAnnotation(t *testing.T) {
+	e := newTestEnv(t)
+	e.threeZones()
+	e.createNEG(zoneA, gce.NEGSpec{Name: "web-neg"})
+	e.createService("web")
+	pods := e.pods(3, "node-a")
+	e.setEndpoints("web", pods)
+	e.start(nil)
+	e.createBinding(binding("web", "web", negRef("web-neg", zoneA)))
+	e.eventually("filled", func() error {
+		return e.checkCondition("web", ConditionBackendRefAttached, metav1.ConditionTrue, ReasonAttached)
+	})
+	e.createService("late")
+	svc, _ := e.kube.CoreV1().Services(ns).Get(e.ctx, "late", metav1.GetOptions{})
+	svc.Annotations = map[string]string{"cloud.google.com/neg": `{"exposed_ports":{"80":{"name":"web-neg"}}}`}
+	if _, err := e.kube.CoreV1().Services(ns).Update(e.ctx, svc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.settle()
+	if err := e.checkNEG(zoneA, "web-neg", e.endpointsIn(pods, zoneA)); err != nil {
+		t.Error(err)
+	}
+	if err := e.checkCondition("web", ConditionNEGsAccepted, metav1.ConditionTrue, ReasonAccepted); err != nil {
+		t.Error(err)
+	}
+}

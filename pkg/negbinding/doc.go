@@ -19,7 +19,8 @@
 //	--negbinding-allow does not allow the name in the namespace        NEGNotAllowed
 //	the name looks generated (k8s1-…, k8s2-…: GKE-style controllers)   NEGManagedByController
 //	the spec's subnet is not the cluster's (--subnetwork)             NEGSubnetMismatch
-//	a Service's NEG annotation names it as a custom name              NEGConflict
+//	a Service's NEG annotation names it as a custom name (unless the    NEGConflict
+//	  binding records it already: then the annotation is the one refused)
 //	GCE: the NEG does not exist in the zone                            NEGNotFound (re-read every minute)
 //	GCE: its description names a cluster-uid (an annotation-driven     NEGManagedByController
 //	  NEG of this cluster, or of another)

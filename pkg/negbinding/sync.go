@@ -179,7 +179,10 @@ func (c *Controller) accept(ctx context.Context, s *bindingSync) {
 func (c *Controller) judgeTask(ctx context.Context, s *bindingSync, t *refTask) {
 	if t.inSpec {
 		t.refusal = precheck(s.b.Namespace, boundRef{ref: t.ref, subnet: t.subnet}, c.cfg.Allow, c.env)
-		if t.refusal == nil {
+		if t.refusal == nil && !t.recorded {
+			// A NEG the binding records stays bound: the annotation side refuses it too
+			// (it never adopts a custom-named NEG without its own description), and
+			// releasing it would empty a load balancer's backend for a typo.
 			t.refusal = c.annotationConflict(t.ref.Name)
 		}
 	}
