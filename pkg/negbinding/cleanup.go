@@ -10,8 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
-
-	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
 // cleanup handles a binding being deleted: it detaches every endpoint of the NEGs its status
@@ -22,12 +20,16 @@ import (
 //	                              it does not exist, or another binding manages it, or it is no
 //	                              longer safe to touch (judge)
 //	all done                      finalizer removed (Normal CleanedUp when something was detached)
-//	deletionTimestamp + Config.   finalizer removed anyway (Warning CleanupTimedOut naming the NEGs
-//	  CleanupTimeout passed       that may still hold endpoints): a GCE outage, a revoked
+//	the deadline passed           finalizer removed anyway (Warning CleanupTimedOut naming the NEGs
+//	                              that may still hold endpoints): a GCE outage, a revoked
 //	                              permission or a NEG that cannot be read delays a namespace's
 //	                              deletion by at most the timeout
 //	otherwise                     BackendRefAttached False/Detaching; synced again after the
 //	                              NEG's backoff or the calls, at the latest at the deadline
+//
+// The deadline is deletionTimestamp + Config.CleanupTimeout, or — when the controller first
+// sees the deletion later than that (it was down) — that moment plus the timeout, at most a
+// minute: a restarted controller still gets its detach calls a chance to finish.
 //
 // Only endpoints the status records NEGs for are detached: a NEG the binding never recorded
 // was never called.
@@ -37,6 +39,7 @@ func (c *Controller) cleanup(ctx context.Context, b *NetworkEndpointGroupBinding
 		c.forget(key)
 		return 0, nil
 	}
+	now := c.clock.Now()
 	s := &bindingSync{b: b, key: key}
 	for _, r := range statusRefs(b) {
 		s.tasks = append(s.tasks, &refTask{ref: r, recorded: true})
@@ -62,8 +65,7 @@ func (c *Controller) cleanup(ctx context.Context, b *NetworkEndpointGroupBinding
 		}
 	}
 	logger := klog.FromContext(ctx)
-	now := c.clock.Now()
-	deadline := b.DeletionTimestamp.Add(c.cfg.CleanupTimeout)
+	deadline := c.cleanupDeadline(key, b.DeletionTimestamp.Time, now)
 	switch {
 	case len(remaining) == 0:
 		logger.Info("Binding deleted; its endpoints are detached, removing the finalizer")
@@ -90,6 +92,26 @@ func (c *Controller) cleanup(ctx context.Context, b *NetworkEndpointGroupBinding
 	for _, t := range s.tasks {
 		c.syncer.Forget(t.ref)
 	}
-	c.claims.release(key, map[neg.Ref]bool{})
+	c.forget(key)
 	return 0, nil
+}
+
+// cleanupDeadline returns when the cleanup of binding key, deleted at deleted, gives up (see
+// cleanup), remembering when this process first saw the deletion.
+func (c *Controller) cleanupDeadline(key cache.ObjectName, deleted, now time.Time) time.Time {
+	c.mu.Lock()
+	seen, ok := c.deletingSince[key]
+	if !ok {
+		seen = now
+		c.deletingSince[key] = now
+	}
+	c.mu.Unlock()
+	return maxTime(deleted.Add(c.cfg.CleanupTimeout), seen.Add(min(c.cfg.CleanupTimeout, time.Minute)))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -158,6 +158,8 @@ type Controller struct {
 	// changed holds the bindings whose calls finished since their status was last written:
 	// their next status write sets lastSyncTime.
 	changed map[cache.ObjectName]bool
+	// deletingSince holds when this process first saw each binding being deleted.
+	deletingSince map[cache.ObjectName]time.Time
 }
 
 // New creates a Controller and registers its informer handlers and indexers.
@@ -174,16 +176,17 @@ func New(cfg Config) (*Controller, error) {
 		clock: cfg.Clock,
 		env: env{clusterUID: cfg.ClusterUID, clusterName: cfg.ClusterName, network: cfg.Network,
 			subnetwork: cfg.Subnetwork},
-		services:   svcInf.Lister(),
-		svcIndexer: svcInf.Informer().GetIndexer(),
-		slices:     sliceInf.Lister(),
-		nodes:      nodeInf.Lister(),
-		synced:     []cache.InformerSynced{svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nodeInf.Informer().HasSynced},
-		negs:       newNEGCache(cfg.Cloud, cfg.Clock, cfg.ResyncPeriod*9/10, cfg.MissingRecheck),
-		claims:     newClaims(),
-		warnings:   newWarningMemory(),
-		changed:    map[cache.ObjectName]bool{},
-		started:    make(chan struct{}),
+		services:      svcInf.Lister(),
+		svcIndexer:    svcInf.Informer().GetIndexer(),
+		slices:        sliceInf.Lister(),
+		nodes:         nodeInf.Lister(),
+		synced:        []cache.InformerSynced{svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nodeInf.Informer().HasSynced},
+		negs:          newNEGCache(cfg.Cloud, cfg.Clock, cfg.ResyncPeriod*9/10, cfg.MissingRecheck),
+		claims:        newClaims(),
+		warnings:      newWarningMemory(),
+		changed:       map[cache.ObjectName]bool{},
+		deletingSince: map[cache.ObjectName]time.Time{},
+		started:       make(chan struct{}),
 	}
 	syncer, err := negsync.New(negsync.Config{Cloud: cfg.Cloud, Clock: cfg.Clock, Backoff: cfg.Backoff,
 		CallInterval: cfg.CallInterval, Quiet: cfg.Quiet, BudgetShort: cfg.BudgetShort,

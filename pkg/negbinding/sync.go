@@ -466,5 +466,6 @@ func (c *Controller) forget(key cache.ObjectName) {
 	c.warnings.keep(key, nil)
 	c.mu.Lock()
 	delete(c.changed, key)
+	delete(c.deletingSince, key)
 	c.mu.Unlock()
 }
