@@ -104,7 +104,7 @@ func (c *Controller) acceptedCondition(s *bindingSync) metav1.Condition {
 		msgs = append(msgs, t.refusal.message)
 		byName[t.ref.Name] = append(byName[t.ref.Name], t.refusal.message)
 	}
-	slots := map[string]bool{"spec": true, ReasonEndpointsSkipped: true}
+	slots := map[string]bool{ReasonEndpointsSkipped: true} // "spec" goes: the spec is valid now
 	for _, t := range s.tasks {
 		slots[ReasonListFailed+":"+t.ref.String()] = true
 		slots["capacity:"+t.ref.String()] = true
