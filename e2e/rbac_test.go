@@ -34,6 +34,7 @@ func TestRBACManifestsApply(t *testing.T) {
 		{components: []string{"svcneg", "svcneg-crd"}, crd: true, svcnegRole: true},
 		{components: []string{"cluster-wide-injection"}},
 		{components: []string{"metrics-secure"}},
+		{components: []string{"negbinding"}, crd: true},
 	} {
 		t.Run(strings.Join(append([]string{"base"}, tc.components...), "+"), func(t *testing.T) {
 			ctx := ctxFor(t)

@@ -133,6 +133,8 @@ func TestChartMatchesKustomize(t *testing.T) {
 			values: flagValues("inject-readiness-gates-cluster-wide", true)},
 		{name: "metrics-secure", components: []string{"svcneg", "metrics-secure"},
 			values: flagValues("metrics-secure", true)},
+		{name: "negbinding", components: []string{"svcneg", "negbinding"},
+			values: flagValues("enable-negbinding", true)},
 		// The base alone has no svcneg RBAC (the controller then writes none); the chart also
 		// says so with the flag.
 		{name: "no svcneg", values: flagValues("enable-svcneg", false), extraChartArgs: []string{"--enable-svcneg=false"}},
@@ -150,8 +152,9 @@ func TestChartMatchesKustomize(t *testing.T) {
 				return ks
 			}
 			// The chart leaves the namespace to `helm install --create-namespace` (or
-			// namespace.create) and its CRDs live in crds/ (TestCRDsMatch).
-			if diff := cmp.Diff(kinds(kust, "Namespace"), kinds(chart, "CustomResourceDefinition")); diff != "" {
+			// namespace.create); the svcneg CRD lives in crds/, the negbinding CRD is a
+			// template (TestCRDsMatch compares both with the components').
+			if diff := cmp.Diff(kinds(kust, "Namespace", "CustomResourceDefinition"), kinds(chart, "CustomResourceDefinition")); diff != "" {
 				t.Errorf("objects (-kustomize +chart):\n%s", diff)
 			}
 			if diff := cmp.Diff(rbac(kust), rbac(chart)); diff != "" {
@@ -190,18 +193,39 @@ func TestChartMatchesKustomize(t *testing.T) {
 	}
 }
 
-// TestCRDsMatch: the chart's crds/ holds the svcneg-crd component's CRD, byte for byte.
+// TestCRDsMatch: the chart's crds/ holds the svcneg-crd component's CRD, and its files/ the
+// negbinding component's, byte for byte; the negbinding CRD is rendered with the flag only,
+// and left out with negBinding.installCRD=false.
 func TestCRDsMatch(t *testing.T) {
-	a, err := os.ReadFile(filepath.Join(RepoRoot(), "manifests", "components", "svcneg-crd", "servicenetworkendpointgroups.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	for _, f := range []struct{ component, chart string }{
+		{"manifests/components/svcneg-crd/servicenetworkendpointgroups.yaml", "crds/servicenetworkendpointgroups.yaml"},
+		{"manifests/components/negbinding/networkendpointgroupbindings.yaml", "files/networkendpointgroupbindings.yaml"},
+	} {
+		a, err := os.ReadFile(filepath.Join(RepoRoot(), f.component))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(filepath.Join(ChartDir(), f.chart))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a, b) {
+			t.Errorf("charts/neg-controller/%s differs from %s: copy it", f.chart, f.component)
+		}
 	}
-	b, err := os.ReadFile(filepath.Join(ChartDir(), "crds", "servicenetworkendpointgroups.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	const negbindingCRD = "networkendpointgroupbindings.networking.gke.io"
+	rendered := func(values map[string]any) bool {
+		return slices.ContainsFunc(render(t, values), func(o *unstructured.Unstructured) bool {
+			return o.GetKind() == "CustomResourceDefinition" && o.GetName() == negbindingCRD
+		})
 	}
-	if !bytes.Equal(a, b) {
-		t.Error("charts/neg-controller/crds/servicenetworkendpointgroups.yaml differs from manifests/components/svcneg-crd/: copy it")
+	on := flagValues("enable-negbinding", true)
+	if rendered(nil) || !rendered(on) {
+		t.Errorf("%s rendered by default: %v, with flags.enable-negbinding: %v; want false, true", negbindingCRD, rendered(nil), rendered(on))
+	}
+	on["negBinding"] = map[string]any{"installCRD": false}
+	if rendered(on) {
+		t.Errorf("%s rendered with negBinding.installCRD=false", negbindingCRD)
 	}
 }
 
@@ -234,7 +258,7 @@ func everything() map[string]any {
 		"podAnnotations":   map[string]any{"a": "b"},
 		"imagePullSecrets": []any{map[string]any{"name": "regcred"}},
 		"flags": map[string]any{"metrics-secure": true, "concurrent-syncs": 20, "resync-period": "5m",
-			"project": "p", "kube-api-qps": 75.5, "dry-run": true},
+			"project": "p", "kube-api-qps": 75.5, "dry-run": true, "enable-negbinding": true},
 	}
 }
 
@@ -243,14 +267,16 @@ func TestChartOptions(t *testing.T) {
 	objs := render(t, everything())
 	for _, want := range []string{"Namespace neg-controller", "Certificate neg-controller-webhook", "Issuer neg-controller-selfsigned",
 		"ServiceMonitor neg-controller", "PodMonitor neg-controller", "Service neg-controller-metrics",
-		"ClusterRole neg-controller-metrics-reader", "ClusterRoleBinding neg-controller-auth-delegator"} {
+		"ClusterRole neg-controller-metrics-reader", "ClusterRoleBinding neg-controller-auth-delegator",
+		"CustomResourceDefinition networkendpointgroupbindings.networking.gke.io", "ClusterRole neg-controller-negbinding",
+		"ClusterRoleBinding neg-controller-negbinding", "ClusterRole neg-controller-negbinding-editor"} {
 		if !slices.ContainsFunc(objs, func(o *unstructured.Unstructured) bool { return o.GetKind()+" "+o.GetName() == want }) {
 			t.Errorf("everything on: no %s", want)
 		}
 	}
 	got := args(container(t, objs))
 	want := []string{"--leader-elect=true", "--metrics-bind-address=:8080", "--concurrent-syncs=20", "--dry-run=true",
-		"--kube-api-qps=75.5", "--metrics-secure=true", "--project=p", "--resync-period=5m", "--v=2", "--log_file_max_size=100"}
+		"--enable-negbinding=true", "--kube-api-qps=75.5", "--metrics-secure=true", "--project=p", "--resync-period=5m", "--v=2", "--log_file_max_size=100"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("args (-want +got):\n%s", diff)
 	}

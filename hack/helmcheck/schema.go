@@ -71,9 +71,10 @@ func SchemaFile(flags []Flag) string {
 				"podMonitor":        obj(map[string]any{"enabled": boolean, "interval": str, "labels": object, "authorization": object}),
 				"readerClusterRole": boolean,
 			}),
-			"extraArgs": map[string]any{"type": "array", "items": str},
-			"extraEnv":  array,
-			"flags":     map[string]any{"type": "object", "additionalProperties": false, "properties": fp},
+			"negBinding": obj(map[string]any{"installCRD": boolean}),
+			"extraArgs":  map[string]any{"type": "array", "items": str},
+			"extraEnv":   array,
+			"flags":      map[string]any{"type": "object", "additionalProperties": false, "properties": fp},
 		},
 	}
 	b, err := json.MarshalIndent(schema, "", "  ")

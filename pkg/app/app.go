@@ -67,7 +67,8 @@ type Clients struct {
 	LeaderElection kubernetes.Interface
 	// Metadata is the GCE metadata server, or nil when it is not to be used.
 	Metadata Metadata
-	// Dynamic writes ServiceNetworkEndpointGroups; nil writes none.
+	// Dynamic writes ServiceNetworkEndpointGroups and serves NetworkEndpointGroupBindings; nil
+	// writes and serves none.
 	Dynamic dynamic.Interface
 }
 
@@ -128,11 +129,12 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 			&corev1.Node{}:               0,
 			&networkingv1.Ingress{}:      0,
 		}))
+	negCloud := fence.Cloud(dryRunCloud(ctx, o, cloud, obs.metrics))
 	ctrl, err := controller.New(controller.Config{
 		KubeClient:      cl.Kube,
 		EventClient:     cl.Events,
 		Informers:       factory,
-		Cloud:           fence.Cloud(dryRunCloud(ctx, o, cloud, obs.metrics)),
+		Cloud:           negCloud,
 		ClusterUID:      clusterUID,
 		NamingUID:       namingUID,
 		Network:         gce.NetworkURL(env.Project, env.Network),
@@ -155,13 +157,21 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	if err != nil {
 		return err
 	}
-	gate, err := startReadiness(ctx, o, cl, factory, cloud, obs, negready.Placement{NonGCPMode: hybrid.NonGCPMode, Zones: hybrid.Zones})
+	bindings, err := newNEGBindings(ctx, o, cl, factory, negCloud, cloud.MutationsShort, env, clusterUID,
+		obs.metrics.QueueProvider())
 	if err != nil {
 		return err
 	}
+	gate, err := startReadiness(ctx, o, cl, factory, cloud, obs,
+		negready.Placement{NonGCPMode: hybrid.NonGCPMode, Zones: hybrid.Zones}, bindings.binder())
+	if err != nil {
+		return err
+	}
+	bindings.reflector.Store(gate.reflector)
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
-	return runController(ctx, o, cl.leaderElection(), obs, ctrl.HasSynced, gate.wrap(ctrl.Run))
+	bindings.start(ctx)
+	return runController(ctx, o, cl.leaderElection(), obs, ctrl.HasSynced, gate.wrap(bindings.wrap(ctrl.Run)))
 }
 
 // neverPeriod stands for a disabled period.

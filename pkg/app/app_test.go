@@ -55,8 +55,9 @@ func TestFlags(t *testing.T) {
 	// The operating options keep their defaults here (operating_test.go parses them).
 	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
 	want.GCEBudgets, want.PprofBindAddress = o.GCEBudgets, o.PprofBindAddress
-	want.Readiness = o.Readiness // readiness_test.go parses them
-	want.Hybrid = o.Hybrid       // hybrid_test.go parses them
+	want.Readiness = o.Readiness   // readiness_test.go parses them
+	want.Hybrid = o.Hybrid         // hybrid_test.go parses them
+	want.NEGBinding = o.NEGBinding // negbinding_test.go parses them
 	if *o != want {
 		t.Errorf("parsed %+v\nwant   %+v", *o, want)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/controller"
 	"github.com/neg-controller/neg-controller/pkg/gce"
+	"github.com/neg-controller/neg-controller/pkg/negbinding"
 	"github.com/neg-controller/neg-controller/pkg/plan"
 )
 
@@ -75,6 +76,9 @@ type Options struct {
 
 	// Hybrid configures NON_GCP_PRIVATE_IP_PORT NEGs (hybrid.go): --neg-type, zone mapping.
 	Hybrid HybridOptions
+
+	// NEGBinding configures NetworkEndpointGroupBindings (negbinding.go): --enable-negbinding.
+	NEGBinding NEGBindingOptions
 }
 
 // NewOptions returns the default options.
@@ -102,6 +106,7 @@ func NewOptions() *Options {
 		EnableSvcNEG:             true,
 		Readiness:                DefaultReadiness(),
 		Hybrid:                   HybridOptions{NEGType: NEGTypeGCE},
+		NEGBinding:               NEGBindingOptions{CleanupTimeout: negbinding.DefaultCleanupTimeout},
 	}
 }
 
@@ -189,6 +194,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.addBackendFlags(fs)
 	o.addReadinessFlags(fs)
 	o.addHybridFlags(fs)
+	o.addNEGBindingFlags(fs)
 }
 
 // gceName is a GCE resource name.
@@ -263,5 +269,6 @@ func (o *Options) Validate() error {
 	errs = append(errs, o.validateBackends()...)
 	errs = append(errs, o.validateReadiness()...)
 	errs = append(errs, o.validateHybrid()...)
+	errs = append(errs, o.validateNEGBinding()...)
 	return errors.Join(errs...)
 }

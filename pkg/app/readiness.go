@@ -149,15 +149,16 @@ type readinessGate struct {
 
 // startReadiness creates the reflector on factory (before it starts) and, unless disabled,
 // starts the webhook server and its certificate upkeep until ctx is done. hybrid places the
-// pods of hybrid NEGs as the controller does.
+// pods of hybrid NEGs as the controller does; bound gives the NEGs of
+// NetworkEndpointGroupBindings (nil: none).
 func startReadiness(ctx context.Context, o *Options, cl Clients, factory informers.SharedInformerFactory,
-	cloud gce.Cloud, obs *observability, hybrid negready.Placement) (*readinessGate, error) {
+	cloud gce.Cloud, obs *observability, hybrid negready.Placement, bound negready.Binder) (*readinessGate, error) {
 	r := o.Readiness
 	m := negready.NewMetrics(obs.registry)
 	refl, err := negready.New(negready.Config{
 		KubeClient: cl.Kube, EventClient: cl.Events, Informers: factory, Cloud: cloud,
 		Timeout: r.Timeout, WithoutHealthCheck: negready.WithoutHealthCheck(r.WithoutHealthCheck),
-		QueueMetrics: obs.metrics.QueueProvider(), Metrics: m, Registerer: obs.registry, Hybrid: hybrid,
+		QueueMetrics: obs.metrics.QueueProvider(), Metrics: m, Registerer: obs.registry, Hybrid: hybrid, Bound: bound,
 	})
 	if err != nil {
 		return nil, err
@@ -174,6 +175,7 @@ func startReadiness(ctx context.Context, o *Options, cl Clients, factory informe
 		OwnNamespace: r.namespace(),
 		Synced:       func() bool { return svcInf.HasSynced() && nsInf.HasSynced() },
 		Metrics:      m,
+		Bound:        bound,
 	}, klog.FromContext(ctx))
 	certs := negready.NewCertManager(negready.CertConfig{
 		Client: cl.Kube, Namespace: r.namespace(), SecretName: r.CertSecret,

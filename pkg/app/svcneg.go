@@ -13,10 +13,11 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/svcneg"
 )
 
-// dynamicClient returns the client ServiceNetworkEndpointGroups are written with (nil when
-// --enable-svcneg=false). It shares the main client's rate limits.
+// dynamicClient returns the client ServiceNetworkEndpointGroups and NetworkEndpointGroupBindings
+// are read and written with (nil when both are disabled). It shares the main client's rate
+// limits.
 func dynamicClient(cfg *rest.Config, o *Options) (dynamic.Interface, error) {
-	if !o.EnableSvcNEG {
+	if !o.EnableSvcNEG && !o.NEGBinding.Enabled {
 		return nil, nil
 	}
 	cfg = rest.CopyConfig(cfg)

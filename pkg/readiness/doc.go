@@ -7,7 +7,9 @@
 // yet, and it is not terminating. The Services of its namespace whose selector matches it and
 // that want NEGs (cloud.google.com/neg or solutions.cloud.google.com/hybrid-neg with
 // exposed_ports or ingress) gate it; their cloud.google.com/neg-status (hybrid-neg-status) names
-// the NEGs. The pod's endpoint in each NEG is its IP and the Service port's target port, on the
+// the NEGs. Services with NEGs bound by NetworkEndpointGroupBindings (Config.Bound, from
+// pkg/negbinding: the zonal NEGs recorded in the bindings' status) gate the pods they select
+// too. The pod's endpoint in each NEG is its IP and the Service port's target port, on the
 // GCE instance of its node, in the NEG of the node's zone; for hybrid NEGs (Config.Hybrid) the
 // zone is the node's mapped GCE zone and there is no instance.
 // The condition (GKE's type, reasons and messages) is decided, in this order, by decide:
@@ -46,9 +48,9 @@
 // (source neg-readiness-reflector) with the reason as event reason.
 //
 // Webhook. Webhook is an http.Handler for AdmissionReview v1 on pod CREATE: it adds the gate
-// (a JSON patch of spec.readinessGates) to pods that a Service wanting NEGs selects, when the
-// pod's namespace is labelled neg-controller.io/readiness-gate-injection=enabled or injection
-// is cluster-wide, and never in the controller's own namespace. It never refuses a pod: errors
+// (a JSON patch of spec.readinessGates) to pods that a Service wanting NEGs (or with bound NEGs)
+// selects, when the pod's namespace is labelled neg-controller.io/readiness-gate-injection=enabled
+// or injection is cluster-wide, and never in the controller's own namespace. It never refuses a pod: errors
 // answer "allowed" without a patch (the configuration's failurePolicy is Ignore too). Pods
 // created before their Service get no gate.
 //

@@ -78,6 +78,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Hybrid places the pods of hybrid NEGs (Services whose annotation.SourceOf is hybrid).
 	Hybrid Placement
+	// Bound returns the NEGs NetworkEndpointGroupBindings bind to Services (nil: none); their
+	// pods are gated too. Call ServiceChanged when they change.
+	Bound Binder
 }
 
 func (c *Config) defaults() {
@@ -246,6 +249,14 @@ func (r *Reflector) onService(obj any) {
 	}
 }
 
+// ServiceChanged queues the waiting pods of Service namespace/name: its bound NEGs changed
+// (Config.Bound).
+func (r *Reflector) ServiceChanged(namespace, name string) {
+	if svc, err := r.services.Services(namespace).Get(name); err == nil {
+		r.onService(svc)
+	}
+}
+
 // Run processes pods until ctx is done, after the caches synced. It returns once the workers
 // and pollers have stopped.
 func (r *Reflector) Run(ctx context.Context) error {
@@ -285,12 +296,19 @@ func (r *Reflector) sync(ctx context.Context, key cache.ObjectName) error {
 	if err != nil {
 		return err
 	}
+	var bound []BoundNEG
+	if r.cfg.Bound != nil {
+		bound = r.cfg.Bound(pod.Namespace)
+	}
 	svcs := negServices(all, pod)
+	bsvcs := boundServices(all, pod, bound)
 	var node *corev1.Node
 	if pod.Spec.NodeName != "" {
 		node, _ = r.nodes.Get(pod.Spec.NodeName) // unknown node: no targets yet
 	}
 	negs, targets := podTargets(svcs, pod, node, r.cfg.Hybrid)
+	negs, targets = boundTargets(bsvcs, bound, pod, node, negs, targets)
+	svcs = gatingServices(all, pod, bound)
 	created, now := pod.CreationTimestamp.Time, r.cfg.Clock.Now()
 	d := decide(input{gated: len(svcs) > 0, negs: negs, targets: targets, listings: r.listingsFor(targets, created),
 		created: created, now: now, timeout: r.cfg.Timeout, withoutHC: r.cfg.WithoutHealthCheck})

@@ -150,3 +150,76 @@ func targetPort(svc *corev1.Service, port int32, pod *corev1.Pod) (int32, bool) 
 	}
 	return 0, false
 }
+
+// BoundNEG is a zonal NEG that a NetworkEndpointGroupBinding (pkg/negbinding) binds to a
+// Service port: the pods of that Service are gated by it like by annotation-driven NEGs.
+type BoundNEG struct {
+	// Service is the Service's name (in the namespace asked for); Port its port number.
+	Service string
+	Port    int32
+	// Zone and Name name the NEG.
+	Zone, Name string
+}
+
+// Binder returns the bound NEGs of a namespace's Services (nil when there are none).
+type Binder func(namespace string) []BoundNEG
+
+// boundServices returns the Services of services that select the pod and have bound NEGs.
+func boundServices(services []*corev1.Service, pod *corev1.Pod, bound []BoundNEG) []*corev1.Service {
+	if len(bound) == 0 {
+		return nil
+	}
+	var out []*corev1.Service
+	for _, s := range services {
+		if selects(s, pod) && slices.ContainsFunc(bound, func(b BoundNEG) bool { return b.Service == s.Name }) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// gatingServices returns the Services that gate the pod: those selecting it that want NEGs or
+// have bound NEGs (each once).
+func gatingServices(services []*corev1.Service, pod *corev1.Pod, bound []BoundNEG) []*corev1.Service {
+	out := negServices(services, pod)
+	for _, s := range boundServices(services, pod, bound) {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// boundTargets adds to negs and targets (as podTargets returns them) the pod's endpoints in the
+// bound NEGs of the Services svcs: the NEG of the zone of the pod's node, on its instance, at
+// the Service port's target port on the pod.
+func boundTargets(svcs []*corev1.Service, bound []BoundNEG, pod *corev1.Pod, node *corev1.Node,
+	negs []string, targets []target) ([]string, []target) {
+	var n zones.Node
+	if node != nil {
+		n = zones.FromNode(node)
+	}
+	for _, svc := range svcs {
+		for _, b := range bound {
+			if b.Service != svc.Name {
+				continue
+			}
+			if !slices.Contains(negs, b.Name) {
+				negs = append(negs, b.Name)
+			}
+			if pod.Status.PodIP == "" || n.Zone == "" || n.Zone != b.Zone {
+				continue
+			}
+			tp, ok := targetPort(svc, b.Port, pod)
+			if !ok {
+				continue
+			}
+			t := target{ref: negRef{Zone: b.Zone, Name: b.Name}, endpoint: neg.Endpoint{Instance: n.Instance, IP: pod.Status.PodIP, Port: int64(tp)}}
+			if !slices.Contains(targets, t) {
+				targets = append(targets, t)
+			}
+		}
+	}
+	slices.Sort(negs)
+	return negs, targets
+}

@@ -38,6 +38,9 @@ type WebhookConfig struct {
 	Synced func() bool
 	// Metrics counts the answers (none when nil).
 	Metrics *Metrics
+	// Bound returns the NEGs NetworkEndpointGroupBindings bind to Services (nil: none): the
+	// pods of those Services get the gate too.
+	Bound Binder
 }
 
 // Webhook is the mutating admission handler for pod CREATE (AdmissionReview v1).
@@ -134,7 +137,11 @@ func (w *Webhook) mutate(req *admissionv1.AdmissionRequest) ([]byte, string, err
 	if err != nil {
 		return nil, "", err
 	}
-	sel := negServices(svcs, &pod)
+	var bound []BoundNEG
+	if w.cfg.Bound != nil {
+		bound = w.cfg.Bound(ns)
+	}
+	sel := gatingServices(svcs, &pod, bound)
 	if len(sel) == 0 {
 		return nil, "no Service with NEGs selects the pod", nil
 	}

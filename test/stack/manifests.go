@@ -115,8 +115,15 @@ func DecodeObjects(data []byte) ([]*unstructured.Unstructured, error) {
 // every binding also granted to User user, and waits until the CRDs are established. A
 // controller started with ControllerKubeconfig = Cluster.ControllerKubeconfig then runs with
 // exactly the permissions of the manifests (user is "neg-controller", the localcluster identity).
-func (s *Stack) InstallControllerManifests(ctx context.Context, user string) error {
-	objs, err := s.RenderManifests(ctx)
+//
+// extra names more components to install (e.g. "negbinding" for a test that needs its CRD and
+// RBAC); applying is idempotent, so a test may call it again with an extra component.
+func (s *Stack) InstallControllerManifests(ctx context.Context, user string, extra ...string) error {
+	out, err := s.Kustomize(ctx, append(append([]string(nil), StackComponents...), extra...)...)
+	if err != nil {
+		return err
+	}
+	objs, err := DecodeObjects(out)
 	if err != nil {
 		return err
 	}
