@@ -70,7 +70,7 @@ func TestScales(t *testing.T) {
 		if cold := sc.ColdServices * sc.ColdPodsPerSvc; cold > 3*sc.ColdNodesPerZone*250 {
 			t.Errorf("%s: %d cold-start pods do not fit %d nodes per zone", n, cold, sc.ColdNodesPerZone)
 		}
-		if shared := sc.ChurnServices*sc.ChurnPodsPerSvc + sc.BigPods; shared > 3*sc.SharedNodesPerZone*250 {
+		if shared := sc.ChurnServices*sc.ChurnPodsPerSvc + max(sc.BigPods, sc.BigCompare); shared > 3*sc.SharedNodesPerZone*250 {
 			t.Errorf("%s: %d shared-stack pods do not fit %d nodes per zone", n, shared, sc.SharedNodesPerZone)
 		}
 		if err := sc.Validate(); err != nil {

@@ -20,8 +20,10 @@ type Scale struct {
 
 	// The shared stack (big-service, churn, faults, steady).
 	SharedNodesPerZone int `json:"sharedNodesPerZone"`
-	// big-service: one Service scaled 0 → BigPods → 0.
+	// big-service: one Service scaled 0 → BigPods → 0, then 0 → BigCompare → 0 (the scale-up
+	// GKE's calls were measured on; 0 or BigPods: no second step). BigTimeout caps each phase.
 	BigPods    int           `json:"bigPods"`
+	BigCompare int           `json:"bigComparePods"`
 	BigTimeout time.Duration `json:"bigTimeout"`
 	// churn and faults: ChurnRate changes/s for ChurnDuration over ChurnServices Services of
 	// ChurnPodsPerSvc pods; Drain bounds the wait for the last changes and convergence.
@@ -64,7 +66,7 @@ func ScaleFor(name string) (Scale, error) {
 			Name:         "full",
 			ColdServices: 1000, ColdPodsPerSvc: 10, ColdNodesPerZone: 16, ColdTimeout: 120 * time.Second,
 			SharedNodesPerZone: 16,
-			BigPods:            5000, BigTimeout: 5 * time.Minute,
+			BigPods:            5000, BigCompare: 1000, BigTimeout: 5 * time.Minute,
 			ChurnServices: 200, ChurnPodsPerSvc: 30, ChurnRate: 100, ChurnDuration: 60 * time.Second, FaultsDuration: 10 * time.Second,
 			ChurnDrain:   150 * time.Second,
 			GateServices: 10, GatePodsPerSvc: 10, GateRate: 1,
@@ -77,7 +79,7 @@ func ScaleFor(name string) (Scale, error) {
 			Name:         "small",
 			ColdServices: 30, ColdPodsPerSvc: 10, ColdNodesPerZone: 2, ColdTimeout: 3 * time.Minute,
 			SharedNodesPerZone: 2,
-			BigPods:            600, BigTimeout: 2 * time.Minute,
+			BigPods:            600, BigCompare: 1000, BigTimeout: 2 * time.Minute,
 			ChurnServices: 20, ChurnPodsPerSvc: 10, ChurnRate: 20, ChurnDuration: 15 * time.Second, FaultsDuration: 15 * time.Second,
 			ChurnDrain:   time.Minute,
 			GateServices: 2, GatePodsPerSvc: 4, GateRate: 0.5,
