@@ -79,6 +79,9 @@ func New(ctx context.Context, opts Options) (*Bench, error) {
 	if opts.OutDir == "" {
 		return nil, fmt.Errorf("no output directory")
 	}
+	if err := opts.Scale.Validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, err
 	}

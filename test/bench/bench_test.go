@@ -70,16 +70,48 @@ func TestScales(t *testing.T) {
 		if cold := sc.ColdServices * sc.ColdPodsPerSvc; cold > 3*sc.ColdNodesPerZone*250 {
 			t.Errorf("%s: %d cold-start pods do not fit %d nodes per zone", n, cold, sc.ColdNodesPerZone)
 		}
-		if shared := sc.ChurnServices*sc.ChurnPodsPerSvc + sc.BigPods; shared > 3*sc.SharedNodesPerZone*250 {
+		if shared := sc.ChurnServices*sc.ChurnPodsPerSvc + max(sc.BigPods, sc.BigCompare); shared > 3*sc.SharedNodesPerZone*250 {
 			t.Errorf("%s: %d shared-stack pods do not fit %d nodes per zone", n, shared, sc.SharedNodesPerZone)
 		}
-		for i, p := range sc.CurvePoints {
-			if p%sc.CurvePodsPerSvc != 0 || i > 0 && p <= sc.CurvePoints[i-1] {
-				t.Errorf("%s: scale-curve points %v must grow and be multiples of %d", n, sc.CurvePoints, sc.CurvePodsPerSvc)
-			}
+		if err := sc.Validate(); err != nil {
+			t.Errorf("%s: %v", n, err)
 		}
 	}
 	if _, err := ScaleFor("huge"); err == nil {
 		t.Error("unknown scale accepted")
+	}
+}
+
+func TestScaleValidate(t *testing.T) {
+	sc, _ := ScaleFor("small")
+	for name, mod := range map[string]func(*Scale){
+		"points not growing":      func(s *Scale) { s.CurvePoints = []int{600, 300} },
+		"not per Service":         func(s *Scale) { s.CurvePoints = []int{305} },
+		"no points":               func(s *Scale) { s.CurvePoints = nil },
+		"no pods per node":        func(s *Scale) { s.CurvePodsPerNode = 0 },
+		"more pods than a node's": func(s *Scale) { s.CurvePodsPerNode = 254 },
+	} {
+		s := sc
+		mod(&s)
+		if err := s.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestCurveNodesPerZone(t *testing.T) {
+	for _, tc := range []struct {
+		top, perNode, zones, want int
+	}{
+		{1200, 240, 3, 2},     // small: at least 2 per zone
+		{10000, 240, 3, 14},   // 42 nodes
+		{50000, 240, 3, 70},   // 209 nodes
+		{100000, 240, 3, 139}, // 417 nodes: past the 254 of the old address plan
+		{1200, 2, 3, 200},     // a small curve with a large curve's node count
+		{400000, 240, 3, 508}, // capped at podsim.MaxDefaultNodes / 3
+	} {
+		if got := curveNodesPerZone(tc.top, tc.perNode, tc.zones); got != tc.want {
+			t.Errorf("curveNodesPerZone(%d, %d, %d) = %d, want %d", tc.top, tc.perNode, tc.zones, got, tc.want)
+		}
 	}
 }

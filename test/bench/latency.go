@@ -206,6 +206,15 @@ type Latencies struct {
 	Negative int `json:"negative"`
 	// Gates are the readiness gate flips of replaced gated pods (churn only).
 	Gates *GateLatencies `json:"readinessGates,omitempty"`
+	// PerEndpoint are big-service's per-endpoint latencies, one per phase; a Result that has
+	// them has none of the churn's distributions above.
+	PerEndpoint []StepLatency `json:"perEndpoint,omitempty"`
+}
+
+// StepLatency is one per-endpoint latency distribution of a scale step.
+type StepLatency struct {
+	What string      `json:"what"`
+	P    Percentiles `json:"percentiles"`
 }
 
 // summary computes the distributions; end is when observation stopped (for censored samples).

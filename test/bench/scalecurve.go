@@ -9,12 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/neg-controller/neg-controller/test/podsim"
 )
 
-// Address plan of the simulated nodes (podsim.DefaultNodes): at most 254 nodes of one /24 pod
-// range each, of which podsim hands out 253 addresses.
+// Address plan of the simulated nodes (podsim.DefaultNodes): at most podsim.MaxDefaultNodes
+// nodes of one /24 pod range each, of which podsim hands out 253 addresses.
 const (
-	maxSimNodes    = 254
 	podsPerSimNode = 253
 	// curveReserveMiB is left free for the other jobs of a shared machine when deciding whether
 	// the next step fits.
@@ -63,8 +64,7 @@ func (b *Bench) ScaleCurve() *Result {
 	if b.curveMaxPods > 0 {
 		top = min(top, b.curveMaxPods)
 	}
-	// Enough nodes for the largest point that may run (~240 pods each), within the address plan.
-	perZone := min(maxSimNodes/3, max(2, int(math.Ceil(float64(top)/(3*240)))))
+	perZone := curveNodesPerZone(top, sc.CurvePodsPerNode, 3)
 	err := b.withStack("scale-curve", perZone, func(e *env) (ferr error) {
 		defer func() {
 			if ferr != nil {
@@ -82,7 +82,7 @@ func (b *Bench) ScaleCurve() *Result {
 		if err != nil {
 			return err
 		}
-		res.Workload = fmt.Sprintf("one stack (%d nodes, %d zones), the controller started once with raised client-side GCE budgets "+
+		res.Workload = fmt.Sprintf("one stack (%d nodes in %d zones, sized for %d pods per node at the last point), the controller started once with raised client-side GCE budgets "+
 			"(`%s`) and fakegce's quota raised to %d per minute per group, so the curve measures the controller, not the quota. "+
 			"Then grown step by step to %v pods: each step creates the new annotated Services (%d pods each, 1 EndpointSlice each) "+
 			"and their pods (spec.nodeName set, status by podsim) and waits until every NEG of every Service is exact "+
@@ -92,7 +92,7 @@ func (b *Bench) ScaleCurve() *Result {
 			"growth ÷ the pods + EndpointSlices + Services it added. Before each step the bench checks MemAvailable against the "+
 			"previous step's growth of the whole stack (all processes' RSS + etcd's tmpfs data) scaled to the next step, keeping "+
 			"%d MiB free for the shared machine, and the previous step's wall time scaled likewise against the cap.",
-			len(e.nodes), len(e.zones), strings.Join(raisedFlags, " "), raisedQuotaPerMinute, points, sc.CurvePodsPerSvc,
+			len(e.nodes), len(e.zones), sc.CurvePodsPerNode, strings.Join(raisedFlags, " "), raisedQuotaPerMinute, points, sc.CurvePodsPerSvc,
 			sc.CurveStepTimeout, curveReserveMiB)
 		pts, stop, err := b.curveSteps(e, base, res)
 		if len(pts) > 0 {
@@ -108,6 +108,12 @@ func (b *Bench) ScaleCurve() *Result {
 }
 
 const curveNS = "bench-curve"
+
+// curveNodesPerZone is how many nodes per zone hold top pods at perNode each: at least 2, at
+// most what the address plan holds (podsim.MaxDefaultNodes over the zones).
+func curveNodesPerZone(top, perNode, zones int) int {
+	return min(podsim.MaxDefaultNodes/zones, max(2, int(math.Ceil(float64(top)/float64(perNode*zones)))))
+}
 
 // curveSteps runs the steps; pts[0] is the idle controller (0 pods).
 func (b *Bench) curveSteps(e *env, base string, res *Result) (pts []curvePoint, stop string, err error) {
@@ -130,7 +136,7 @@ func (b *Bench) curveSteps(e *env, base string, res *Result) (pts []curvePoint, 
 		}
 		if want > capacity {
 			return pts, fmt.Sprintf("stopped at %d pods: the %d simulated nodes hold at most %d pods (podsim's address plan: "+
-				"at most %d nodes with a /24 pod range each)", prev.Pods, len(e.nodes), capacity, maxSimNodes), nil
+				"at most %d nodes with a /24 pod range each)", prev.Pods, len(e.nodes), capacity, podsim.MaxDefaultNodes), nil
 		}
 		if i > 0 {
 			before := pts[len(pts)-2]

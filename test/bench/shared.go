@@ -3,8 +3,6 @@ package bench
 import (
 	"fmt"
 	"time"
-
-	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
 // sharedStack is the stack BigService, Churn, Faults, ChurnRaised and Steady share: the churn
@@ -153,125 +151,6 @@ func (b *Bench) settle(e *env, res *Result) {
 	case conv.Seconds > 1:
 		res.note("Waited %.0f s for the previous scenario's backlog to reach GCE before starting.", conv.Seconds)
 	}
-}
-
-// BigService scales one Service 0 → BigPods → 0 by creating pods directly and deleting them
-// with one DeleteCollection (on the shared stack).
-func (b *Bench) BigService() *Result {
-	return b.onShared("big-service", func(sh *sharedStack) *Result { return b.bigService(sh.run.e, sh.big) })
-}
-
-func (b *Bench) bigService(e *env, big svcRef) *Result {
-	res := newResult("big-service")
-	t0 := time.Now()
-	defer func() { res.Seconds = round(time.Since(t0).Seconds(), 1) }()
-	n := b.sc.BigPods
-	res.Workload = fmt.Sprintf("one annotated Service in its own namespace, its NEGs already created (empty); 0 → %d pods created "+
-		"directly (24 parallel creates, spec.nodeName round-robin over the nodes, podsim writes IP/Ready), then → 0 by one "+
-		"DeleteCollection (grace period 1 s, so the endpoints first turn terminating). The %d other Services on the stack are idle.",
-		n, len(e.allServices)-1)
-	res.Controller = e.controllerArgs()
-	b.settle(e, res)
-	e.smp.begin()
-	up, err := b.bigPhase(e, big, n, res, "0→N")
-	if err == nil {
-		_, err = b.bigPhase(e, big, 0, res, "N→0")
-	}
-	res.Procs = e.smp.end()
-	if err != nil {
-		res.fail(e, err)
-		return res
-	}
-	perZone := map[string]int{}
-	for z, set := range up {
-		perZone[z] = set.Len()
-	}
-	minN := minCalls(perZone)
-	upC, downC := res.Calls["0→N"], res.Calls["N→0"]
-	a := upC.ByMethod["networkEndpointGroups.attachNetworkEndpoints"]
-	d := downC.ByMethod["networkEndpointGroups.detachNetworkEndpoints"]
-	res.add("endpoints per zone", "%v → minimum %d attach and %d detach calls (ceil(n/500) per NEG)", perZone, minN, minN)
-	res.add("0→N attach / detach calls", "%d / %d (%.1f endpoints per attach call)", a, upC.ByMethod["networkEndpointGroups.detachNetworkEndpoints"], float64(n)/float64(max(a, 1)))
-	res.add("N→0 detach / attach calls", "%d / %d (%.1f endpoints per detach call)", d, downC.ByMethod["networkEndpointGroups.attachNetworkEndpoints"], float64(n)/float64(max(d, 1)))
-	res.Targets = append(res.Targets,
-		upper(fmt.Sprintf("attach calls 0→%d (minimum)", n), float64(a), float64(minN), "calls"),
-		upper(fmt.Sprintf("detach calls %d→0 (minimum)", n), float64(d), float64(minN), "calls"))
-	res.note("The pods (and so the EndpointSlices) arrive over several seconds — creation and podsim's status writes are " +
-		"the bottleneck, see the 'pods created / running' rows — so a controller that acts promptly cannot batch all of them " +
-		"into ceil(n/500) calls; the excess over the minimum reflects arrival spread as well as batching. Counted calls include failed ones.")
-	return res
-}
-
-// bigPhase scales the big Service to want pods and waits for the NEGs; it returns the wanted
-// endpoints per zone at the end (for want>0).
-func (b *Bench) bigPhase(e *env, big svcRef, want int, res *Result, phase string) (map[string]neg.EndpointSet, error) {
-	start := e.callWindow()
-	errc := make(chan error, 1)
-	if want > 0 {
-		specs := make([]podSpec, want)
-		for i := range specs {
-			specs[i] = podSpec{ns: big.ns, name: fmt.Sprintf("big-%05d", i), app: big.name, node: e.nodes[i%len(e.nodes)], serve: true}
-		}
-		go func() { errc <- e.createPods(b.ctx, specs) }()
-	} else {
-		go func() { errc <- e.deletePods(b.ctx, big) }()
-	}
-	var tCalls, tPods, tSlices time.Time
-	var callErr error
-	gate := func() bool {
-		if tCalls.IsZero() {
-			select {
-			case callErr = <-errc:
-				tCalls = time.Now()
-			default:
-			}
-		}
-		if tPods.IsZero() && len(e.runningPods(big)) == want {
-			tPods = time.Now()
-		}
-		if tSlices.IsZero() && !tPods.IsZero() && e.slices.count(big.key()) == want {
-			tSlices = time.Now()
-		}
-		return !tCalls.IsZero() && !tSlices.IsZero()
-	}
-	say("big-service %s: %d pods", phase, want)
-	conv, err := e.waitConverged(b.ctx, []svcRef{big}, start, 100*time.Millisecond, b.sc.BigTimeout, gate)
-	res.Calls[phase] = e.calls()
-	if err == nil {
-		err = callErr
-	}
-	if err != nil {
-		return nil, err
-	}
-	verb := "created"
-	if want == 0 {
-		verb = "deleted (DeleteCollection returned)"
-	}
-	sec := func(t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		return fmt.Sprintf("%.1f s", t.Sub(start).Seconds())
-	}
-	res.add(phase+": pods "+verb+" / running / EndpointSlices final", "%s / %s / %s", sec(tCalls), sec(tPods), sec(tSlices))
-	if conv.Converged {
-		res.add(phase+": NEGs exact", "%.1f s after the first pod call, %.1f s after the EndpointSlices were final",
-			conv.Seconds, conv.Elapsed.Seconds()-tSlices.Sub(start).Seconds())
-	} else {
-		res.add(phase+": NEGs exact", "%s", convString(conv))
-		res.LogExcerpts = append(res.LogExcerpts, e.logExcerpt(25, "rror", "ailed"))
-	}
-	res.Details = mergeDetails(res.Details, phase, conv)
-	return e.want(big), nil
-}
-
-func mergeDetails(d any, k string, v any) any {
-	m, _ := d.(map[string]any)
-	if m == nil {
-		m = map[string]any{}
-	}
-	m[k] = v
-	return m
 }
 
 // Steady: no change for SteadyWindow with short resync and GC periods; no mutating call should

@@ -9,8 +9,8 @@ import (
 )
 
 // sliceTracker follows the EndpointSlices of every Service: the set of non-terminating endpoint
-// IPs per Service, and when each Service's set last changed. A listener (the churn latency
-// tracker) is told about every change, with the time the informer delivered it.
+// IPs per Service. A listener (the churn's latency tracker, big-service's endpoint clock) is
+// told about every change, with the time the informer delivered it.
 type sliceTracker struct {
 	mu       sync.Mutex
 	bySvc    map[string]map[string]map[string]bool // service key → slice name → IP set
@@ -74,10 +74,13 @@ func (t *sliceTracker) unionLocked(key string) map[string]bool {
 }
 
 // count returns how many distinct non-terminating IPs the Service's slices hold.
-func (t *sliceTracker) count(key string) int {
+func (t *sliceTracker) count(key string) int { return len(t.ips(key)) }
+
+// ips returns the distinct non-terminating IPs the Service's slices hold (a copy).
+func (t *sliceTracker) ips(key string) map[string]bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.unionLocked(key))
+	return t.unionLocked(key)
 }
 
 func (t *sliceTracker) setListener(fn func(svc string, ips map[string]bool, at time.Time)) {

@@ -24,8 +24,9 @@
 // the node IP and whose alias IP range is the pod CIDR, so NEG endpoint validation passes.
 // AddNode, RemoveNode and SetNodeReady change the node set while Run is running.
 //
-// Address plan (see DefaultNodes): node N has IP 10.1.0.N and pod CIDR 10.64.N.0/24. Pod and
-// node IPs are never loopback, because EndpointSlice validation rejects 127.0.0.0/8. Loopback
+// Address plan (see DefaultNodeAddresses): node N has IP 10.1.0.N and pod CIDR 10.64.N.0/24 up
+// to N = 254, then 10.1.1.1 and 10.65.1.0/24 and so on, up to MaxDefaultNodes. Pod and node IPs
+// are never loopback, because EndpointSlice validation rejects 127.0.0.0/8. Loopback
 // rule (fakegce.LoopbackFor, shared with fakegce's health checker and load balancer): pod IP
 // 10.A.B.C is served at 127.A.B.C (Linux routes all of 127/8 to lo, so binding 127.64.1.5 needs
 // no setup).

@@ -47,21 +47,39 @@ func (n NodeSpec) validate() error {
 	return nil
 }
 
+// MaxDefaultNodes is how many nodes DefaultNodes' address plan holds: 254 per second octet of
+// the pod ranges, 10.64 to 10.69 (10.70 and 10.71 are stack.Peer's default ranges, 10.96 the
+// control plane's Service range), i.e. about 385,000 pods of 253 addresses per node.
+const MaxDefaultNodes = 6 * 254
+
+// DefaultNodeAddresses returns the pod CIDR and IP of node number n (1 ≤ n ≤ MaxDefaultNodes)
+// in DefaultNodes' plan. With i = n-1, hi = i/254 and lo = i%254+1, the node gets pod CIDR
+// 10.<64+hi>.<lo>.0/24 and IP 10.1.<hi>.<lo>: nodes 1 to 254 get 10.64.N.0/24 and 10.1.0.N,
+// node 255 gets 10.65.1.0/24 and 10.1.1.1. Every pod IP is in 10.0.0.0/8, so
+// fakegce.LoopbackFor reaches it at 127.<64+hi>.<lo>.<host>. It panics for n out of range.
+func DefaultNodeAddresses(n int) (podCIDR, ip string) {
+	if n < 1 || n > MaxDefaultNodes {
+		panic(fmt.Sprintf("podsim: node number %d outside the default address plan (1 to %d)", n, MaxDefaultNodes))
+	}
+	hi, lo := (n-1)/254, (n-1)%254+1
+	return fmt.Sprintf("10.%d.%d.0/24", 64+hi, lo), fmt.Sprintf("10.1.%d.%d", hi, lo)
+}
+
 // DefaultNodes returns perZone nodes in each zone, named node-<zone>-<i> (i from 0). Node
-// number N (from 1, in zone order) gets pod CIDR 10.64.N.0/24 and IP 10.1.0.N, so at most 254
-// nodes; pick N above that count for nodes added later.
+// number N (from 1, in zone order) gets DefaultNodeAddresses(N): pod CIDR 10.64.N.0/24 and IP
+// 10.1.0.N for the first 254, then on into 10.65 and up, at most MaxDefaultNodes in all (it
+// panics beyond); pick N above that count for nodes added later.
 func DefaultNodes(zones []string, perZone int) []NodeSpec {
+	if len(zones)*perZone > MaxDefaultNodes {
+		panic(fmt.Sprintf("podsim: %d zones × %d nodes exceed the default address plan's %d nodes", len(zones), perZone, MaxDefaultNodes))
+	}
 	var out []NodeSpec
 	n := 0
 	for _, z := range zones {
 		for i := range perZone {
 			n++
-			out = append(out, NodeSpec{
-				Name:    fmt.Sprintf("node-%s-%d", z, i),
-				Zone:    z,
-				PodCIDR: fmt.Sprintf("10.64.%d.0/24", n),
-				IP:      fmt.Sprintf("10.1.0.%d", n),
-			})
+			cidr, ip := DefaultNodeAddresses(n)
+			out = append(out, NodeSpec{Name: fmt.Sprintf("node-%s-%d", z, i), Zone: z, PodCIDR: cidr, IP: ip})
 		}
 	}
 	return out
@@ -104,12 +122,30 @@ func Run(ctx context.Context, client kubernetes.Interface, cfg Config) error {
 	}
 	logger := klog.FromContext(ctx).WithName("podsim")
 	ctx = klog.NewContext(ctx, logger)
-	for _, n := range cfg.Nodes {
-		if err := AddNode(ctx, client, cfg.Compute, cfg.Project, n); err != nil {
-			return err
-		}
+	if err := addNodes(ctx, client, cfg); err != nil {
+		return err
 	}
 	return newSim(client, cfg, logger).run(ctx)
+}
+
+// registerWorkers bounds how many nodes Run registers at once: each waits for its instance's
+// insert operation, so hundreds of nodes one after the other would take minutes.
+const registerWorkers = 16
+
+// addNodes registers cfg.Nodes with AddNode, registerWorkers at a time, and returns every error.
+func addNodes(ctx context.Context, client kubernetes.Interface, cfg Config) error {
+	errs := make([]error, len(cfg.Nodes))
+	sem := make(chan struct{}, registerWorkers)
+	var wg sync.WaitGroup
+	for i, n := range cfg.Nodes {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = AddNode(ctx, client, cfg.Compute, cfg.Project, n)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 const nodeNameIndex = "spec.nodeName"

@@ -3,6 +3,7 @@
 // only when the harness itself failed (1) or could not run (2), never for a missed target.
 //
 //	go run ./test/cmd/bench [--scale=small|full] [--scenarios=churn,steady] [--out=_out/bench]
+//	    [--curve-points=1000,10000] [--curve-pods-per-node=240] [--curve-max-pods=10000]
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +35,9 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the stacks' work directories (logs are always kept under --out)")
 	coldTimeout := flag.Duration("cold-timeout", 0, "override the scale's cap on the cold-start convergence wait")
 	curveMaxPods := flag.Int("curve-max-pods", 0, "scale-curve: stop before the first point above this many pods (0: run every point that fits)")
+	curvePoints := flag.String("curve-points", "", "scale-curve: comma-separated pod counts of the points, e.g. 1000,10000,50000 (default: the scale's)")
+	curvePerNode := flag.Int("curve-pods-per-node", 0, "scale-curve: size the stack's nodes for this many pods each at the last point, "+
+		"e.g. 2 to give a small curve the node count of a 100k-pod one (default: the scale's, 240)")
 	flag.Parse()
 	_ = flag.Set("logtostderr", "true")
 
@@ -43,6 +48,19 @@ func main() {
 	}
 	if *coldTimeout > 0 {
 		sc.ColdTimeout = *coldTimeout
+	}
+	if *curvePoints != "" {
+		sc.CurvePoints = nil
+		for _, f := range strings.Split(*curvePoints, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				fatal(fmt.Errorf("--curve-points: %w", err))
+			}
+			sc.CurvePoints = append(sc.CurvePoints, n)
+		}
+	}
+	if *curvePerNode > 0 {
+		sc.CurvePodsPerNode = *curvePerNode
 	}
 	outDir, err := filepath.Abs(*out)
 	if err != nil {
