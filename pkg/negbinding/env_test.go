@@ -349,6 +349,10 @@ func (e *testEnv) updateBinding(name string, mutate func(*NetworkEndpointGroupBi
 // once). It returns when the object is gone.
 func (e *testEnv) deleteBinding(name string) {
 	e.t.Helper()
+	// The fake client does not refuse stale updates as the API server does: a status write of
+	// the controller racing with this update could drop the deletion timestamp. Let the
+	// controller finish its writes first.
+	e.settle()
 	e.updateBinding(name, func(b *NetworkEndpointGroupBinding) { b.DeletionTimestamp = ptr.To(metav1.Now()) })
 	e.eventually("finalizer of "+name+" removed", func() error {
 		if b := e.getBinding(name); len(b.Finalizers) > 0 {
