@@ -59,6 +59,40 @@ func hybridControllerArgs(region string) []string {
 	}
 }
 
+// checkHybridNEGs returns an error unless every NEG the status lists is a NON_GCP_PRIVATE_IP_PORT
+// NEG in a zone --zone-mapping maps to, whose endpoints carry no instance.
+func checkHybridNEGs(ctx context.Context, st *stack.Stack, status annotation.Status) error {
+	mapped := map[string]bool{}
+	for _, z := range hybridZones {
+		mapped[gceZoneFor(st.Region, z)] = true
+	}
+	name := status.NetworkEndpointGroups["80"]
+	for _, z := range status.Zones {
+		if !mapped[z] {
+			return fmt.Errorf("NEG %s in zone %s, which no node's zone label maps to", name, z)
+		}
+		n, err := st.Compute.NetworkEndpointGroups.Get(st.Project, z, name).Context(ctx).Do()
+		if err != nil {
+			return fmt.Errorf("NEG %s in %s: %w", name, z, err)
+		}
+		if n.NetworkEndpointType != "NON_GCP_PRIVATE_IP_PORT" {
+			return fmt.Errorf("NEG %s in %s is %s, want NON_GCP_PRIVATE_IP_PORT", name, z, n.NetworkEndpointType)
+		}
+		eps, err := st.Compute.NetworkEndpointGroups.ListNetworkEndpoints(st.Project, z, name,
+			&compute.NetworkEndpointGroupsListEndpointsRequest{}).Context(ctx).Do()
+		if err != nil {
+			return fmt.Errorf("NEG %s in %s: %w", name, z, err)
+		}
+		for _, e := range eps.Items {
+			if e.NetworkEndpoint.Instance != "" {
+				return fmt.Errorf("NEG %s in %s: endpoint %s:%d has instance %s", name, z,
+					e.NetworkEndpoint.IpAddress, e.NetworkEndpoint.Port, e.NetworkEndpoint.Instance)
+			}
+		}
+	}
+	return nil
+}
+
 // serveHybrid creates a health check and an empty global EXTERNAL_MANAGED backend service,
 // annotates default/web so the controller adds its NEGs, starts a load balancer frontend for
 // the backend service and waits until a request through it succeeds. It returns the

@@ -112,6 +112,9 @@ func start(ctx context.Context, o runOptions) (*session, error) {
 		return s, err
 	}
 	if o.hybrid {
+		if err := checkHybridNEGs(ctx, st, s.status); err != nil {
+			return s, err
+		}
 		if s.frontend, err = serveHybrid(ctx, st, s.ctrl); err != nil {
 			return s, err
 		}
