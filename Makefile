@@ -64,8 +64,8 @@ chart-gen: ## Regenerate the chart's flag table, values and schema, and e2e/test
 test: verify test-unit chart-verify e2e ## Everything CI runs: verify, unit tests with -race, the chart check, e2e.
 
 .PHONY: run
-run: build k8s-bins ## Start a local control plane, fakegce, the pod simulator, neg-controller and a sample app.
-	$(GO) run ./test/cmd/run
+run: build k8s-bins ## Start a local control plane, fakegce, the pod simulator, neg-controller and a sample app (HYBRID=1: nodes outside Google Cloud, hybrid NEGs).
+	$(GO) run ./test/cmd/run $(if $(HYBRID),--hybrid)
 
 .PHONY: bench
 bench: build k8s-bins ## Benchmarks vs local control plane + fakegce (BENCH_SCALE=small|full, BENCH_ARGS="--scenarios=churn"); writes _out/bench.

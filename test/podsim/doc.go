@@ -22,6 +22,8 @@
 // addresses, plus ManagedLabel, which is how podsim recognises its own nodes. With a Compute
 // client, each node is also created as a Compute Engine instance (in fakegce) whose networkIP is
 // the node IP and whose alias IP range is the pod CIDR, so NEG endpoint validation passes.
+// External nodes (NodeSpec.External) stand for a cluster outside Google Cloud, as hybrid NEGs
+// serve: only their zone labels (another cloud's, e.g. eu-west-1a), no providerID, no instance.
 // AddNode, RemoveNode and SetNodeReady change the node set while Run is running.
 //
 // Address plan (see DefaultNodeAddresses): node N has IP 10.1.0.N and pod CIDR 10.64.N.0/24 up

@@ -41,16 +41,16 @@ func region(zone string) string {
 	return zone
 }
 
-// AddNode registers n: with svc non-nil, first as a Compute Engine instance in project and the
-// node's zone (networkIP n.IP, alias range n.PodCIDR); then as a Node labelled with its zone,
-// region and hostname, providerID gce://project/zone/name, spec.podCIDR(s) n.PodCIDR, and a
-// Ready status with its InternalIP and Hostname addresses. It is idempotent: an existing
-// instance is kept and an existing Node is updated.
+// AddNode registers n: with svc non-nil and n not External, first as a Compute Engine instance
+// in project and the node's zone (networkIP n.IP, alias range n.PodCIDR); then as a Node
+// labelled with its zone, region and hostname, providerID gce://project/zone/name (none when
+// External), spec.podCIDR(s) n.PodCIDR, and a Ready status with its InternalIP and Hostname
+// addresses. It is idempotent: an existing instance is kept and an existing Node is updated.
 func AddNode(ctx context.Context, client kubernetes.Interface, svc *compute.Service, project string, n NodeSpec) error {
 	if err := n.validate(); err != nil {
 		return err
 	}
-	if svc != nil {
+	if svc != nil && !n.External {
 		if err := insertInstance(ctx, svc, project, n); err != nil {
 			return fmt.Errorf("node %s: GCE instance: %w", n.Name, err)
 		}
@@ -106,7 +106,8 @@ func AddNode(ctx context.Context, client kubernetes.Interface, svc *compute.Serv
 
 // RemoveNode undoes AddNode: it force-deletes the pods bound to the node (as the pod garbage
 // collector would for a vanished node, so ReplicaSets replace them), deletes the Node and, with
-// svc non-nil, the Compute Engine instance. Things already gone are not errors.
+// svc non-nil and n not External, the Compute Engine instance. Things already gone are not
+// errors.
 func RemoveNode(ctx context.Context, client kubernetes.Interface, svc *compute.Service, project string, n NodeSpec) error {
 	pods, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + n.Name})
 	if err != nil {
@@ -122,7 +123,7 @@ func RemoveNode(ctx context.Context, client kubernetes.Interface, svc *compute.S
 	if err := client.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("node %s: %w", n.Name, err)
 	}
-	if svc != nil {
+	if svc != nil && !n.External {
 		op, err := svc.Instances.Delete(project, n.Zone, n.Name).Context(ctx).Do()
 		if isHTTP(err, http.StatusNotFound) {
 			return nil
@@ -201,6 +202,10 @@ func nodeConditionReason(t corev1.NodeConditionType, status corev1.ConditionStat
 
 // nodeObject is the Node AddNode creates, with the status it then writes.
 func nodeObject(project string, n NodeSpec) *corev1.Node {
+	providerID, nodeRegion := fmt.Sprintf("gce://%s/%s/%s", project, n.Zone, n.Name), region(n.Zone)
+	if n.External {
+		providerID, nodeRegion = "", strings.TrimRight(n.Zone, "abcdefghijklmnopqrstuvwxyz")
+	}
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("4"),
 		corev1.ResourceMemory: resource.MustParse("16Gi"),
@@ -211,7 +216,7 @@ func nodeObject(project string, n NodeSpec) *corev1.Node {
 			Name: n.Name,
 			Labels: map[string]string{
 				corev1.LabelTopologyZone:   n.Zone,
-				corev1.LabelTopologyRegion: region(n.Zone),
+				corev1.LabelTopologyRegion: nodeRegion,
 				corev1.LabelHostname:       n.Name,
 				corev1.LabelOSStable:       "linux",
 				corev1.LabelArchStable:     "amd64",
@@ -219,7 +224,7 @@ func nodeObject(project string, n NodeSpec) *corev1.Node {
 			},
 		},
 		Spec: corev1.NodeSpec{
-			ProviderID: fmt.Sprintf("gce://%s/%s/%s", project, n.Zone, n.Name),
+			ProviderID: providerID,
 			PodCIDR:    n.PodCIDR,
 			PodCIDRs:   []string{n.PodCIDR},
 		},

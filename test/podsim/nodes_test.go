@@ -171,3 +171,39 @@ func TestAddNodesPast254(t *testing.T) {
 		t.Errorf("node 300: podCIDR %s, IP %s, ready %v", last.Spec.PodCIDR, internalIP(last), nodeReady(last))
 	}
 }
+
+// An External node (a cluster outside Google Cloud) gets only its zone labels: no instance, no
+// providerID, the region label of the other cloud's zone.
+func TestAddRemoveExternalNode(t *testing.T) {
+	ctx := context.Background()
+	_, base := fakegce.NewTestServer(t, fakegce.Config{Project: "proj", Zones: []string{"us-central1-a"}})
+	svc, err := compute.NewService(ctx, option.WithEndpoint(base+"/compute/v1/"), option.WithoutAuthentication())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newFakeClient()
+	n := NodeSpec{Name: "node-eu-west-1a-0", Zone: "eu-west-1a", PodCIDR: "10.64.1.0/24", IP: "10.1.0.1", External: true}
+	if err := AddNode(ctx, client, svc, "proj", n); err != nil {
+		t.Fatal(err)
+	}
+	node, err := client.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+	if err != nil || !nodeReady(node) {
+		t.Fatalf("node = %+v, %v", node, err)
+	}
+	if node.Spec.ProviderID != "" || node.Labels["topology.kubernetes.io/zone"] != "eu-west-1a" ||
+		node.Labels["topology.kubernetes.io/region"] != "eu-west-1" {
+		t.Errorf("providerID %q, labels %v", node.Spec.ProviderID, node.Labels)
+	}
+	list, err := svc.Instances.AggregatedList("proj").Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for scope, l := range list.Items {
+		if len(l.Instances) > 0 {
+			t.Errorf("instances in %s: %d, want none", scope, len(l.Instances))
+		}
+	}
+	if err := RemoveNode(ctx, client, svc, "proj", n); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,6 +30,10 @@ type NodeSpec struct {
 	PodCIDR string
 	// IP is the node's InternalIP and the instance's networkIP, e.g. 10.1.0.11.
 	IP string
+	// External makes it a node outside Google Cloud (EKS, AKS, on-prem), as hybrid NEGs serve:
+	// no Compute Engine instance and no providerID; Zone is then the other cloud's zone label
+	// (e.g. eu-west-1a) and the region label is Zone without its trailing letters (eu-west-1).
+	External bool
 }
 
 func (n NodeSpec) validate() error {

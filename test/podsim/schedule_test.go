@@ -76,10 +76,10 @@ func TestWantsPodsim(t *testing.T) {
 func TestDefaultNodes(t *testing.T) {
 	got := DefaultNodes([]string{"us-central1-a", "us-central1-b"}, 2)
 	want := []NodeSpec{
-		{"node-us-central1-a-0", "us-central1-a", "10.64.1.0/24", "10.1.0.1"},
-		{"node-us-central1-a-1", "us-central1-a", "10.64.2.0/24", "10.1.0.2"},
-		{"node-us-central1-b-0", "us-central1-b", "10.64.3.0/24", "10.1.0.3"},
-		{"node-us-central1-b-1", "us-central1-b", "10.64.4.0/24", "10.1.0.4"},
+		{Name: "node-us-central1-a-0", Zone: "us-central1-a", PodCIDR: "10.64.1.0/24", IP: "10.1.0.1"},
+		{Name: "node-us-central1-a-1", Zone: "us-central1-a", PodCIDR: "10.64.2.0/24", IP: "10.1.0.2"},
+		{Name: "node-us-central1-b-0", Zone: "us-central1-b", PodCIDR: "10.64.3.0/24", IP: "10.1.0.3"},
+		{Name: "node-us-central1-b-1", Zone: "us-central1-b", PodCIDR: "10.64.4.0/24", IP: "10.1.0.4"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d nodes, want %d", len(got), len(want))

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/api/compute/v1"
 	"google.golang.org/api/option"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
@@ -34,6 +35,11 @@ type Options struct {
 	GCEListen string
 	// NodeZones are the zones that get simulated nodes at start. Empty: every GCE zone.
 	NodeZones []string
+	// ExternalNodes makes the simulated nodes a cluster outside Google Cloud, as hybrid NEGs
+	// serve (podsim NodeSpec.External): no Compute Engine instances, no providerID, and
+	// NodeZones (then required) are the other cloud's zone labels, e.g. eu-west-1a, which the
+	// controller maps with --zone-mapping.
+	ExternalNodes bool
 	// NodesPerZone is the number of simulated nodes per zone. Zero: 2.
 	NodesPerZone int
 	// PodReadyDelay is how long simulated pods take to become ready.
@@ -101,6 +107,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	logger.Info("fakegce ready", "url", s.GCEURL)
 
 	s.Nodes = podsim.DefaultNodes(s.opts.NodeZones, s.opts.NodesPerZone)
+	for i := range s.Nodes {
+		s.Nodes[i].External = s.opts.ExternalNodes
+	}
 	psCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.podsimStop = cancel
 	s.podsimDone = make(chan error, 1)
@@ -130,6 +139,9 @@ func (s *Stack) prepare() error {
 		o.GCE.Zones = []string{o.GCE.Region + "-a", o.GCE.Region + "-b", o.GCE.Region + "-c"}
 	}
 	if len(o.NodeZones) == 0 {
+		if o.ExternalNodes {
+			return errors.New("stack: ExternalNodes needs NodeZones (the other cloud's zone labels)")
+		}
 		o.NodeZones = o.GCE.Zones
 	}
 	if o.GCEListen == "" {
@@ -179,7 +191,11 @@ func (s *Stack) waitNodes(ctx context.Context) error {
 		}
 		got := 0
 		for _, n := range s.Nodes {
-			if _, err := s.Compute.Instances.Get(s.Project, n.Zone, n.Name).Context(ctx).Do(); err == nil {
+			if n.External {
+				if _, err := s.Kube.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{}); err == nil {
+					got++
+				}
+			} else if _, err := s.Compute.Instances.Get(s.Project, n.Zone, n.Name).Context(ctx).Do(); err == nil {
 				got++
 			}
 		}

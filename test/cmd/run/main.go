@@ -19,10 +19,11 @@ func main() {
 	dir := flag.String("dir", ".run", "directory for kubeconfig and logs (emptied at start)")
 	gceListen := flag.String("gce-listen", "127.0.0.1:8085", "fakegce listen address (a free port is used if it is taken)")
 	manifest := flag.String("manifest", "manifests/examples/sample-app.yaml", "sample app to apply")
+	hybrid := flag.Bool("hybrid", false, "nodes outside Google Cloud (zone labels eu-west-1a/b/c, no instances), hybrid NEGs served through an emulated load balancer")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, runOptions{dir: *dir, gceListen: *gceListen, manifest: *manifest}); err != nil {
+	if err := run(ctx, runOptions{dir: *dir, gceListen: *gceListen, manifest: *manifest, hybrid: *hybrid}); err != nil {
 		fmt.Fprintln(os.Stderr, "make run:", err)
 		os.Exit(1)
 	}

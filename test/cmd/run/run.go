@@ -20,16 +20,50 @@ import (
 
 type runOptions struct {
 	dir, gceListen, manifest string
+	// hybrid runs the nodes as a cluster outside Google Cloud with hybrid NEGs (hybrid.go).
+	hybrid bool
+}
+
+// session is what start brought up.
+type session struct {
+	st                  *stack.Stack
+	ctrl                *stack.Controller
+	kubectl, kubeconfig string
+	status              annotation.Status
+	// frontend is the emulated load balancer's address (hybrid only).
+	frontend string
 }
 
 func run(ctx context.Context, o runOptions) error {
-	dir, err := filepath.Abs(o.dir)
+	s, err := start(ctx, o)
+	if s != nil {
+		defer func() {
+			say("stopping everything")
+			s.st.Stop()
+		}()
+	}
 	if err != nil {
 		return err
 	}
+	if o.hybrid {
+		printHybrid(s)
+	}
+	printWhereToLook(s.st, s.kubectl, s.kubeconfig, s.status)
+	<-ctx.Done()
+	return nil
+}
+
+// start brings the stack and the controller up, applies the sample app and waits until its NEGs
+// hold every pod (hybrid: and serve through the emulated load balancer). A non-nil session
+// must be stopped (session.st.Stop), also when the error is not nil.
+func start(ctx context.Context, o runOptions) (*session, error) {
+	dir, err := filepath.Abs(o.dir)
+	if err != nil {
+		return nil, err
+	}
 	_ = os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	listen := o.gceListen
 	if ln, err := net.Listen("tcp", listen); err != nil {
@@ -38,47 +72,54 @@ func run(ctx context.Context, o runOptions) error {
 		ln.Close()
 	}
 	say("starting the local control plane (etcd, kube-apiserver, kube-controller-manager), fakegce and the pod simulator")
-	st, err := stack.Start(ctx, stack.Options{
+	opts := stack.Options{
 		WorkDir:   dir,
 		GCEListen: listen,
 		GCE:       fakegce.Config{OperationLatency: 50 * time.Millisecond, HealthMode: "fixed"},
-	})
-	if err != nil {
-		return err
 	}
-	defer func() {
-		say("stopping everything")
-		st.Stop()
-	}()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := copyFile(st.Cluster.Kubeconfig, kubeconfig); err != nil {
-		return err
+	if o.hybrid {
+		opts = hybridStackOptions(opts)
+	}
+	st, err := stack.Start(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{st: st, kubeconfig: filepath.Join(dir, "kubeconfig"), kubectl: filepath.Join(st.Cluster.BinDir, "kubectl")}
+	if err := copyFile(st.Cluster.Kubeconfig, s.kubeconfig); err != nil {
+		return s, err
 	}
 	// The CRD and the manifests' RBAC, bound to the controller's own user, which it runs as.
 	if err := st.InstallControllerManifests(ctx, "neg-controller"); err != nil {
-		return fmt.Errorf("installing manifests: %w", err)
+		return s, fmt.Errorf("installing manifests: %w", err)
 	}
 	// The defaults a user gets: every period as shipped, leader election on, its Lease in the
 	// controller's namespace (what the Deployment's POD_NAMESPACE gives).
-	ctrl, err := st.StartController(st.Cluster.ControllerKubeconfig, "--leader-elect-namespace=neg-controller")
-	if err != nil {
-		return err
+	args := []string{"--leader-elect-namespace=neg-controller"}
+	if o.hybrid {
+		args = append(args, hybridControllerArgs(st.Region)...)
 	}
-	say("neg-controller started (pid %d, log %s)", ctrl.PID(), ctrl.LogPath)
-	kubectl := filepath.Join(st.Cluster.BinDir, "kubectl")
-	apply := exec.CommandContext(ctx, kubectl, "--kubeconfig", kubeconfig, "apply", "-f", o.manifest)
+	if s.ctrl, err = st.StartController(st.Cluster.ControllerKubeconfig, args...); err != nil {
+		return s, err
+	}
+	say("neg-controller started (pid %d, log %s)", s.ctrl.PID(), s.ctrl.LogPath)
+	apply := exec.CommandContext(ctx, s.kubectl, "--kubeconfig", s.kubeconfig, "apply", "-f", o.manifest)
 	apply.Stdout, apply.Stderr = os.Stdout, os.Stderr
 	if err := apply.Run(); err != nil {
-		return fmt.Errorf("kubectl apply: %w", err)
+		return s, fmt.Errorf("kubectl apply: %w", err)
 	}
 	say("waiting until the NEGs of default/web hold every pod")
-	status, err := waitSynced(ctx, st, ctrl)
-	if err != nil {
-		return err
+	if s.status, err = waitSynced(ctx, st, s.ctrl); err != nil {
+		return s, err
 	}
-	printWhereToLook(st, kubectl, kubeconfig, status)
-	<-ctx.Done()
-	return nil
+	if o.hybrid {
+		if err := checkHybridNEGs(ctx, st, s.status); err != nil {
+			return s, err
+		}
+		if s.frontend, err = serveHybrid(ctx, st, s.ctrl); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
 }
 
 // waitSynced waits until default/web has a neg-status and its NEGs hold exactly the pods'
