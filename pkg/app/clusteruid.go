@@ -13,8 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 
 	"github.com/neg-controller/neg-controller/pkg/gce"
@@ -47,37 +49,47 @@ func NamingUID(ctx context.Context, client kubernetes.Interface, cloud gce.Cloud
 	logger := klog.FromContext(ctx)
 	cms := client.CoreV1().ConfigMaps(UIDConfigMapNamespace)
 	var chosen, how string // decided at most once, on the first attempt that needs it
-	for attempt := 0; attempt < 3; attempt++ {
+	var uid string
+	// A concurrent writer (Conflict, AlreadyExists) makes the next attempt read its UID.
+	err := retry.OnError(wait.Backoff{Steps: 3}, concurrentWrite, func() error {
 		cm, err := cms.Get(ctx, UIDConfigMapName, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 			cm = nil
 		case err != nil:
-			return "", fmt.Errorf("reading ConfigMap %s: %w", uidConfigMap, err)
+			return fmt.Errorf("reading ConfigMap %s: %w", uidConfigMap, err)
 		case cm.Data[UIDConfigMapKey] != "":
-			uid := cm.Data[UIDConfigMapKey]
+			uid = cm.Data[UIDConfigMapKey]
 			if err := validateNamingUID(uid); err != nil {
-				return "", fmt.Errorf("ConfigMap %s, key %s: the naming UID %w; correct it (or set --cluster-uid)",
+				return fmt.Errorf("ConfigMap %s, key %s: the naming UID %w; correct it (or set --cluster-uid)",
 					uidConfigMap, UIDConfigMapKey, err)
 			}
-			return uid, nil
+			return nil
 		}
 		if chosen == "" {
 			if chosen, how, err = newNamingUID(ctx, cloud, clusterUID); err != nil {
-				return "", err
+				return err
 			}
 		}
-		err = storeNamingUID(ctx, cms, cm, chosen)
-		if err == nil {
-			logger.Info("Stored the cluster naming UID", "configMap", uidConfigMap, "uid", chosen, "source", how)
-			return chosen, nil
+		if err := storeNamingUID(ctx, cms, cm, chosen); err != nil {
+			return err
 		}
-		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
-			return "", err
-		}
-		// Someone else wrote it concurrently: read it again.
+		logger.Info("Stored the cluster naming UID", "configMap", uidConfigMap, "uid", chosen, "source", how)
+		uid = chosen
+		return nil
+	})
+	if concurrentWrite(err) {
+		return "", fmt.Errorf("could not read or store the naming UID in ConfigMap %s: %w", uidConfigMap, err)
 	}
-	return "", fmt.Errorf("could not read or store the naming UID in ConfigMap %s", uidConfigMap)
+	if err != nil {
+		return "", err
+	}
+	return uid, nil
+}
+
+// concurrentWrite reports whether err is another writer's create or update winning the race.
+func concurrentWrite(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)
 }
 
 // storeNamingUID writes uid under the "uid" key: it creates the ConfigMap when cm is nil, else

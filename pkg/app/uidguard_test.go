@@ -259,7 +259,7 @@ func TestRunWithClientsStopsOnUIDChange(t *testing.T) {
 	waitUntil(t, 30*time.Second, "a Warning event for the refused attach", func() bool {
 		evs, _ := e.kube.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
 		for _, ev := range evs.Items {
-			if ev.Reason == "AttachNetworkEndpointsFailed" && strings.Contains(ev.Message, "Compute Engine mutations are stopped") {
+			if ev.Reason == "AttachFailed" && strings.Contains(ev.Message, "Compute Engine mutations are stopped") {
 				return true
 			}
 		}

@@ -200,6 +200,8 @@ func (r *Reconciler) reconcileBS(ctx context.Context, want Want, t *target, owne
 	logger := klog.FromContext(ctx).WithValues("backendService", t.key.String())
 	key, target := want.Key, want.Target
 	isOurs := func(group string) bool { return owned[gce.ResourcePath(group)] }
+	// Not client-go's retry package: the conflict here is GCE's (412 on a stale fingerprint,
+	// classified by pkg/gce), not the Kubernetes API's, and each attempt's outcome is logged.
 	for attempt := 1; ; attempt++ {
 		bs, err := r.cfg.Cloud.GetBackendService(ctx, t.key.region, t.key.name)
 		if gce.IsNotFound(err) {

@@ -41,9 +41,9 @@ const (
 	// ReasonListNetworkEndpointsFailed: reading a NEG's endpoints failed.
 	ReasonListNetworkEndpointsFailed = "ListNetworkEndpointsFailed"
 	// ReasonAttachFailed: an attach call failed.
-	ReasonAttachFailed = "AttachNetworkEndpointsFailed"
+	ReasonAttachFailed = "AttachFailed"
 	// ReasonDetachFailed: a detach call failed.
-	ReasonDetachFailed = "DetachNetworkEndpointsFailed"
+	ReasonDetachFailed = "DetachFailed"
 	// ReasonInvalidEndpoint: GCE rejected endpoints as invalid; they are skipped.
 	ReasonInvalidEndpoint = "InvalidEndpoint"
 	// ReasonEndpointsSkipped: endpoints of the Service could not be mapped to a NEG.

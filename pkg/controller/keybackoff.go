@@ -12,6 +12,15 @@ import (
 
 // keyBackoff counts consecutive sync failures per Service key. It implements
 // workqueue.TypedRateLimiter so the queue's AddRateLimited uses it.
+//
+// It is not client-go's ItemExponentialFailureRateLimiter (which the backend-service and
+// NEGBinding queues use) because the Service queue follows backoff.Policy, the retry policy the
+// per-NEG retries and the start-up listing share: its delays are jittered (client-go's are
+// exact, so keys that failed together retry together), capped at Policy.Max (the controller
+// never gives up, it retries slowly), and the same numbers govern every retry.
+// The per-NEG retries also choose the delay by the GCE error's class ("retry later" for rate
+// limits, quota, NEG in use), which a workqueue.TypedRateLimiter cannot see: When gets only the
+// key. A sync error here is classed RetryWithBackoff.
 type keyBackoff struct {
 	b        backoff.Policy
 	mu       sync.Mutex

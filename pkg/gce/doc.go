@@ -22,6 +22,16 @@
 // Compute.RateLimiterState, ConfiguredQPS and RateLimiterGranted expose the current and
 // configured rates and the calls let through.
 //
+// Why the adaptive limiter is our own (ratelimit.go) and not a library's: golang.org/x/time/rate
+// is the token bucket underneath, but it only changes its rate when told to, and nothing decides
+// when. client-go's flowcontrol limiters (token bucket, exponential backoff per item) and its
+// workqueue rate limiters pace one client or one key at a fixed rate or with a per-item delay;
+// none lowers a shared rate on the server's 429 and raises it back on successes. The generated
+// google.golang.org/api/compute/v1 client keeps no rate between calls at all. What the
+// product needs — one bucket per GCE quota group shared by every NEG, served fairly, halved on
+// rateLimitExceeded at most once per burst, recovering additively, with its state exported as
+// metrics and driven by an injectable clock — is product logic on top of x/time/rate.
+//
 // Mutations (insert, delete, attach, detach) carry a fresh UUID v4 requestId. If the mutating call
 // fails with a transport error, a 5xx or a 429, the adapter retries it (Config.MaxCallAttempts,
 // jittered exponential backoff from Config.RetryBaseDelay) with the same requestId, so that GCE

@@ -104,8 +104,8 @@ const (
 	ReasonAttach = "Attach"
 	ReasonDetach = "Detach"
 	// ReasonAttachFailed and ReasonDetachFailed report failed calls (Warning).
-	ReasonAttachFailed = "AttachNetworkEndpointsFailed"
-	ReasonDetachFailed = "DetachNetworkEndpointsFailed"
+	ReasonAttachFailed = "AttachFailed"
+	ReasonDetachFailed = "DetachFailed"
 	// ReasonListFailed: reading a bound NEG or its endpoints failed (Warning).
 	ReasonListFailed = "ListNetworkEndpointsFailed"
 	// ReasonEndpointsSkipped: endpoints of the Service port are in zones without a bound NEG,

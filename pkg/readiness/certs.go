@@ -24,7 +24,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 )
@@ -142,51 +144,60 @@ func (m *CertManager) Ensure(ctx context.Context) error {
 }
 
 // ensureSecret creates or renews the Secret; writes are conditional, so concurrent replicas
-// converge (the loser of a race re-reads).
+// converge: the loser of a race (a Conflict on update, AlreadyExists on create) re-reads, up to
+// three attempts in a row (retry.OnError with no delay: the winner's write is already there).
 func (m *CertManager) ensureSecret(ctx context.Context) (*corev1.Secret, error) {
+	var out *corev1.Secret
+	err := retry.OnError(wait.Backoff{Steps: 3}, raced, func() error {
+		var err error
+		out, err = m.ensureSecretOnce(ctx)
+		return err
+	})
+	if raced(err) {
+		return nil, fmt.Errorf("the webhook certificate Secret keeps changing; will retry: %w", err)
+	}
+	return out, err
+}
+
+// raced reports whether err means another writer changed the Secret first.
+func raced(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+
+// ensureSecretOnce reads the Secret and creates or renews it once.
+func (m *CertManager) ensureSecretOnce(ctx context.Context) (*corev1.Secret, error) {
 	secrets := m.cfg.Client.CoreV1().Secrets(m.cfg.Namespace)
-	for range 3 {
-		sec, err := secrets.Get(ctx, m.cfg.SecretName, metav1.GetOptions{})
-		notFound := apierrors.IsNotFound(err)
-		if err != nil && !notFound {
-			return nil, err
-		}
-		var data map[string][]byte
-		if !notFound {
-			data = sec.Data
-		}
-		fresh, changed, err := m.renew(data)
-		if err != nil {
-			return nil, err
-		}
-		if !changed {
-			return sec, nil
-		}
-		if notFound {
-			sec = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: m.cfg.SecretName, Namespace: m.cfg.Namespace,
-				Labels: map[string]string{"app.kubernetes.io/name": "neg-controller"}},
-				Type: corev1.SecretTypeTLS, Data: fresh}
-			out, err := secrets.Create(ctx, sec, metav1.CreateOptions{})
-			if apierrors.IsAlreadyExists(err) {
-				continue
-			}
-			if err == nil {
-				klog.FromContext(ctx).Info("Created the webhook certificate", "secret", klog.KObj(sec), "hosts", m.cfg.Hosts)
-			}
-			return out, err
-		}
-		sec = sec.DeepCopy()
-		sec.Data = fresh
-		out, err := secrets.Update(ctx, sec, metav1.UpdateOptions{})
-		if apierrors.IsConflict(err) {
-			continue
-		}
+	sec, err := secrets.Get(ctx, m.cfg.SecretName, metav1.GetOptions{})
+	notFound := apierrors.IsNotFound(err)
+	if err != nil && !notFound {
+		return nil, err
+	}
+	var data map[string][]byte
+	if !notFound {
+		data = sec.Data
+	}
+	fresh, changed, err := m.renew(data)
+	if err != nil {
+		return nil, err
+	}
+	if !changed {
+		return sec, nil
+	}
+	if notFound {
+		sec = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: m.cfg.SecretName, Namespace: m.cfg.Namespace,
+			Labels: map[string]string{"app.kubernetes.io/name": "neg-controller"}},
+			Type: corev1.SecretTypeTLS, Data: fresh}
+		out, err := secrets.Create(ctx, sec, metav1.CreateOptions{})
 		if err == nil {
-			klog.FromContext(ctx).Info("Renewed the webhook certificate", "secret", klog.KObj(sec), "hosts", m.cfg.Hosts)
+			klog.FromContext(ctx).Info("Created the webhook certificate", "secret", klog.KObj(sec), "hosts", m.cfg.Hosts)
 		}
 		return out, err
 	}
-	return nil, errors.New("the webhook certificate Secret keeps changing; will retry")
+	sec = sec.DeepCopy()
+	sec.Data = fresh
+	out, err := secrets.Update(ctx, sec, metav1.UpdateOptions{})
+	if err == nil {
+		klog.FromContext(ctx).Info("Renewed the webhook certificate", "secret", klog.KObj(sec), "hosts", m.cfg.Hosts)
+	}
+	return out, err
 }
 
 // renew returns the Secret data with the CA and serving certificate renewed where needed.

@@ -106,6 +106,9 @@ func (w *Writer) Write(ctx context.Context, owner Owner, name string, obs Observ
 	now := w.clock.Now()
 	key := cache.ObjectName{Namespace: owner.Namespace, Name: name}
 	cur := w.get(key)
+	// Not retry.RetryOnConflict: an attempt ends in a Result (RetryAfter, Conflict) as well as
+	// an error, NotFound on update switches to create, and the re-read after a lost race
+	// refreshes the writer's cache; three attempts in a row, like retry.OnError with no delay.
 	for attempt := 0; attempt < 3; attempt++ {
 		var err error
 		if cur == nil {

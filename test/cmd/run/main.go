@@ -16,15 +16,24 @@ import (
 
 func main() {
 	klog.InitFlags(nil)
-	dir := flag.String("dir", ".run", "directory for kubeconfig and logs (emptied at start)")
+	dir := flag.String("dir", ".run", "directory for kubeconfig and logs (emptied at start, removed after Ctrl-C, kept after a failure)")
 	gceListen := flag.String("gce-listen", "127.0.0.1:8085", "fakegce listen address (a free port is used if it is taken)")
 	manifest := flag.String("manifest", "manifests/examples/sample-app.yaml", "sample app to apply")
 	hybrid := flag.Bool("hybrid", false, "nodes outside Google Cloud (zone labels eu-west-1a/b/c, no instances), hybrid NEGs served through an emulated load balancer")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, runOptions{dir: *dir, gceListen: *gceListen, manifest: *manifest, hybrid: *hybrid}); err != nil {
-		fmt.Fprintln(os.Stderr, "make run:", err)
+	err := run(ctx, runOptions{dir: *dir, gceListen: *gceListen, manifest: *manifest, hybrid: *hybrid})
+	if ctx.Err() != nil {
+		// Ctrl-C (or SIGTERM) is how the user stops it, at any stage: a normal stop, exit 0.
+		// Everything run started is stopped by now; its directory goes too.
+		_ = os.RemoveAll(*dir)
+		fmt.Println("==> stopped; removed", *dir)
+		return
+	}
+	if err != nil {
+		// Failed on its own: the directory stays, with the logs the error points to.
+		fmt.Fprintf(os.Stderr, "make run: %v (logs kept in %s)\n", err, *dir)
 		os.Exit(1)
 	}
 }
