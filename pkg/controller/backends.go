@@ -130,7 +130,7 @@ func (e backendEvents) Warn(key cache.ObjectName, target *corev1.Service, slot, 
 	e.c.warn(key, target, slot, reason, msg)
 }
 
-func (e backendEvents) Clear(key cache.ObjectName, slot string) { e.c.warnings.clear(key, slot) }
+func (e backendEvents) Clear(key cache.ObjectName, slot string) { e.c.warnings.Clear(key, slot) }
 
 func (e backendEvents) Normal(target *corev1.Service, reason, msg string) {
 	e.c.normal(target, reason, msg)

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -43,24 +42,11 @@ func (c *Controller) callsDone(d negsync.Done) {
 	if len(d.Invalid) > 0 {
 		c.recorder.Event(target, corev1.EventTypeWarning, ReasonInvalidEndpoint, fmt.Sprintf(
 			"GCE rejected %d network endpoint(s) of NEG %q in zone %q as invalid; they are skipped for %s (%s): %v",
-			len(d.Invalid), d.Ref.Name, d.Ref.Zone, c.cfg.InvalidEndpointRetry, sample(d.Invalid, 5), d.InvalidErr))
+			len(d.Invalid), d.Ref.Name, d.Ref.Zone, c.cfg.InvalidEndpointRetry, neg.Sample(d.Invalid, 5), d.InvalidErr))
 	}
 	if d.Err != nil && !d.Gone {
 		c.queue.AddAfter(d.Owner, max(d.RetryAt.Sub(c.clock.Now()), 0))
 		return
 	}
 	c.queue.Add(d.Owner)
-}
-
-// sample renders up to n endpoints for a message.
-func sample(eps []neg.Endpoint, n int) string {
-	var parts []string
-	for i, e := range eps {
-		if i == n {
-			parts = append(parts, fmt.Sprintf("and %d more", len(eps)-n))
-			break
-		}
-		parts = append(parts, e.String())
-	}
-	return strings.Join(parts, ", ")
 }

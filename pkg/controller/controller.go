@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/neg-controller/neg-controller/pkg/backoff"
+	"github.com/neg-controller/neg-controller/pkg/dedup"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/keyqueue"
 	"github.com/neg-controller/neg-controller/pkg/metrics"
@@ -198,7 +199,7 @@ type Controller struct {
 
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
-	warnings    *warningMemory
+	warnings    *dedup.Warnings
 
 	index *negIndex
 	// negs owns the endpoints of every NEG (pkg/negsync).
@@ -239,7 +240,7 @@ func New(cfg Config) (*Controller, error) {
 		cfg:      cfg,
 		clock:    cfg.Clock,
 		namer:    naming.NewNamer(cfg.NamingUID),
-		warnings: newWarningMemory(),
+		warnings: dedup.NewWarnings(),
 		index: newNEGIndex(ownershipRule{clusterUID: cfg.ClusterUID, network: cfg.Network, namer: naming.NewNamer(cfg.NamingUID),
 			adoptHybrid: cfg.Hybrid.AdoptHybridControllerNEGs}),
 		creates: newCreations(),

@@ -120,7 +120,7 @@ func (c *Controller) startCreate(ctx context.Context, s *serviceSync, t *negTask
 		if custom {
 			c.index.markClaimed(ref)
 		}
-		c.warnings.clear(key, ReasonCreateNEGFailed+":"+ref.String())
+		c.warnings.Clear(key, ReasonCreateNEGFailed+":"+ref.String())
 		logger.Info("Created NEG")
 		c.normal(target, ReasonCreate, fmt.Sprintf("Created NEG %q for %s-%d in %q.", ref.Name, key, port, ref.Zone))
 		c.queue.Add(key)

@@ -1,8 +1,6 @@
 package controller
 
 import (
-	"sync"
-
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
@@ -60,57 +58,6 @@ const (
 	ReasonStatusUpdateFailed = "NEGStatusUpdateFailed"
 )
 
-// warningMemory remembers the last message recorded per (Service, slot) so repeated syncs do
-// not record the same warning again. A slot is a reason, optionally qualified (e.g. by NEG).
-type warningMemory struct {
-	mu   sync.Mutex
-	last map[cache.ObjectName]map[string]string
-}
-
-func newWarningMemory() *warningMemory {
-	return &warningMemory{last: map[cache.ObjectName]map[string]string{}}
-}
-
-// changed records msg for (key, slot) and reports whether it differs from the last one.
-func (w *warningMemory) changed(key cache.ObjectName, slot, msg string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m := w.last[key]
-	if m == nil {
-		m = map[string]string{}
-		w.last[key] = m
-	}
-	if old, ok := m[slot]; ok && old == msg {
-		return false
-	}
-	m[slot] = msg
-	return true
-}
-
-// clear forgets (key, slot), so the next occurrence is recorded again.
-func (w *warningMemory) clear(key cache.ObjectName, slot string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.last[key], slot)
-	if len(w.last[key]) == 0 {
-		delete(w.last, key)
-	}
-}
-
-// clearAll forgets every slot of key except those in keep.
-func (w *warningMemory) clearExcept(key cache.ObjectName, keep map[string]bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for slot := range w.last[key] {
-		if !keep[slot] {
-			delete(w.last[key], slot)
-		}
-	}
-	if len(w.last[key]) == 0 {
-		delete(w.last, key)
-	}
-}
-
 // eventTarget returns the object events about key are recorded on: the Service if known, else
 // a reference built from the key (the Service was deleted).
 func eventTarget(key cache.ObjectName, svc *corev1.Service) *corev1.Service {
@@ -126,7 +73,7 @@ func eventTarget(key cache.ObjectName, svc *corev1.Service) *corev1.Service {
 // warn records a Warning event on target unless the same (slot, message) was the last one
 // recorded for key.
 func (c *Controller) warn(key cache.ObjectName, target *corev1.Service, slot, reason, msg string) {
-	if !c.warnings.changed(key, slot, msg) {
+	if !c.warnings.Changed(key, slot, msg) {
 		return
 	}
 	c.recorder.Event(target, corev1.EventTypeWarning, reason, msg)

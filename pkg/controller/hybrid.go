@@ -136,12 +136,12 @@ func (c *Controller) inheritedName(svc *corev1.Service, src annotation.Source, p
 // migrate; nothing is created, changed or deleted for it.
 func (c *Controller) leftToHybridController(ctx context.Context, s *serviceSync) bool {
 	if c.cfg.Hybrid.AdoptHybridControllerNEGs || !hasHybridAnnotations(s.svc) {
-		c.warnings.clear(s.key, slotHybridController)
+		c.warnings.Clear(s.key, slotHybridController)
 		return false
 	}
 	ref, found := c.hybridControllerNEG(s)
 	if !found && !slices.Contains(s.svc.Finalizers, HybridControllerFinalizer) {
-		c.warnings.clear(s.key, slotHybridController)
+		c.warnings.Clear(s.key, slotHybridController)
 		return false
 	}
 	what := fmt.Sprintf("carries its finalizer %s", HybridControllerFinalizer)

@@ -73,14 +73,14 @@ func (c *Controller) checkOwnership(s *serviceSync, t *negTask, n gce.NEG, want 
 	}
 	switch own {
 	case naming.Owned:
-		c.warnings.clear(s.key, slot)
+		c.warnings.Clear(s.key, slot)
 		if !t.port.generated() {
 			c.index.markClaimed(t.ref)
 		}
 		return true
 	case naming.Adoptable:
 		c.index.putOwned(n, want)
-		c.warnings.clear(s.key, slot)
+		c.warnings.Clear(s.key, slot)
 		return true
 	}
 	owner := "someone else (it was not created by this controller for this Service)"
@@ -150,7 +150,7 @@ func (c *Controller) checkAdoption(ctx context.Context, s *serviceSync, t *negTa
 	if c.refuseMisfit(s, t, e.neg) {
 		return false
 	}
-	c.warnings.clear(s.key, slot)
+	c.warnings.Clear(s.key, slot)
 	c.adopt(ctx, s, t, e)
 	return true
 }
@@ -202,7 +202,7 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 			"NEG %q in zone %q is full (%d endpoints): %d endpoint(s) are not attached",
 			t.ref.Name, t.ref.Zone, c.cfg.MaxEndpointsPerNEG, out.OverCapacity))
 	} else {
-		c.warnings.clear(s.key, slot)
+		c.warnings.Clear(s.key, slot)
 	}
 }
 
@@ -233,8 +233,8 @@ func (c *Controller) removeNEG(ctx context.Context, s *serviceSync, t *negTask) 
 	case err == nil:
 		c.index.remove(t.ref)
 		c.negs.Forget(t.ref)
-		c.warnings.clear(s.key, inUseSlot)
-		c.warnings.clear(s.key, ReasonDeleteNEGFailed+":"+t.ref.String())
+		c.warnings.Clear(s.key, inUseSlot)
+		c.warnings.Clear(s.key, ReasonDeleteNEGFailed+":"+t.ref.String())
 		logger.Info("Deleted NEG")
 		c.normal(s.target, ReasonDelete, fmt.Sprintf("Deleted NEG %q in zone %q.", t.ref.Name, t.ref.Zone))
 		c.enqueueClaimants(t.ref.Name)

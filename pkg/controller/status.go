@@ -111,7 +111,7 @@ func (c *Controller) writeStatus(ctx context.Context, s *serviceSync, tasks []*n
 			fmt.Sprintf("Failed to update annotation %s: %v", strings.Join(keys, ", "), err))
 		return fmt.Errorf("patching %s: %w", strings.Join(keys, ", "), err)
 	}
-	c.warnings.clear(s.key, slotStatus)
+	c.warnings.Clear(s.key, slotStatus)
 	klog.FromContext(ctx).V(2).Info("Updated NEG status", "annotations", keys, "value", changes[s.src.StatusKey])
 	return nil
 }

@@ -77,7 +77,7 @@ func (c *Controller) syncSvcNEGs(ctx context.Context, s *serviceSync, tasks []*n
 			if res.Conflict != "" {
 				c.warn(s.key, s.target, slot, ReasonSvcNEGConflict, res.Conflict)
 			} else if err == nil {
-				c.warnings.clear(s.key, slot)
+				c.warnings.Clear(s.key, slot)
 			}
 			if res.RetryAfter > 0 {
 				s.requeueBy(now.Add(res.RetryAfter))
@@ -98,7 +98,7 @@ func (c *Controller) syncSvcNEGs(ctx context.Context, s *serviceSync, tasks []*n
 			fmt.Sprintf("Failed to update ServiceNetworkEndpointGroups: %v", err))
 		return err
 	}
-	c.warnings.clear(s.key, slotSvcNEG)
+	c.warnings.Clear(s.key, slotSvcNEG)
 	return nil
 }
 

@@ -25,7 +25,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
 
-// Warning slots (see warningMemory) used per Service.
+// Warning slots (see pkg/dedup) used per Service.
 const (
 	slotAnnotation = "annotation"
 	slotSkipped    = "skipped"
@@ -108,7 +108,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	} else if err != nil {
 		return 0, err
 	}
-	c.warnings.clear(key, slotAnnotation)
+	c.warnings.Clear(key, slotAnnotation)
 	s.src = src
 	if svc != nil && c.leftToHybridController(ctx, s) {
 		return 0, nil
@@ -119,7 +119,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	s.want = want
 	s.hybrid = c.hybridPlacement(s)
 	if len(want) == 0 && len(c.index.ownedBy(key)) == 0 {
-		c.warnings.clearExcept(key, nil)
+		c.warnings.Keep(key, nil)
 		c.syncBackends(s, nil)
 		return 0, errors.Join(c.writeStatus(ctx, s, nil), c.releaseHybridControllerFinalizer(ctx, s),
 			c.syncSvcNEGs(ctx, s, nil, nil))
@@ -315,7 +315,7 @@ func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int
 		c.warn(s.key, s.target, slotSkipped, ReasonEndpointsSkipped, c.unmappedHint(s,
 			"Some endpoints cannot be placed in a NEG and are skipped ("+strings.Join(skipped, "; ")+")"))
 	} else {
-		c.warnings.clear(s.key, slotSkipped)
+		c.warnings.Clear(s.key, slotSkipped)
 	}
 	return out, nil
 }
@@ -327,7 +327,7 @@ func (c *Controller) warnNoIPv4(s *serviceSync, sl []*discoveryv1.EndpointSlice)
 	var others []string
 	for _, es := range sl {
 		if es.AddressType == discoveryv1.AddressTypeIPv4 {
-			c.warnings.clear(s.key, slotNoIPv4)
+			c.warnings.Clear(s.key, slotNoIPv4)
 			return
 		}
 		if !slices.Contains(others, string(es.AddressType)) {
@@ -335,7 +335,7 @@ func (c *Controller) warnNoIPv4(s *serviceSync, sl []*discoveryv1.EndpointSlice)
 		}
 	}
 	if len(others) == 0 {
-		c.warnings.clear(s.key, slotNoIPv4)
+		c.warnings.Clear(s.key, slotNoIPv4)
 		return
 	}
 	slices.Sort(others)

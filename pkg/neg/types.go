@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Endpoint is one network endpoint of a zonal NEG: a pod IP and port, on the VM instance that
@@ -103,3 +104,16 @@ type Ref struct {
 
 // String renders the reference as zone/name.
 func (r Ref) String() string { return r.Zone + "/" + r.Name }
+
+// Sample renders up to n endpoints for a message ("a, b, c, and 7 more").
+func Sample(eps []Endpoint, n int) string {
+	var parts []string
+	for i, e := range eps {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("and %d more", len(eps)-n))
+			break
+		}
+		parts = append(parts, e.String())
+	}
+	return strings.Join(parts, ", ")
+}

@@ -25,6 +25,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/neg-controller/neg-controller/pkg/backoff"
+	"github.com/neg-controller/neg-controller/pkg/dedup"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/keyqueue"
 	"github.com/neg-controller/neg-controller/pkg/negsync"
@@ -152,7 +153,7 @@ type Controller struct {
 
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
-	warnings    *warningMemory
+	warnings    *dedup.Warnings
 
 	mu sync.Mutex
 	// changed holds the bindings whose calls finished since their status was last written:
@@ -183,7 +184,7 @@ func New(cfg Config) (*Controller, error) {
 		synced:        []cache.InformerSynced{svcInf.Informer().HasSynced, sliceInf.Informer().HasSynced, nodeInf.Informer().HasSynced},
 		negs:          newNEGCache(cfg.Cloud, cfg.Clock, cfg.ResyncPeriod*9/10, cfg.MissingRecheck),
 		claims:        newClaims(),
-		warnings:      newWarningMemory(),
+		warnings:      dedup.NewWarnings(),
 		changed:       map[cache.ObjectName]bool{},
 		deletingSince: map[cache.ObjectName]time.Time{},
 		started:       make(chan struct{}),

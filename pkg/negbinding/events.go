@@ -2,8 +2,6 @@ package negbinding
 
 import (
 	"fmt"
-	"strings"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -14,47 +12,6 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/plan"
 )
 
-// warningMemory remembers the last Warning message recorded per (binding, slot), so repeated
-// syncs do not record the same warning again. A slot is a reason, optionally qualified by NEG.
-type warningMemory struct {
-	mu   sync.Mutex
-	last map[cache.ObjectName]map[string]string
-}
-
-func newWarningMemory() *warningMemory {
-	return &warningMemory{last: map[cache.ObjectName]map[string]string{}}
-}
-
-// changed records msg for (key, slot) and reports whether it differs from the last one.
-func (w *warningMemory) changed(key cache.ObjectName, slot, msg string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	m := w.last[key]
-	if m == nil {
-		m = map[string]string{}
-		w.last[key] = m
-	}
-	if m[slot] == msg {
-		return false
-	}
-	m[slot] = msg
-	return true
-}
-
-// keep forgets every slot of key not in slots (nil: forget key).
-func (w *warningMemory) keep(key cache.ObjectName, slots map[string]bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for s := range w.last[key] {
-		if !slots[s] {
-			delete(w.last[key], s)
-		}
-	}
-	if len(w.last[key]) == 0 {
-		delete(w.last, key)
-	}
-}
-
 // reference is what events are recorded on.
 func reference(b *NetworkEndpointGroupBinding) *corev1.ObjectReference {
 	return &corev1.ObjectReference{APIVersion: GroupVersion.String(), Kind: Kind, Namespace: b.Namespace,
@@ -63,7 +20,7 @@ func reference(b *NetworkEndpointGroupBinding) *corev1.ObjectReference {
 
 // warn records a Warning event on b unless the same message was the last one of the slot.
 func (c *Controller) warn(b *NetworkEndpointGroupBinding, slot, reason, msg string) {
-	if c.warnings.changed(cache.MetaObjectToName(b), slot, msg) {
+	if c.warnings.Changed(cache.MetaObjectToName(b), slot, msg) {
 		c.recorder.Event(reference(b), corev1.EventTypeWarning, reason, msg)
 	}
 }
@@ -103,24 +60,11 @@ func (c *Controller) callsDone(d negsync.Done) {
 	if len(d.Invalid) > 0 && b != nil {
 		c.recorder.Event(reference(b), corev1.EventTypeWarning, failReason, fmt.Sprintf(
 			"GCE rejected %d network endpoint(s) of NEG %q in zone %q as invalid; they are skipped for a while (%s): %v",
-			len(d.Invalid), d.Ref.Name, d.Ref.Zone, sample(d.Invalid, 5), d.InvalidErr))
+			len(d.Invalid), d.Ref.Name, d.Ref.Zone, neg.Sample(d.Invalid, 5), d.InvalidErr))
 	}
 	if d.Err != nil && !d.Gone {
 		c.queue.AddAfter(d.Owner, max(d.RetryAt.Sub(c.clock.Now()), 0))
 		return
 	}
 	c.queue.Add(d.Owner)
-}
-
-// sample renders up to n endpoints for a message.
-func sample(eps []neg.Endpoint, n int) string {
-	var parts []string
-	for i, e := range eps {
-		if i == n {
-			parts = append(parts, fmt.Sprintf("and %d more", len(eps)-n))
-			break
-		}
-		parts = append(parts, e.String())
-	}
-	return strings.Join(parts, ", ")
 }

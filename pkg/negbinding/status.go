@@ -121,7 +121,7 @@ func (c *Controller) acceptedCondition(s *bindingSync) metav1.Condition {
 		}
 		c.warn(s.b, slot, reason, strings.Join(ms, "; "))
 	}
-	c.warnings.keep(s.key, slots)
+	c.warnings.Keep(s.key, slots)
 	switch {
 	case len(msgs) > 0:
 		return condition(ConditionNEGsAccepted, false, reasons[0], strings.Join(msgs, "; "))

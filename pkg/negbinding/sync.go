@@ -395,7 +395,7 @@ func (c *Controller) warnSkipped(s *bindingSync, skipped map[endpoints.SkipReaso
 		}
 	}
 	if len(parts) == 0 {
-		c.warnings.changed(s.key, ReasonEndpointsSkipped, "")
+		c.warnings.Changed(s.key, ReasonEndpointsSkipped, "")
 		return
 	}
 	slices.Sort(parts)
@@ -463,7 +463,7 @@ func (c *Controller) forget(key cache.ObjectName) {
 	for _, ref := range c.claims.release(key, nil) {
 		c.syncer.Forget(ref)
 	}
-	c.warnings.keep(key, nil)
+	c.warnings.Keep(key, nil)
 	c.mu.Lock()
 	delete(c.changed, key)
 	delete(c.deletingSince, key)
