@@ -2,6 +2,7 @@ package podsim
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -101,9 +102,17 @@ func TestRunRegistersNodesAndRunsPods(t *testing.T) {
 	nodes := DefaultNodes([]string{"us-central1-a", "us-central1-b", "us-central1-c"}, 1)
 	startSim(t, client, Config{Project: "proj", Nodes: nodes, ReadyDelay: 50 * time.Millisecond, MaxGrace: -1})
 
+	// A node is registered in two writes (the object, then its status), so
+	// wait for all three to be Ready before reading one.
 	eventually(t, "nodes", func() (bool, string) {
 		list, _ := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		return len(list.Items) == 3, ""
+		ready := 0
+		for i := range list.Items {
+			if nodeReady(&list.Items[i]) {
+				ready++
+			}
+		}
+		return ready == 3, fmt.Sprintf("%d of %d nodes ready", ready, len(list.Items))
 	})
 	n, _ := client.CoreV1().Nodes().Get(ctx, "node-us-central1-b-0", metav1.GetOptions{})
 	if n.Spec.ProviderID != "gce://proj/us-central1-b/node-us-central1-b-0" || n.Spec.PodCIDR != "10.64.2.0/24" ||
