@@ -60,8 +60,12 @@ type Health struct {
 	BackendService string
 	// HealthCheck is the URL of the health check, when reported.
 	HealthCheck string
-	// State is HEALTHY, UNHEALTHY, DRAINING, TIMEOUT or UNKNOWN.
+	// State is HEALTHY, UNHEALTHY, DRAINING, TIMEOUT or UNKNOWN (healthState: the IPv4
+	// address's health; empty when only the IPv6 address is checked).
 	State string
+	// IPv6State is ipv6HealthState, the IPv6 address's health in the same values; empty unless
+	// the endpoint has an IPv6 address and the backend service checks it.
+	IPv6State string
 }
 
 // Cloud is the only door between Kubernetes logic and Compute Engine. Every method takes a

@@ -253,14 +253,14 @@ func checkBatch(eps []neg.Endpoint) error {
 func endpointsToAPI(eps []neg.Endpoint) []*compute.NetworkEndpoint {
 	out := make([]*compute.NetworkEndpoint, 0, len(eps))
 	for _, e := range eps {
-		out = append(out, &compute.NetworkEndpoint{Instance: e.Instance, IpAddress: e.IP, Port: e.Port})
+		out = append(out, &compute.NetworkEndpoint{Instance: e.Instance, IpAddress: e.IP, Ipv6Address: e.IPv6, Port: e.Port})
 	}
 	return out
 }
 
 func endpointFromAPI(item *compute.NetworkEndpointWithHealthStatus) EndpointHealth {
 	ne := item.NetworkEndpoint
-	eh := EndpointHealth{Endpoint: neg.Endpoint{Instance: LastSegment(ne.Instance), IP: ne.IpAddress, Port: ne.Port}}
+	eh := EndpointHealth{Endpoint: neg.Endpoint{Instance: LastSegment(ne.Instance), IP: ne.IpAddress, IPv6: ne.Ipv6Address, Port: ne.Port}}
 	for _, h := range item.Healths {
 		if h == nil {
 			continue
@@ -272,7 +272,7 @@ func endpointFromAPI(item *compute.NetworkEndpointWithHealthStatus) EndpointHeal
 		if h.HealthCheck != nil {
 			hh.HealthCheck = h.HealthCheck.HealthCheck
 		}
-		hh.State = h.HealthState
+		hh.State, hh.IPv6State = h.HealthState, h.Ipv6HealthState
 		eh.Healths = append(eh.Healths, hh)
 	}
 	return eh

@@ -9,26 +9,41 @@ import (
 
 // Endpoint is one network endpoint of a zonal NEG: a pod IP and port, on the VM instance that
 // hosts the pod in a GCE_VM_IP_PORT NEG, without instance in a NON_GCP_PRIVATE_IP_PORT (hybrid)
-// NEG. The three fields together are its identity, as in GCE.
+// NEG. A dual-stack endpoint carries the pod's IPv4 and IPv6 addresses, an IPv6-only one just
+// IPv6. All four fields together are its identity, as in GCE: the same pod as an IPv4-only and
+// as a dual-stack endpoint are two different endpoints (see plan.Migrations).
 type Endpoint struct {
 	// Instance is the GCE instance name (not URL) that hosts the IP; empty in hybrid NEGs.
 	Instance string
-	// IP is the pod's IPv4 address.
+	// IP is the pod's IPv4 address (ipAddress); empty in an IPv6-only endpoint.
 	IP string
 	// Port is the pod's (target) port.
 	Port int64
+	// IPv6 is the pod's IPv6 address (ipv6Address) in a dual-stack or IPv6-only endpoint.
+	IPv6 string
 }
 
-// String renders the endpoint as instance/ip:port (ip:port without instance), for logs and
-// messages.
+// String renders the endpoint as instance/ip:port (ip:port without instance), with the IPv6
+// address after the port for a dual-stack endpoint (instance/ip:port/ipv6) and in brackets
+// for an IPv6-only one (instance/[ipv6]:port), for logs and messages.
 func (e Endpoint) String() string {
-	if e.Instance == "" {
-		return fmt.Sprintf("%s:%d", e.IP, e.Port)
+	addr := fmt.Sprintf("%s:%d", e.IP, e.Port)
+	switch {
+	case e.IP == "" && e.IPv6 != "":
+		addr = fmt.Sprintf("[%s]:%d", e.IPv6, e.Port)
+	case e.IPv6 != "":
+		addr += "/" + e.IPv6
 	}
-	return fmt.Sprintf("%s/%s:%d", e.Instance, e.IP, e.Port)
+	if e.Instance == "" {
+		return addr
+	}
+	return e.Instance + "/" + addr
 }
 
-// Compare orders endpoints by IP, then port, then instance (the one order of endpoints, so plans
+// SingleStack reports whether the endpoint has one address family only.
+func (e Endpoint) SingleStack() bool { return e.IP == "" || e.IPv6 == "" }
+
+// Compare orders endpoints by IP, then port, then instance, then IPv6 (the one order of endpoints, so plans
 // and listings are deterministic): -1, 0 or +1, as for slices.SortFunc.
 func Compare(a, b Endpoint) int {
 	if c := cmp.Compare(a.IP, b.IP); c != 0 {
@@ -37,7 +52,10 @@ func Compare(a, b Endpoint) int {
 	if c := cmp.Compare(a.Port, b.Port); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Instance, b.Instance)
+	if c := cmp.Compare(a.Instance, b.Instance); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.IPv6, b.IPv6)
 }
 
 // Less reports whether e sorts before o (see Compare).
