@@ -153,6 +153,9 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		Metrics:                obs.metrics,
 		SvcNEG:                 svcNEGWriter(ctx, o, cl, verifyPeriod(o.ResyncPeriod)),
 		Hybrid:                 hybrid,
+		DualStackNEG:           o.DualStack.Enable,
+		IPv6OnlyNEG:            o.DualStack.IPv6Only,
+		MigrationPause:         o.DualStack.migrationPause(),
 	})
 	if err != nil {
 		return err

@@ -58,6 +58,7 @@ func TestFlags(t *testing.T) {
 	want.Readiness = o.Readiness   // readiness_test.go parses them
 	want.Hybrid = o.Hybrid         // hybrid_test.go parses them
 	want.NEGBinding = o.NEGBinding // negbinding_test.go parses them
+	want.DualStack = o.DualStack   // TestDualStackFlags parses them
 	if *o != want {
 		t.Errorf("parsed %+v\nwant   %+v", *o, want)
 	}
@@ -324,5 +325,27 @@ func TestGCEUserAgent(t *testing.T) {
 	want := version.Get().UserAgent()
 	if !strings.Contains(ua, want) || !strings.HasPrefix(want, "neg-controller/") {
 		t.Errorf("User-Agent %q does not contain %q", ua, want)
+	}
+}
+
+func TestDualStackFlags(t *testing.T) {
+	o := NewOptions()
+	if !o.DualStack.Enable || o.DualStack.IPv6Only || o.DualStack.migrationPause() != 10*time.Second {
+		t.Errorf("defaults = %+v, want dual-stack on, IPv6-only off, 10s pause", o.DualStack)
+	}
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse([]string{"--enable-dual-stack-neg=false", "--enable-ipv6-only-neg", "--dual-stack-migration-pause=0"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := (DualStackOptions{IPv6Only: true}); o.DualStack != want {
+		t.Errorf("parsed %+v, want %+v", o.DualStack, want)
+	}
+	if p := o.DualStack.migrationPause(); p >= 0 {
+		t.Errorf("migrationPause() = %v for --dual-stack-migration-pause=0, want negative (no pause for negsync)", p)
+	}
+	o.DualStack.MigrationPause = -time.Second
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--dual-stack-migration-pause") {
+		t.Errorf("Validate with a negative pause = %v, want an error naming the flag", err)
 	}
 }

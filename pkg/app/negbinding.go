@@ -105,6 +105,9 @@ func newNEGBindings(ctx context.Context, o *Options, cl Clients, factory informe
 		Workers:        o.ConcurrentSyncs,
 		QueueMetrics:   queueMetrics,
 		OnBoundChange:  nb.boundChanged,
+		DualStackNEG:   o.DualStack.Enable,
+		IPv6OnlyNEG:    o.DualStack.IPv6Only,
+		MigrationPause: o.DualStack.migrationPause(),
 	})
 	if err != nil {
 		return nil, err

@@ -79,6 +79,9 @@ type Options struct {
 
 	// NEGBinding configures NetworkEndpointGroupBindings (negbinding.go): --enable-negbinding.
 	NEGBinding NEGBindingOptions
+
+	// DualStack chooses the address families of NEG endpoints (dualstack.go).
+	DualStack DualStackOptions
 }
 
 // NewOptions returns the default options.
@@ -107,6 +110,7 @@ func NewOptions() *Options {
 		Readiness:                DefaultReadiness(),
 		Hybrid:                   HybridOptions{NEGType: NEGTypeGCE},
 		NEGBinding:               NEGBindingOptions{CleanupTimeout: negbinding.DefaultCleanupTimeout},
+		DualStack:                DefaultDualStack(),
 	}
 }
 
@@ -195,6 +199,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.addReadinessFlags(fs)
 	o.addHybridFlags(fs)
 	o.addNEGBindingFlags(fs)
+	o.addDualStackFlags(fs)
 }
 
 // gceName is a GCE resource name.
@@ -270,5 +275,6 @@ func (o *Options) Validate() error {
 	errs = append(errs, o.validateReadiness()...)
 	errs = append(errs, o.validateHybrid()...)
 	errs = append(errs, o.validateNEGBinding()...)
+	errs = append(errs, o.validateDualStack()...)
 	return errors.Join(errs...)
 }

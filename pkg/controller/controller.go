@@ -109,6 +109,15 @@ type Config struct {
 	BatchSize          int
 	MaxEndpointsPerNEG int
 
+	// DualStackNEG gives dual-stack Services (spec.ipFamilies IPv4 and IPv6) endpoints with
+	// both addresses; IPv6OnlyNEG gives IPv6-only Services IPv6 endpoints (else they get a
+	// Warning and empty NEGs). Hybrid NEGs always take IPv4 endpoints. See endpoints.StackOf.
+	DualStackNEG bool
+	IPv6OnlyNEG  bool
+	// MigrationPause is the pause between the steps of a NEG's single ↔ dual-stack migration
+	// (negsync.Config.MigrationPause; 0: its default).
+	MigrationPause time.Duration
+
 	// Clock drives timers and backoff; default the real clock.
 	Clock clock.WithTicker
 
@@ -251,7 +260,7 @@ func New(cfg Config) (*Controller, error) {
 	negs, err := negsync.New(negsync.Config{Cloud: cfg.Cloud, Clock: cfg.Clock, Backoff: cfg.Backoff,
 		CallInterval: cfg.CallInterval, Quiet: cfg.QuietPeriod, BudgetShort: cfg.BudgetShort, VerifyPeriod: cfg.NEGVerifyPeriod,
 		InvalidEndpointRetry: cfg.InvalidEndpointRetry, BatchSize: cfg.BatchSize, Capacity: cfg.MaxEndpointsPerNEG,
-		OnDone: c.callsDone})
+		MigrationPause: cfg.MigrationPause, OnDone: c.callsDone})
 	if err != nil {
 		return nil, err
 	}

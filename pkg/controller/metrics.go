@@ -95,11 +95,12 @@ func (c *Controller) attachedCounts() []metrics.NEGEndpoints {
 	return out
 }
 
-// observeSkipped counts the endpoints one sync skipped, by reason. Non-IPv4 endpoints are left
-// out, as in the EndpointsSkipped event: dual-stack Services always have them.
+// observeSkipped counts the endpoints one sync skipped, by reason. Endpoints of other address
+// families are left out, as in the EndpointsSkipped event: dual-stack Services always have
+// them when dual-stack NEGs are off.
 func (c *Controller) observeSkipped(skipped map[endpoints.SkipReason]int) {
 	for r, n := range skipped {
-		if r != endpoints.SkipNotIPv4 {
+		if r != endpoints.SkipOtherFamily {
 			c.cfg.Metrics.AddSkippedEndpoints(string(r), n)
 		}
 	}

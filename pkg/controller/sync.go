@@ -43,6 +43,10 @@ type serviceSync struct {
 	// whether its NEGs are NON_GCP_PRIVATE_IP_PORT NEGs (see Controller.hybridPlacement).
 	src    annotation.Source
 	hybrid bool
+	// stack is the address families of the NEGs' endpoints; stackOK is false for an
+	// IPv6-only Service that cannot have IPv6 NEG endpoints (endpoints.StackOf).
+	stack   endpoints.Stack
+	stackOK bool
 	// negZones are the zones with a candidate node; nodes maps node name to node.
 	negZones []string
 	nodes    map[string]zones.Node
@@ -118,6 +122,10 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	}
 	s.want = want
 	s.hybrid = c.hybridPlacement(s)
+	if svc != nil {
+		// Hybrid NEGs take IPv4 endpoints only (the Compute API documents no IPv6 for them).
+		s.stack, s.stackOK = endpoints.StackOf(svc, c.cfg.DualStackNEG && !s.hybrid, c.cfg.IPv6OnlyNEG && !s.hybrid)
+	}
 	if len(want) == 0 && len(c.index.ownedBy(key)) == 0 {
 		c.warnings.Keep(key, nil)
 		c.syncBackends(s, nil)
@@ -301,7 +309,7 @@ func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int
 	c.warnNoIPv4(s, sl)
 	var skipped []string
 	for _, port := range slices.Sorted(maps.Keys(s.want)) {
-		r := endpoints.Desired(s.want[port].portName, sl, s.nodes, s.negZones)
+		r := endpoints.Desired(s.want[port].portName, sl, s.nodes, s.negZones, s.stack)
 		out[port] = r.ByZone
 		c.observeSkipped(r.Skipped)
 		if msg := skipSummary(r.Skipped); msg != "" {
@@ -309,7 +317,7 @@ func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int
 		}
 	}
 	for port, name := range kept {
-		out[port] = endpoints.Desired(name, sl, s.nodes, s.negZones).ByZone
+		out[port] = endpoints.Desired(name, sl, s.nodes, s.negZones, s.stack).ByZone
 	}
 	if len(skipped) > 0 {
 		c.warn(s.key, s.target, slotSkipped, ReasonEndpointsSkipped, c.unmappedHint(s,
@@ -321,12 +329,13 @@ func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int
 }
 
 // warnNoIPv4 records a NoIPv4Endpoints Warning when the Service has EndpointSlices but none of
-// them is IPv4 (FQDN or IPv6 slices only, e.g. a selector-less Service pointing at a host name):
-// its NEGs stay empty, and the user is told why.
+// a family its NEGs take (FQDN or IPv6 slices only, e.g. a selector-less Service pointing at a
+// host name, or an IPv6-only Service without IPv6-only NEGs): its NEGs stay empty, and the user
+// is told why.
 func (c *Controller) warnNoIPv4(s *serviceSync, sl []*discoveryv1.EndpointSlice) {
 	var others []string
 	for _, es := range sl {
-		if es.AddressType == discoveryv1.AddressTypeIPv4 {
+		if es.AddressType == discoveryv1.AddressTypeIPv4 || s.stack == endpoints.IPv6 && es.AddressType == discoveryv1.AddressTypeIPv6 {
 			c.warnings.Clear(s.key, slotNoIPv4)
 			return
 		}
@@ -339,17 +348,22 @@ func (c *Controller) warnNoIPv4(s *serviceSync, sl []*discoveryv1.EndpointSlice)
 		return
 	}
 	slices.Sort(others)
+	hint := ""
+	if !s.stackOK && !s.hybrid {
+		hint = "; this is an IPv6-only Service: run neg-controller with --enable-ipv6-only-neg for IPv6 NEG endpoints " +
+			"(the NEG's subnetwork must have IPv6)"
+	}
 	c.warn(s.key, s.target, slotNoIPv4, ReasonNoIPv4Endpoints, fmt.Sprintf(
-		"The Service's EndpointSlices hold only %s addresses: %s NEGs take IPv4 endpoints, so its NEGs stay empty",
-		strings.Join(others, " and "), s.negType()))
+		"The Service's EndpointSlices hold only %s addresses: %s NEGs take IPv4 endpoints, so its NEGs stay empty%s",
+		strings.Join(others, " and "), s.negType(), hint))
 }
 
-// skipSummary renders skip counts as "NoNodeName=2, UnknownNode=1", leaving out non-IPv4
-// endpoints (dual-stack Services always have them).
+// skipSummary renders skip counts as "NoNodeName=2, UnknownNode=1", leaving out the
+// informational reasons (other families, pods waiting for their second address).
 func skipSummary(skipped map[endpoints.SkipReason]int) string {
 	var parts []string
 	for r, n := range skipped {
-		if r == endpoints.SkipNotIPv4 || n == 0 {
+		if r.Informational() || n == 0 {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("%s=%d", r, n))

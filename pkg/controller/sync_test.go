@@ -7,7 +7,7 @@ import (
 )
 
 func TestSkipSummary(t *testing.T) {
-	got := skipSummary(map[endpoints.SkipReason]int{endpoints.SkipUnknownNode: 2, endpoints.SkipNotIPv4: 5, endpoints.SkipNoNodeName: 1})
+	got := skipSummary(map[endpoints.SkipReason]int{endpoints.SkipUnknownNode: 2, endpoints.SkipOtherFamily: 5, endpoints.SkipNoNodeName: 1})
 	if want := "NoNodeName=1, UnknownNode=2"; got != want {
 		t.Errorf("skipSummary = %q, want %q", got, want)
 	}

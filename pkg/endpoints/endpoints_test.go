@@ -152,7 +152,7 @@ func TestDesired(t *testing.T) {
 				map[string][]neg.Endpoint{"zone-a": {a1}},
 				map[neg.Endpoint]PodRef{a1: pod("p1")},
 				map[neg.Endpoint]bool{a1: true},
-				map[SkipReason]int{SkipNoNodeName: 1, SkipUnknownNode: 1, SkipNodeWithoutZone: 1, SkipZoneWithoutNEG: 2, SkipNoPodRef: 2, SkipNotIPv4: 5})},
+				map[SkipReason]int{SkipNoNodeName: 1, SkipUnknownNode: 1, SkipNodeWithoutZone: 1, SkipZoneWithoutNEG: 2, SkipNoPodRef: 2, SkipOtherFamily: 5})},
 		{name: "terminating wins over skip reasons",
 			portName: "http",
 			slices:   []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, httpPort, ep("10.0.9.1", "", "p", terminating))},
@@ -231,7 +231,7 @@ func TestDesired(t *testing.T) {
 			for _, s := range tc.slices {
 				before = append(before, s.DeepCopy())
 			}
-			got := Desired(tc.portName, tc.slices, nodes, zs)
+			got := Desired(tc.portName, tc.slices, nodes, zs, IPv4)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("Desired (-want +got):\n%s", diff)
 			}
@@ -256,7 +256,7 @@ func TestDesiredHybrid(t *testing.T) {
 	placed := []zones.Node{m.FromNode(awsNode("ip-1", "eu-west-1a")), m.FromNode(awsNode("ip-2", "eu-west-1b")), m.FromNode(awsNode("ip-3", "eu-west-1c"))}
 	negZones := m.NEGZonesFor(placed)
 	got := Desired("http", []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, httpPort,
-		ep("10.1.0.5", "ip-1", "p1"), ep("10.2.0.7", "ip-2", "p2"), ep("10.3.0.9", "ip-3", "p3"))}, zones.ByName(placed), negZones)
+		ep("10.1.0.5", "ip-1", "p1"), ep("10.2.0.7", "ip-2", "p2"), ep("10.3.0.9", "ip-3", "p3"))}, zones.ByName(placed), negZones, IPv4)
 	want := Result{
 		ByZone:  map[string]neg.EndpointSet{"europe-west1-b": neg.NewEndpointSet(e("", "10.1.0.5", 8080)), "europe-west1-c": neg.NewEndpointSet(e("", "10.2.0.7", 8080))},
 		Pods:    map[neg.Endpoint]PodRef{e("", "10.1.0.5", 8080): pod("p1"), e("", "10.2.0.7", 8080): pod("p2")},
@@ -265,5 +265,92 @@ func TestDesiredHybrid(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Desired (-want +got):\n%s", diff)
+	}
+}
+
+// TestDesiredStacks: which slices each Stack reads, and how a dual-stack Service's IPv4 and
+// IPv6 entries pair up per pod and port.
+func TestDesiredStacks(t *testing.T) {
+	dsNodes := map[string]zones.Node{
+		"n-a1": {Name: "n-a1", Zone: "zone-a", Instance: "n-a1", Candidate: true, DualStack: true},
+		"n-a2": {Name: "n-a2", Zone: "zone-a", Instance: "n-a2", Candidate: true}, // IPv4 pod range only
+	}
+	dual := func(inst, v4, v6 string) neg.Endpoint {
+		return neg.Endpoint{Instance: inst, IP: v4, IPv6: v6, Port: 8080}
+	}
+	v4 := slice(discoveryv1.AddressTypeIPv4, httpPort, ep("10.0.0.1", "n-a1", "p1"), ep("10.0.0.2", "n-a1", "p2", notReady), ep("10.0.0.3", "n-a2", "p3"))
+	v6 := slice(discoveryv1.AddressTypeIPv6, httpPort, ep("fd00:0:0:0::1", "n-a1", "p1"), ep("fd00::2", "n-a1", "p2", readyTrue), ep("fd00::4", "n-a1", "p4"))
+	tests := []struct {
+		name   string
+		stack  Stack
+		slices []*discoveryv1.EndpointSlice
+		want   Result
+	}{
+		{name: "IPv4 reads IPv4 slices only", stack: IPv4, slices: []*discoveryv1.EndpointSlice{v4, v6},
+			want: result(map[string][]neg.Endpoint{"zone-a": {e("n-a1", "10.0.0.1", 8080), e("n-a1", "10.0.0.2", 8080), e("n-a2", "10.0.0.3", 8080)}},
+				map[neg.Endpoint]PodRef{e("n-a1", "10.0.0.1", 8080): pod("p1"), e("n-a1", "10.0.0.2", 8080): pod("p2"), e("n-a2", "10.0.0.3", 8080): pod("p3")},
+				map[neg.Endpoint]bool{e("n-a1", "10.0.0.1", 8080): true, e("n-a1", "10.0.0.2", 8080): false, e("n-a2", "10.0.0.3", 8080): true},
+				map[SkipReason]int{SkipOtherFamily: 3})},
+		{name: "IPv6 reads IPv6 slices only, canonical addresses", stack: IPv6, slices: []*discoveryv1.EndpointSlice{v4, v6},
+			want: result(map[string][]neg.Endpoint{"zone-a": {dual("n-a1", "", "fd00::1"), dual("n-a1", "", "fd00::2"), dual("n-a1", "", "fd00::4")}},
+				map[neg.Endpoint]PodRef{dual("n-a1", "", "fd00::1"): pod("p1"), dual("n-a1", "", "fd00::2"): pod("p2"), dual("n-a1", "", "fd00::4"): pod("p4")},
+				map[neg.Endpoint]bool{dual("n-a1", "", "fd00::1"): true, dual("n-a1", "", "fd00::2"): true, dual("n-a1", "", "fd00::4"): true},
+				map[SkipReason]int{SkipOtherFamily: 3})},
+		// p1, p2: paired (p2 ready because its IPv6 copy is); p3: node without an IPv6 pod
+		// range, IPv4 endpoint; p4: IPv6 only, waits for IPv4.
+		{name: "dual-stack pairs per pod", stack: DualStack, slices: []*discoveryv1.EndpointSlice{v6, v4},
+			want: result(map[string][]neg.Endpoint{"zone-a": {dual("n-a1", "10.0.0.1", "fd00::1"), dual("n-a1", "10.0.0.2", "fd00::2"), e("n-a2", "10.0.0.3", 8080)}},
+				map[neg.Endpoint]PodRef{dual("n-a1", "10.0.0.1", "fd00::1"): pod("p1"), dual("n-a1", "10.0.0.2", "fd00::2"): pod("p2"), e("n-a2", "10.0.0.3", 8080): pod("p3")},
+				map[neg.Endpoint]bool{dual("n-a1", "10.0.0.1", "fd00::1"): true, dual("n-a1", "10.0.0.2", "fd00::2"): true, e("n-a2", "10.0.0.3", 8080): true},
+				map[SkipReason]int{SkipMissingIPv4: 1})},
+		{name: "dual-stack pod on a dual-stack node waits for its IPv6 slice", stack: DualStack, slices: []*discoveryv1.EndpointSlice{v4},
+			want: result(map[string][]neg.Endpoint{"zone-a": {e("n-a2", "10.0.0.3", 8080)}},
+				map[neg.Endpoint]PodRef{e("n-a2", "10.0.0.3", 8080): pod("p3")},
+				map[neg.Endpoint]bool{e("n-a2", "10.0.0.3", 8080): true},
+				map[SkipReason]int{SkipMissingIPv6: 2})},
+		{name: "address of the wrong family in a slice", stack: DualStack, slices: []*discoveryv1.EndpointSlice{
+			slice(discoveryv1.AddressTypeIPv4, httpPort, ep("fd00::9", "n-a2", "p9")),
+			slice(discoveryv1.AddressTypeIPv6, httpPort, ep("10.0.0.9", "n-a2", "p9"), ep("::ffff:10.0.0.9", "n-a2", "p9"))},
+			want: result(nil, nil, nil, map[SkipReason]int{SkipOtherFamily: 3})},
+		{name: "FQDN slices are another family", stack: DualStack, slices: []*discoveryv1.EndpointSlice{
+			slice(discoveryv1.AddressTypeFQDN, httpPort, ep("example.com", "n-a2", "p9"))},
+			want: result(nil, nil, nil, map[SkipReason]int{SkipOtherFamily: 1})},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Desired("http", tc.slices, dsNodes, negZones, tc.stack)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("Desired (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestStackOf(t *testing.T) {
+	svc := func(fams ...corev1.IPFamily) *corev1.Service {
+		return &corev1.Service{Spec: corev1.ServiceSpec{IPFamilies: fams}}
+	}
+	tests := []struct {
+		name                string
+		svc                 *corev1.Service
+		dualStack, ipv6Only bool
+		want                Stack
+		ok                  bool
+	}{
+		{"no families is IPv4", svc(), true, true, IPv4, true},
+		{"IPv4", svc(corev1.IPv4Protocol), true, true, IPv4, true},
+		{"dual-stack", svc(corev1.IPv4Protocol, corev1.IPv6Protocol), true, false, DualStack, true},
+		{"dual-stack, IPv6 primary", svc(corev1.IPv6Protocol, corev1.IPv4Protocol), true, false, DualStack, true},
+		{"dual-stack NEGs off", svc(corev1.IPv4Protocol, corev1.IPv6Protocol), false, false, IPv4, true},
+		{"IPv6-only, allowed", svc(corev1.IPv6Protocol), false, true, IPv6, true},
+		{"IPv6-only, not allowed", svc(corev1.IPv6Protocol), true, false, IPv4, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := StackOf(tc.svc, tc.dualStack, tc.ipv6Only)
+			if got != tc.want || ok != tc.ok {
+				t.Errorf("StackOf = %v, %v; want %v, %v", got, ok, tc.want, tc.ok)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 
@@ -260,7 +261,7 @@ func endpointsToAPI(eps []neg.Endpoint) []*compute.NetworkEndpoint {
 
 func endpointFromAPI(item *compute.NetworkEndpointWithHealthStatus) EndpointHealth {
 	ne := item.NetworkEndpoint
-	eh := EndpointHealth{Endpoint: neg.Endpoint{Instance: LastSegment(ne.Instance), IP: ne.IpAddress, IPv6: ne.Ipv6Address, Port: ne.Port}}
+	eh := EndpointHealth{Endpoint: neg.Endpoint{Instance: LastSegment(ne.Instance), IP: ne.IpAddress, IPv6: canonicalIPv6(ne.Ipv6Address), Port: ne.Port}}
 	for _, h := range item.Healths {
 		if h == nil {
 			continue
@@ -276,6 +277,16 @@ func endpointFromAPI(item *compute.NetworkEndpointWithHealthStatus) EndpointHeal
 		eh.Healths = append(eh.Healths, hh)
 	}
 	return eh
+}
+
+// canonicalIPv6 renders an IPv6 address in RFC 5952 form, the form the controller computes
+// desired endpoints in, so a listed endpoint equals the desired one whatever form GCE lists it
+// in (whether GCE always lists the canonical form is [unverified]).
+func canonicalIPv6(s string) string {
+	if a, err := netip.ParseAddr(s); err == nil && a.Is6() {
+		return a.String()
+	}
+	return s
 }
 
 func fromAPI(n *compute.NetworkEndpointGroup) NEG {

@@ -83,6 +83,11 @@ type Config struct {
 	VerifyPeriod, CallInterval, Quiet time.Duration
 	BudgetShort                       func() bool
 	Backoff                           backoff.Policy
+	// DualStackNEG and IPv6OnlyNEG choose the address families of the bound NEGs' endpoints
+	// from the Service's (endpoints.StackOf); MigrationPause paces single ↔ dual-stack
+	// migrations (negsync.Config).
+	DualStackNEG, IPv6OnlyNEG bool
+	MigrationPause            time.Duration
 	// SyncDelay coalesces EndpointSlice and node changes (DefaultSyncDelay).
 	SyncDelay time.Duration
 	// Workers is the number of bindings synced at once (DefaultWorkers).
@@ -191,7 +196,7 @@ func New(cfg Config) (*Controller, error) {
 	}
 	syncer, err := negsync.New(negsync.Config{Cloud: cfg.Cloud, Clock: cfg.Clock, Backoff: cfg.Backoff,
 		CallInterval: cfg.CallInterval, Quiet: cfg.Quiet, BudgetShort: cfg.BudgetShort,
-		VerifyPeriod: cfg.VerifyPeriod, OnDone: c.callsDone})
+		VerifyPeriod: cfg.VerifyPeriod, MigrationPause: cfg.MigrationPause, OnDone: c.callsDone})
 	if err != nil {
 		return nil, err
 	}

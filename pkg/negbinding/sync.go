@@ -374,7 +374,10 @@ func (c *Controller) desired(s *bindingSync) error {
 	for _, n := range nodeList {
 		ns = append(ns, zones.FromNode(n))
 	}
-	r := endpoints.Desired(svc.Spec.Ports[i].Name, sl, zones.ByName(ns), negZones)
+	// Bound NEGs are GCE_VM_IP_PORT NEGs (rules.go), which take the Service's families. An
+	// IPv6-only Service without IPv6-only NEGs gets empty NEGs, as with the annotation.
+	stack, _ := endpoints.StackOf(svc, c.cfg.DualStackNEG, c.cfg.IPv6OnlyNEG)
+	r := endpoints.Desired(svc.Spec.Ports[i].Name, sl, zones.ByName(ns), negZones, stack)
 	for _, t := range s.tasks {
 		if t.state == accepted {
 			t.desired = r.ByZone[t.ref.Zone]
@@ -390,7 +393,7 @@ func (c *Controller) desired(s *bindingSync) error {
 func (c *Controller) warnSkipped(s *bindingSync, skipped map[endpoints.SkipReason]int) {
 	var parts []string
 	for r, n := range skipped {
-		if r != endpoints.SkipNotIPv4 && n > 0 {
+		if !r.Informational() && n > 0 {
 			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
 		}
 	}

@@ -37,6 +37,8 @@ type Outcome struct {
 	ResumeAt time.Time
 	// OverCapacity counts desired endpoints left out because the NEG is full.
 	OverCapacity int
+	// Migrating counts endpoints waiting for a dual-stack migration step (plan.Migration).
+	Migrating int
 }
 
 // Done reports one finished group of calls: the batches of one direction one Apply started.
@@ -82,11 +84,16 @@ func (s *Syncer) Apply(ctx context.Context, req Request) Outcome {
 			want.Insert(e)
 		}
 	}
-	p := plan.Compute(want, st.current, st.inFlightSet(), s.cfg.BatchSize, s.cfg.Capacity)
+	pauseEnd := st.migrationStepAt.Add(s.cfg.MigrationPause)
+	mig := plan.Migration{Paused: !st.migrationStepAt.IsZero() && now.Before(pauseEnd), Fraction: s.cfg.MigrationFraction}
+	p := plan.Compute(want, st.current, st.inFlightSet(), s.cfg.BatchSize, s.cfg.Capacity, mig)
 	short := s.cfg.BudgetShort != nil && !p.Empty() && s.cfg.BudgetShort()
-	out := Outcome{Known: true, OverCapacity: p.OverCapacity}
+	out := Outcome{Known: true, OverCapacity: p.OverCapacity, Migrating: p.Migrating}
 	out.ResumeAt = plan.Hold(&p, st.attach.observe(p.Attach, st.attaching > 0, now), st.detach.observe(p.Detach, st.detaching > 0, now),
 		plan.Pacing{Interval: s.cfg.CallInterval, Quiet: s.cfg.Quiet, BudgetShort: short}, now)
+	if p.Migrating > 0 && mig.Paused && (out.ResumeAt.IsZero() || pauseEnd.Before(out.ResumeAt)) {
+		out.ResumeAt = pauseEnd
+	}
 	// The first endpoints of an empty NEG are urgent: the Service's backends serve nothing
 	// until they land.
 	prio := gce.PriorityNormal
@@ -99,6 +106,7 @@ func (s *Syncer) Apply(ctx context.Context, req Request) Outcome {
 			continue
 		}
 		g := &group{s: s, req: req, op: batches[0].Op, prio: prio, batches: batches, pending: len(batches)}
+		g.migrationStep = g.op == plan.Detach && p.MigrationStep > 0
 		for _, b := range batches {
 			for _, e := range b.Endpoints {
 				st.inFlight[e] = g.op
@@ -134,6 +142,8 @@ type group struct {
 	op      plan.Op
 	prio    gce.Priority
 	batches []plan.Batch
+	// migrationStep: the group detaches a dual-stack migration step's endpoints.
+	migrationStep bool
 
 	mu      sync.Mutex
 	pending int
@@ -178,6 +188,11 @@ func (g *group) run(ctx context.Context, st *negState, eps []neg.Endpoint) {
 	last := g.pending == 0
 	out := *d
 	g.mu.Unlock()
+	if last && g.migrationStep {
+		st.mu.Lock()
+		st.migrationStepAt = s.cfg.Clock.Now()
+		st.mu.Unlock()
+	}
 	if last && s.cfg.OnDone != nil {
 		out.Ref, out.Owner, out.Op, out.ChangedAt = g.req.Ref, g.req.Owner, g.op, g.req.ChangedAt
 		s.cfg.OnDone(out)

@@ -58,6 +58,9 @@ type negState struct {
 	// it does not hold back the NEG's endpoint calls: an in-use NEG keeps being synced.
 	deleteFailures int
 	deleteRetryAt  time.Time
+	// migrationStepAt is when the NEG's last dual-stack migration step (plan.Migration)
+	// finished; the next waits for Config.MigrationPause after it.
+	migrationStepAt time.Time
 }
 
 func newNEGState() *negState {

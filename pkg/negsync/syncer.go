@@ -28,11 +28,15 @@ type Cloud interface {
 
 // Defaults for the zero values of Config.
 const (
-	DefaultCallInterval  = time.Second
-	DefaultInvalidRetry  = 10 * time.Minute
-	DefaultVerifyPeriod  = time.Hour
-	maxVerifyRequeue     = 24 * time.Hour
-	defaultMaxSplitCalls = 64
+	DefaultCallInterval = time.Second
+	DefaultInvalidRetry = 10 * time.Minute
+	DefaultVerifyPeriod = time.Hour
+	// DefaultMigrationPause is the pause after a dual-stack migration step (plan.Migration):
+	// about two intervals of a default health check (5 s), for the new endpoints to turn
+	// healthy before more old ones leave.
+	DefaultMigrationPause = 10 * time.Second
+	maxVerifyRequeue      = 24 * time.Hour
+	defaultMaxSplitCalls  = 64
 )
 
 // Config is everything New needs.
@@ -60,6 +64,11 @@ type Config struct {
 	InvalidEndpointRetry time.Duration
 	// BatchSize and Capacity default to GCE's limits (500 per call, 10,000 per NEG).
 	BatchSize, Capacity int
+	// MigrationPause is how long a NEG waits after a dual-stack migration step before the next
+	// (0: DefaultMigrationPause, negative: no pause); MigrationFraction the share of its
+	// endpoints one step moves (0: plan.DefaultMigrationFraction). See plan.Migration.
+	MigrationPause    time.Duration
+	MigrationFraction float64
 	// OnDone is told about every finished group of calls; nil ignores them.
 	OnDone func(Done)
 }
@@ -109,6 +118,9 @@ func New(cfg Config) (*Syncer, error) {
 	}
 	if cfg.Capacity <= 0 {
 		cfg.Capacity = plan.DefaultCapacity
+	}
+	if cfg.MigrationPause == 0 {
+		cfg.MigrationPause = DefaultMigrationPause
 	}
 	return &Syncer{cfg: cfg, negs: map[neg.Ref]*negState{}}, nil
 }

@@ -12,6 +12,10 @@
 //	1  0  1   nothing this round, counted in HeldInFlight
 //	0  1  1   nothing this round, counted in HeldInFlight
 //
+// except for endpoints that change address family (single ↔ dual-stack): an attach that
+// conflicts with an endpoint GCE holds waits, and the endpoints it replaces leave in steps (see
+// Migration in migrate.go for that table).
+//
 // Invariants:
 //   - An endpoint in flight is never in any batch, so the controller never sends a second call for
 //     an endpoint whose attach or detach is still running, and attach and detach of one endpoint

@@ -36,6 +36,11 @@ type Plan struct {
 	HeldInFlight int
 	// OverCapacity counts desired endpoints left unattached because the NEG is full.
 	OverCapacity int
+	// Migrating counts endpoints held by the dual-stack migration rule: successors waiting for
+	// their predecessor to leave, and predecessors waiting for a step (see Migration).
+	Migrating int
+	// MigrationStep counts the predecessors this plan detaches as a migration step.
+	MigrationStep int
 }
 
 // Empty reports whether the plan makes no calls.
@@ -43,9 +48,9 @@ func (p Plan) Empty() bool { return len(p.Attach) == 0 && len(p.Detach) == 0 }
 
 // Compute returns the calls that take one NEG from current to desired; see the package doc for the
 // decision table. inFlight holds endpoints with an attach or detach call outstanding; they are left
-// alone this round. batchSize <= 0 means DefaultBatchSize; capacity <= 0 means DefaultCapacity.
-// Nil sets are empty.
-func Compute(desired, current neg.EndpointSet, inFlight neg.EndpointSet, batchSize, capacity int) Plan {
+// alone this round. Endpoints that change address family migrate in steps (see Migration).
+// batchSize <= 0 means DefaultBatchSize; capacity <= 0 means DefaultCapacity. Nil sets are empty.
+func Compute(desired, current neg.EndpointSet, inFlight neg.EndpointSet, batchSize, capacity int, mig Migration) Plan {
 	if batchSize <= 0 {
 		batchSize = DefaultBatchSize
 	}
@@ -53,7 +58,18 @@ func Compute(desired, current neg.EndpointSet, inFlight neg.EndpointSet, batchSi
 		capacity = DefaultCapacity
 	}
 	var p Plan
-	var attach, detach []neg.Endpoint
+	// occupied indexes what GCE holds or may hold by address; wanted what the NEG should hold.
+	occupied, wanted := addrIndex{}, addrIndex{}
+	for e := range current {
+		occupied.add(e)
+	}
+	for e := range inFlight {
+		occupied.add(e)
+	}
+	for e := range desired {
+		wanted.add(e)
+	}
+	var attach, detach, predecessors []neg.Endpoint
 	for e := range desired {
 		if current.Has(e) {
 			continue
@@ -62,14 +78,24 @@ func Compute(desired, current neg.EndpointSet, inFlight neg.EndpointSet, batchSi
 			p.HeldInFlight++
 			continue
 		}
+		if occupied.conflicting(e) {
+			p.Migrating++
+			continue
+		}
 		attach = append(attach, e)
 	}
+	stepInFlight := false // a predecessor's detach is in flight: the previous step runs
 	for e := range current {
 		if desired.Has(e) {
 			continue
 		}
 		if inFlight.Has(e) {
 			p.HeldInFlight++
+			stepInFlight = stepInFlight || wanted.conflicting(e)
+			continue
+		}
+		if wanted.conflicting(e) {
+			predecessors = append(predecessors, e)
 			continue
 		}
 		detach = append(detach, e)
@@ -81,13 +107,22 @@ func Compute(desired, current neg.EndpointSet, inFlight neg.EndpointSet, batchSi
 		}
 	}
 	slices.SortFunc(attach, neg.Compare)
-	slices.SortFunc(detach, neg.Compare)
 
 	room := max(capacity-(len(current)-len(detach)+pendingAttach), 0)
 	if len(attach) > room {
 		p.OverCapacity = len(attach) - room
 		attach = attach[:room]
 	}
+	if len(predecessors) > 0 {
+		step := 0
+		if !mig.Paused && !stepInFlight && pendingAttach == 0 && len(attach) == 0 {
+			step = min(mig.stepSize(len(current)), len(predecessors))
+		}
+		slices.SortFunc(predecessors, neg.Compare)
+		detach = append(detach, predecessors[:step]...)
+		p.MigrationStep, p.Migrating = step, p.Migrating+len(predecessors)-step
+	}
+	slices.SortFunc(detach, neg.Compare)
 	p.Attach = split(Attach, attach, batchSize)
 	p.Detach = split(Detach, detach, batchSize)
 	return p

@@ -62,7 +62,7 @@ func TestComputeDecisionTable(t *testing.T) {
 				}
 				return nil
 			}
-			got := Compute(pick(tc.desired), pick(tc.current), pick(tc.inFlight), 500, 10000)
+			got := Compute(pick(tc.desired), pick(tc.current), pick(tc.inFlight), 500, 10000, Migration{})
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("Compute (-want +got):\n%s", diff)
 			}
@@ -132,7 +132,7 @@ func TestCompute(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			copies := []neg.EndpointSet{clone(tc.desired), clone(tc.current), clone(tc.inFlight)}
-			got := Compute(tc.desired, tc.current, tc.inFlight, tc.batchSize, tc.capacity)
+			got := Compute(tc.desired, tc.current, tc.inFlight, tc.batchSize, tc.capacity, Migration{})
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("Compute (-want +got):\n%s", diff)
 			}
@@ -207,9 +207,9 @@ func checkInvariants(t *testing.T, desired, current, inFlight neg.EndpointSet, b
 func TestComputeDeterministic(t *testing.T) {
 	desired, current := set(eps(0, 3000)...), set(eps(1500, 4000)...)
 	inFlight := set(ep(10), ep(3500))
-	first := Compute(desired, current, inFlight, 500, 2500)
+	first := Compute(desired, current, inFlight, 500, 2500, Migration{})
 	for i := 0; i < 20; i++ {
-		if diff := cmp.Diff(first, Compute(desired, current, inFlight, 500, 2500)); diff != "" {
+		if diff := cmp.Diff(first, Compute(desired, current, inFlight, 500, 2500, Migration{})); diff != "" {
 			t.Fatalf("run %d differs (-first +this):\n%s", i, diff)
 		}
 	}
@@ -217,7 +217,7 @@ func TestComputeDeterministic(t *testing.T) {
 }
 
 func TestBatchesDoNotAlias(t *testing.T) {
-	p := Compute(set(eps(0, 4)...), nil, nil, 2, 100)
+	p := Compute(set(eps(0, 4)...), nil, nil, 2, 100, Migration{})
 	first := p.Attach[0].Endpoints
 	_ = append(first, ep(99))
 	if diff := cmp.Diff(eps(2, 4), p.Attach[1].Endpoints); diff != "" {
@@ -253,7 +253,7 @@ func BenchmarkCompute(b *testing.B) {
 	inFlight := set(eps(0, n/100)...)
 	b.ReportAllocs()
 	for b.Loop() {
-		p := Compute(desired, current, inFlight, DefaultBatchSize, n*2)
+		p := Compute(desired, current, inFlight, DefaultBatchSize, n*2, Migration{})
 		if len(p.Attach) == 0 || len(p.Detach) == 0 {
 			b.Fatal("empty plan")
 		}

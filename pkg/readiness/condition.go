@@ -2,6 +2,7 @@ package readiness
 
 import (
 	"fmt"
+	"net/netip"
 	"path"
 	"slices"
 	"strings"
@@ -44,6 +45,57 @@ const (
 // healthy is the health state that opens the gate.
 const healthy = "HEALTHY"
 
+// isHealthy reports whether a health entry opens the gate: every state it reports is HEALTHY —
+// healthState (the IPv4 address) and, for a dual-stack or IPv6 endpoint whose backend service
+// checks IPv6, ipv6HealthState — and it reports at least one.
+func isHealthy(h gce.Health) bool {
+	return (h.State == healthy || h.State == "") && (h.IPv6State == healthy || h.IPv6State == "") &&
+		(h.State != "" || h.IPv6State != "")
+}
+
+// describe renders a health entry's states for messages: "HEALTHY", "HEALTHY, IPv6 UNKNOWN".
+func describe(h gce.Health) string {
+	switch {
+	case h.IPv6State == "":
+		return h.State
+	case h.State == "":
+		return "IPv6 " + h.IPv6State
+	}
+	return h.State + ", IPv6 " + h.IPv6State
+}
+
+// lookupKey is the key a pod's endpoint is found under in a listing: the endpoint without its
+// IPv6 address when it has an IPv4 one. A pod is then found whether its Service's NEG endpoints
+// are IPv4 or dual-stack (and while they migrate from one to the other), without the reflector
+// knowing which.
+func lookupKey(e neg.Endpoint) neg.Endpoint {
+	if e.IP != "" {
+		e.IPv6 = ""
+	}
+	return e
+}
+
+// podEndpoint is the pod's endpoint (without instance) for lookups: its IPv4 address if it has
+// one, else its IPv6 address; ok is false while it has no IP.
+func podEndpoint(pod *corev1.Pod, port int32) (neg.Endpoint, bool) {
+	ips := []string{pod.Status.PodIP}
+	for _, p := range pod.Status.PodIPs {
+		ips = append(ips, p.IP)
+	}
+	var v6 string
+	for _, ip := range ips {
+		a, err := netip.ParseAddr(ip)
+		switch {
+		case err != nil:
+		case a.Is4():
+			return neg.Endpoint{IP: ip, Port: int64(port)}, true
+		case v6 == "":
+			v6 = a.String()
+		}
+	}
+	return neg.Endpoint{IPv6: v6, Port: int64(port)}, v6 != ""
+}
+
 // target is one endpoint of a pod in one zonal NEG.
 type target struct {
 	ref      negRef
@@ -77,7 +129,7 @@ func newListing(at time.Time, eps []gce.EndpointHealth) *listing {
 			hs = append(hs, h)
 			l.checked = true
 		}
-		l.healths[e.Endpoint] = hs
+		l.healths[lookupKey(e.Endpoint)] = hs
 	}
 	return l
 }
@@ -118,7 +170,7 @@ func decide(in input) decision {
 			continue
 		}
 		for _, h := range l.healths[t.endpoint] {
-			if h.State == healthy {
+			if isHealthy(h) {
 				return decision{corev1.ConditionTrue, ReasonReady,
 					fmt.Sprintf("Pod has become Healthy in NEG %q attached to BackendService %q. Marking condition %q to True.",
 						t.ref.Name, path.Base(h.BackendService), gate)}
@@ -159,7 +211,8 @@ func waitDetail(in input) string {
 	}
 	var parts []string
 	for _, t := range in.targets {
-		ep := fmt.Sprintf("endpoint %s:%d in zone %s", t.endpoint.IP, t.endpoint.Port, t.ref.Zone)
+		addr := neg.Endpoint{IP: t.endpoint.IP, IPv6: t.endpoint.IPv6, Port: t.endpoint.Port} // without instance
+		ep := fmt.Sprintf("endpoint %s in zone %s", addr, t.ref.Zone)
 		l := in.listings[t.ref]
 		hs, attached := map[neg.Endpoint][]gce.Health(nil), false
 		if l != nil {
@@ -178,7 +231,7 @@ func waitDetail(in input) string {
 		default:
 			var states []string
 			for _, h := range hs[t.endpoint] {
-				states = append(states, fmt.Sprintf("%s in BackendService %q", h.State, path.Base(h.BackendService)))
+				states = append(states, fmt.Sprintf("%s in BackendService %q", describe(h), path.Base(h.BackendService)))
 			}
 			slices.Sort(states)
 			parts = append(parts, ep+": "+strings.Join(states, ", "))

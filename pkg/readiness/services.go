@@ -9,7 +9,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
-	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
 
@@ -91,14 +90,19 @@ func podTargets(svcs []*corev1.Service, pod *corev1.Pod, node *corev1.Node, hp P
 				negs = append(negs, name)
 			}
 			port, err := strconv.ParseInt(portKey, 10, 32)
-			if err != nil || pod.Status.PodIP == "" || zone == "" {
+			if err != nil || zone == "" {
 				continue
 			}
 			tp, ok := targetPort(svc, int32(port), pod)
 			if !ok {
 				continue
 			}
-			t := target{ref: negRef{Zone: zone, Name: name}, endpoint: neg.Endpoint{Instance: instance, IP: pod.Status.PodIP, Port: int64(tp)}}
+			e, ok := podEndpoint(pod, tp)
+			if !ok {
+				continue
+			}
+			e.Instance = instance
+			t := target{ref: negRef{Zone: zone, Name: name}, endpoint: e}
 			if !seen[t] {
 				seen[t] = true
 				targets = append(targets, t)
@@ -207,14 +211,19 @@ func boundTargets(svcs []*corev1.Service, bound []BoundNEG, pod *corev1.Pod, nod
 			if !slices.Contains(negs, b.Name) {
 				negs = append(negs, b.Name)
 			}
-			if pod.Status.PodIP == "" || n.Zone == "" || n.Zone != b.Zone {
+			if n.Zone == "" || n.Zone != b.Zone {
 				continue
 			}
 			tp, ok := targetPort(svc, b.Port, pod)
 			if !ok {
 				continue
 			}
-			t := target{ref: negRef{Zone: b.Zone, Name: b.Name}, endpoint: neg.Endpoint{Instance: n.Instance, IP: pod.Status.PodIP, Port: int64(tp)}}
+			e, ok := podEndpoint(pod, tp)
+			if !ok {
+				continue
+			}
+			e.Instance = n.Instance
+			t := target{ref: negRef{Zone: b.Zone, Name: b.Name}, endpoint: e}
 			if !slices.Contains(targets, t) {
 				targets = append(targets, t)
 			}

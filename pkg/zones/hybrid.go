@@ -169,6 +169,7 @@ func (m Mapping) FromNode(n *corev1.Node) Node {
 	out.Zone, _ = m.GCEZone(KubernetesZone(n))
 	out.Reason = exclusion(n, out.Zone)
 	out.Candidate = out.Reason == ""
+	out.DualStack = dualStackPodRanges(n)
 	return out
 }
 

@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -46,6 +47,10 @@ type Node struct {
 	Candidate bool
 	// Reason explains why the node is not a candidate; empty for candidates.
 	Reason string
+	// DualStack is true when the node has an IPv4 and an IPv6 pod range (spec.podCIDRs): its
+	// pods have both addresses, so a dual-stack Service's endpoint there waits for both
+	// (see endpoints.Desired).
+	DualStack bool
 }
 
 // ParseProviderID splits a GCE provider ID of the form gce://project/zone/instance. ok is false
@@ -78,7 +83,21 @@ func FromNode(n *corev1.Node) Node {
 	}
 	out.Reason = exclusion(n, out.Zone)
 	out.Candidate = out.Reason == ""
+	out.DualStack = dualStackPodRanges(n)
 	return out
+}
+
+// dualStackPodRanges reports whether n's pod ranges (spec.podCIDRs) include both families.
+func dualStackPodRanges(n *corev1.Node) bool {
+	var v4, v6 bool
+	for _, c := range n.Spec.PodCIDRs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			continue
+		}
+		v4, v6 = v4 || p.Addr().Is4(), v6 || p.Addr().Is6()
+	}
+	return v4 && v6
 }
 
 // exclusion returns why n is not a candidate node, or "" if it is one.

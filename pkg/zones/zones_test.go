@@ -81,6 +81,10 @@ func ready(s corev1.ConditionStatus) corev1.NodeCondition {
 	return corev1.NodeCondition{Type: corev1.NodeReady, Status: s}
 }
 
+func podCIDRs(cidrs ...string) func(*corev1.Node) {
+	return func(n *corev1.Node) { n.Spec.PodCIDRs = cidrs }
+}
+
 func TestFromNode(t *testing.T) {
 	tests := []struct {
 		name string
@@ -134,6 +138,14 @@ func TestFromNode(t *testing.T) {
 			want: Node{Name: "n1", Instance: "n1", Reason: ReasonToBeDeleted}},
 		{name: "not ready before no zone", node: node("n1", providerID(""), conditions()),
 			want: Node{Name: "n1", Instance: "n1", Reason: ReasonNotReady}},
+		{name: "dual-stack pod ranges", node: node("n1", podCIDRs("10.64.1.0/24", "fd00:10:64:1::/112")),
+			want: Node{Name: "n1", Zone: "us-central1-a", Instance: "n1", Candidate: true, DualStack: true}},
+		{name: "IPv6 first is dual-stack too", node: node("n1", podCIDRs("fd00:10:64:1::/112", "10.64.1.0/24")),
+			want: Node{Name: "n1", Zone: "us-central1-a", Instance: "n1", Candidate: true, DualStack: true}},
+		{name: "one family is not dual-stack", node: node("n1", podCIDRs("10.64.1.0/24")),
+			want: Node{Name: "n1", Zone: "us-central1-a", Instance: "n1", Candidate: true}},
+		{name: "malformed range ignored", node: node("n1", podCIDRs("bogus", "fd00::/112")),
+			want: Node{Name: "n1", Zone: "us-central1-a", Instance: "n1", Candidate: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
