@@ -196,6 +196,10 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 	if !out.ResumeAt.IsZero() {
 		s.requeueBy(out.ResumeAt)
 	}
+	if out.Migrating > 0 {
+		klog.FromContext(ctx).Info("NEG endpoints migrating between single- and dual-stack, in steps",
+			"neg", t.ref.Name, "zone", t.ref.Zone, "migrating", out.Migrating, "stack", s.stack.String())
+	}
 	slot := ReasonEndpointsOverCapacity + ":" + t.ref.String()
 	if out.OverCapacity > 0 {
 		c.warn(s.key, s.target, slot, ReasonEndpointsOverCapacity, fmt.Sprintf(

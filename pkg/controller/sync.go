@@ -43,10 +43,9 @@ type serviceSync struct {
 	// whether its NEGs are NON_GCP_PRIVATE_IP_PORT NEGs (see Controller.hybridPlacement).
 	src    annotation.Source
 	hybrid bool
-	// stack is the address families of the NEGs' endpoints; stackOK is false for an
-	// IPv6-only Service that cannot have IPv6 NEG endpoints (endpoints.StackOf).
-	stack   endpoints.Stack
-	stackOK bool
+	// stack is the address families of the NEGs' endpoints (endpoints.StackOf; IPv6-only
+	// Services without IPv6-only NEGs are refused before, by checkServiceShape).
+	stack endpoints.Stack
 	// negZones are the zones with a candidate node; nodes maps node name to node.
 	negZones []string
 	nodes    map[string]zones.Node
@@ -124,7 +123,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	s.hybrid = c.hybridPlacement(s)
 	if svc != nil {
 		// Hybrid NEGs take IPv4 endpoints only (the Compute API documents no IPv6 for them).
-		s.stack, s.stackOK = endpoints.StackOf(svc, c.cfg.DualStackNEG && !s.hybrid, c.cfg.IPv6OnlyNEG && !s.hybrid)
+		s.stack, _ = endpoints.StackOf(svc, c.cfg.DualStackNEG && !s.hybrid, c.cfg.IPv6OnlyNEG && !s.hybrid)
 	}
 	if len(want) == 0 && len(c.index.ownedBy(key)) == 0 {
 		c.warnings.Keep(key, nil)
@@ -330,8 +329,8 @@ func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int
 
 // warnNoIPv4 records a NoIPv4Endpoints Warning when the Service has EndpointSlices but none of
 // a family its NEGs take (FQDN or IPv6 slices only, e.g. a selector-less Service pointing at a
-// host name, or an IPv6-only Service without IPv6-only NEGs): its NEGs stay empty, and the user
-// is told why.
+// host name; IPv6 slices are fine for an IPv6-only Service with IPv6-only NEGs): its NEGs stay
+// empty, and the user is told why.
 func (c *Controller) warnNoIPv4(s *serviceSync, sl []*discoveryv1.EndpointSlice) {
 	var others []string
 	for _, es := range sl {
@@ -348,14 +347,9 @@ func (c *Controller) warnNoIPv4(s *serviceSync, sl []*discoveryv1.EndpointSlice)
 		return
 	}
 	slices.Sort(others)
-	hint := ""
-	if !s.stackOK && !s.hybrid {
-		hint = "; this is an IPv6-only Service: run neg-controller with --enable-ipv6-only-neg for IPv6 NEG endpoints " +
-			"(the NEG's subnetwork must have IPv6)"
-	}
 	c.warn(s.key, s.target, slotNoIPv4, ReasonNoIPv4Endpoints, fmt.Sprintf(
-		"The Service's EndpointSlices hold only %s addresses: %s NEGs take IPv4 endpoints, so its NEGs stay empty%s",
-		strings.Join(others, " and "), s.negType(), hint))
+		"The Service's EndpointSlices hold only %s addresses: %s NEGs take IPv4 endpoints, so its NEGs stay empty",
+		strings.Join(others, " and "), s.negType()))
 }
 
 // skipSummary renders skip counts as "NoNodeName=2, UnknownNode=1", leaving out the

@@ -54,7 +54,7 @@ func (c *Controller) wantedNEGs(svc *corev1.Service) (map[int32]portNEG, annotat
 		}
 		return nil, src, &annotation.Error{Reason: ReasonInvalidAnnotation, Message: err.Error()}
 	}
-	if err := checkServiceShape(svc, src); err != nil {
+	if err := checkServiceShape(svc, src, c.cfg.IPv6OnlyNEG); err != nil {
 		return nil, src, err
 	}
 	out := map[int32]portNEG{}
@@ -159,18 +159,22 @@ func (c *Controller) existingOwner(name string) (cache.ObjectName, bool) {
 
 // checkServiceShape refuses Services that cannot have endpoints in a GCE_VM_IP_PORT or
 // NON_GCP_PRIVATE_IP_PORT NEG: an ExternalName Service has no endpoints at all, an IPv6-only
-// Service only IPv6 ones. Like an annotation error, the refusal leaves any NEG of the Service
-// as it is.
-func checkServiceShape(svc *corev1.Service, src annotation.Source) *annotation.Error {
+// Service only IPv6 ones (unless ipv6Only: IPv6-only GCE_VM_IP_PORT NEGs are enabled). Like an
+// annotation error, the refusal leaves any NEG of the Service as it is.
+func checkServiceShape(svc *corev1.Service, src annotation.Source, ipv6Only bool) *annotation.Error {
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		return &annotation.Error{Reason: ReasonExternalNameService, Message: fmt.Sprintf(
 			"Service is of type ExternalName (%q): it has no endpoints, so %s creates no NEG for it",
 			svc.Spec.ExternalName, src.ConfigKey)}
 	}
-	if len(svc.Spec.IPFamilies) > 0 && !slices.Contains(svc.Spec.IPFamilies, corev1.IPv4Protocol) {
+	if len(svc.Spec.IPFamilies) > 0 && !slices.Contains(svc.Spec.IPFamilies, corev1.IPv4Protocol) && (!ipv6Only || src.Hybrid) {
+		hint := ""
+		if !src.Hybrid {
+			hint = ", or run neg-controller with --enable-ipv6-only-neg (the NEGs' subnetwork must have IPv6)"
+		}
 		return &annotation.Error{Reason: ReasonNoIPv4Endpoints, Message: fmt.Sprintf(
 			"Service is IPv6-only (ipFamilies %v): %s NEGs hold IPv4 endpoints, so %s creates no NEG "+
-				"for it; make the Service dual-stack or IPv4", svc.Spec.IPFamilies, negTypeOf(src), src.ConfigKey)}
+				"for it; make the Service dual-stack or IPv4%s", svc.Spec.IPFamilies, negTypeOf(src), src.ConfigKey, hint)}
 	}
 	return nil
 }
