@@ -19,6 +19,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/negbinding"
+	"github.com/neg-controller/neg-controller/pkg/readiness"
 )
 
 // negBindingClient reads and writes NetworkEndpointGroupBindings as an admin (a user allowed to
@@ -167,24 +168,9 @@ func TestNEGBinding(t *testing.T) {
 	name := "e2e-bound-" + ns[len(ns)-4:]
 	zones := initialZones[:2] // the third zone has nodes and pods, but no NEG
 	ids := map[string]uint64{}
-	negID := func(z string) uint64 {
-		n, err := env.Compute.NetworkEndpointGroups.Get(env.Project, z, name).Context(ctx).Do()
-		if err != nil {
-			t.Fatalf("reading NEG %s in %s: %v", name, z, err)
-		}
-		return n.Id
-	}
+	negID := func(z string) uint64 { return handMadeNEGID(t, z, name) }
 	for _, z := range zones {
-		n := &compute.NetworkEndpointGroup{Name: name, NetworkEndpointType: "GCE_VM_IP_PORT", Description: "made by terraform",
-			Network: "projects/" + env.Project + "/global/networks/default"}
-		if _, err := env.Compute.NetworkEndpointGroups.Insert(env.Project, z, n).Context(ctx).Do(); err != nil {
-			t.Fatalf("creating NEG %s in %s: %v", name, z, err)
-		}
-		waitFor(t, 30*time.Second, "NEG "+name+" in "+z, func() (bool, string) {
-			_, err := env.Compute.NetworkEndpointGroups.Get(env.Project, z, name).Context(ctx).Do()
-			return err == nil, fmt.Sprint(err)
-		})
-		ids[z] = negID(z)
+		ids[z] = createNEGByHand(t, z, name)
 	}
 	start := time.Now()
 	createDeployment(t, ns, "web", 6, 8080)
@@ -287,5 +273,80 @@ func deleteBinding(t *testing.T, c *negbinding.Client, ns, name string) {
 	waitFor(t, time.Minute, "binding "+ns+"/"+name+" gone", func() (bool, string) {
 		_, err := c.Get(context.Background(), ns, name)
 		return err != nil && strings.Contains(err.Error(), "not found"), fmt.Sprint(err)
+	})
+}
+
+// createNEGByHand creates an empty GCE_VM_IP_PORT NEG on the default network, as Terraform
+// would (a description that is not ours), waits until it exists and returns its id.
+func createNEGByHand(t *testing.T, zone, name string) uint64 {
+	t.Helper()
+	n := &compute.NetworkEndpointGroup{Name: name, NetworkEndpointType: "GCE_VM_IP_PORT", Description: "made by terraform",
+		Network: "projects/" + env.Project + "/global/networks/default"}
+	if _, err := env.Compute.NetworkEndpointGroups.Insert(env.Project, zone, n).Context(ctxFor(t)).Do(); err != nil {
+		t.Fatalf("creating NEG %s in %s: %v", name, zone, err)
+	}
+	waitFor(t, 30*time.Second, "NEG "+name+" in "+zone, func() (bool, string) {
+		_, err := env.Compute.NetworkEndpointGroups.Get(env.Project, zone, name).Context(ctxFor(t)).Do()
+		return err == nil, fmt.Sprint(err)
+	})
+	return handMadeNEGID(t, zone, name)
+}
+
+// handMadeNEGID reads the id of NEG name in zone.
+func handMadeNEGID(t *testing.T, zone, name string) uint64 {
+	t.Helper()
+	n, err := env.Compute.NetworkEndpointGroups.Get(env.Project, zone, name).Context(ctxFor(t)).Do()
+	if err != nil {
+		t.Fatalf("reading NEG %s in %s: %v", name, zone, err)
+	}
+	return n.Id
+}
+
+// TestNEGBindingReadinessGate: pods of a Service whose port is bound to NEGs made by hand get
+// the readiness gate from the webhook, wait (not Ready) while the bound NEGs are in no
+// health-checked backend service, and turn Ready once they are and their endpoints are
+// HEALTHY — the same gate as for annotation-driven NEGs.
+func TestNEGBindingReadinessGate(t *testing.T) {
+	ctx := ctxFor(t)
+	if err := env.InstallControllerManifests(ctx, "neg-controller", "negbinding"); err != nil {
+		t.Fatal(err)
+	}
+	startGateWebhook(t, 10*time.Minute, "--enable-negbinding")
+	ns := labelledNamespace(t)
+	name := "e2e-gated-" + ns[len(ns)-4:]
+	for _, z := range initialZones {
+		createNEGByHand(t, z, name)
+	}
+	createService(t, ns, "web", "web", "", 80)
+	c := negBindingClient(t)
+	b := &negbinding.NetworkEndpointGroupBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: negbinding.Spec{BackendRef: &negbinding.BackendRef{Kind: negbinding.ServiceKind, Name: "web", Port: 80},
+			NetworkEndpointGroups: []negbinding.SpecNEGRef{{Name: name, Zones: initialZones}}}}
+	if _, err := c.Create(ctx, b); err != nil {
+		t.Fatalf("creating the binding: %v", err)
+	}
+	waitFor(t, time.Minute, "binding accepted", func() (bool, string) {
+		got, err := c.Get(ctx, ns, "web")
+		if err != nil {
+			return false, err.Error()
+		}
+		cond := got.Status.FindCondition(negbinding.ConditionNEGsAccepted)
+		return cond != nil && cond.Status == metav1.ConditionTrue, fmt.Sprintf("condition %+v", cond)
+	})
+	createDeployment(t, ns, "web", 3, 8080)
+	expectBound(t, c, ns, "web", "web", name, initialZones, 3)
+	waitFor(t, time.Minute, "pods gated and waiting", func() (bool, string) {
+		return podsWithReason(t, ns, "web", 3, readiness.ReasonNotReady)
+	})
+	if n := podReady(t, ns, "web"); n != 0 {
+		t.Errorf("%d pods Ready before their bound NEGs are health-checked", n)
+	}
+	wireHealthCheckedBackend(t, "bound-"+ns, name, initialZones)
+	waitFor(t, time.Minute, "pods LoadBalancerNegReady", func() (bool, string) {
+		return podsWithReason(t, ns, "web", 3, readiness.ReasonReady)
+	})
+	waitFor(t, 30*time.Second, "pods Ready", func() (bool, string) {
+		n := podReady(t, ns, "web")
+		return n == 3, fmt.Sprintf("%d/3 Ready", n)
 	})
 }
