@@ -147,11 +147,11 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		QuietPeriod:            o.NEGQuietPeriod,
 		BudgetShort:            cloud.MutationsShort,
 		GCPeriod:               o.GCPeriod,
-		VerifyPeriod:           verifyPeriod(o.ResyncPeriod),
+		ResyncPeriod:           resyncMaxAge(o.ResyncPeriod),
 		NEGVerifyPeriod:        negVerifyPeriod(o.NEGVerifyPeriod),
 		Backends:               backendsConfig(ctx, o, env, cloud, fence, obs.metrics.ObserveDryRun),
 		Metrics:                obs.metrics,
-		SvcNEG:                 svcNEGWriter(ctx, o, cl, verifyPeriod(o.ResyncPeriod)),
+		SvcNEG:                 svcNEGWriter(ctx, o, cl, resyncMaxAge(o.ResyncPeriod)),
 		Hybrid:                 hybrid,
 		DualStackNEG:           o.DualStack.Enable,
 		IPv6OnlyNEG:            o.DualStack.IPv6Only,
@@ -180,9 +180,9 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 // neverPeriod stands for a disabled period.
 const neverPeriod = 100 * 365 * 24 * time.Hour
 
-// verifyPeriod is how old the cached ServiceNetworkEndpointGroups and backend services may get:
+// resyncMaxAge is how old the cached ServiceNetworkEndpointGroups and backend services may get:
 // a bit less than the resync period, so every resync reads them again; never without resyncs.
-func verifyPeriod(resync time.Duration) time.Duration {
+func resyncMaxAge(resync time.Duration) time.Duration {
 	if resync <= 0 {
 		return neverPeriod
 	}

@@ -32,8 +32,8 @@ func dynamicClient(cfg *rest.Config, o *Options) (dynamic.Interface, error) {
 
 // svcNEGWriter returns the ServiceNetworkEndpointGroup writer of the controller, or nil when
 // they are disabled (--enable-svcneg=false, e.g. where GKE's own controller owns the CRD) or no
-// dynamic client was given. Its objects are listed again every verifyPeriod.
-func svcNEGWriter(ctx context.Context, o *Options, cl Clients, verifyPeriod time.Duration) controller.SvcNEGWriter {
+// dynamic client was given. Its objects are listed again every maxAge.
+func svcNEGWriter(ctx context.Context, o *Options, cl Clients, maxAge time.Duration) controller.SvcNEGWriter {
 	logger := klog.FromContext(ctx)
 	if !o.EnableSvcNEG {
 		logger.Info("ServiceNetworkEndpointGroups are disabled (--enable-svcneg=false)")
@@ -43,7 +43,7 @@ func svcNEGWriter(ctx context.Context, o *Options, cl Clients, verifyPeriod time
 		logger.Info("ServiceNetworkEndpointGroups are disabled: no dynamic client")
 		return nil
 	}
-	w, err := svcneg.NewWriter(svcneg.WriterConfig{Client: svcneg.NewClient(cl.Dynamic, cl.Kube.Discovery()), VerifyPeriod: verifyPeriod})
+	w, err := svcneg.NewWriter(svcneg.WriterConfig{Client: svcneg.NewClient(cl.Dynamic, cl.Kube.Discovery()), ResyncPeriod: maxAge})
 	if err != nil {
 		logger.Error(err, "ServiceNetworkEndpointGroups are disabled")
 		return nil

@@ -30,7 +30,7 @@ const QueueName = "neg-controller-backends"
 // Defaults for the zero values of Config.
 const (
 	DefaultWorkers         = 2
-	DefaultVerifyPeriod    = 10 * time.Minute
+	DefaultResyncPeriod    = 10 * time.Minute
 	DefaultConflictRetries = 5
 	DefaultConflictDelay   = 200 * time.Millisecond
 	DefaultRetryBase       = time.Second
@@ -92,9 +92,9 @@ type Config struct {
 
 	// Workers is the number of Services reconciled at once.
 	Workers int
-	// VerifyPeriod is how often an unchanged Service's backend services are read again to repair
+	// ResyncPeriod is how often an unchanged Service's backend services are read again to repair
 	// changes made outside the controller (each Service verifies after 80–100% of it).
-	VerifyPeriod time.Duration
+	ResyncPeriod time.Duration
 	// ConflictRetries bounds the attempts of one backend service update that fails with 412;
 	// ConflictDelay is the first (jittered, doubling) delay between them.
 	ConflictRetries int
@@ -120,7 +120,7 @@ func (c Config) withDefaults() Config {
 	if c.ConflictRetries <= 0 {
 		c.ConflictRetries = DefaultConflictRetries
 	}
-	def(&c.VerifyPeriod, DefaultVerifyPeriod)
+	def(&c.ResyncPeriod, DefaultResyncPeriod)
 	def(&c.ConflictDelay, DefaultConflictDelay)
 	def(&c.RetryBase, DefaultRetryBase)
 	def(&c.RetryMax, DefaultRetryMax)
@@ -283,7 +283,7 @@ func (r *Reconciler) Update(w Want) {
 			return
 		}
 		st = &svcState{tracked: map[bsKey]*bsState{},
-			verifyEvery: time.Duration(float64(r.cfg.VerifyPeriod) * (0.8 + 0.2*rand.Float64()))}
+			verifyEvery: time.Duration(float64(r.cfg.ResyncPeriod) * (0.8 + 0.2*rand.Float64()))}
 		seedFromStatus(st, w.Service)
 		r.states[w.Key] = st
 	}

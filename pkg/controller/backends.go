@@ -39,7 +39,7 @@ type backendServices interface {
 }
 
 // initBackends creates the backend service reconciler when Config.Backends is set. Its periodic
-// verify follows VerifyPeriod, its retries the controller's Backoff.
+// verify follows ResyncPeriod, its retries the controller's Backoff.
 func (c *Controller) initBackends() error {
 	bc := c.cfg.Backends
 	if bc == nil {
@@ -55,7 +55,7 @@ func (c *Controller) initBackends() error {
 		OnReleased:   func(key cache.ObjectName) { c.queue.Add(key) },
 		QueueMetrics: c.cfg.Metrics.QueueProvider(),
 		Workers:      bc.Workers,
-		VerifyPeriod: c.cfg.VerifyPeriod,
+		ResyncPeriod: c.cfg.ResyncPeriod,
 		RetryBase:    c.cfg.Backoff.Base,
 		RetryMax:     c.cfg.Backoff.Max,
 		RetryLater:   c.cfg.Backoff.Later,

@@ -40,7 +40,7 @@ const (
 	DefaultConcurrentSyncs = 10
 	DefaultGCPeriod        = 2 * time.Minute
 	DefaultGCInitialDelay  = 10 * time.Second
-	DefaultVerifyPeriod    = 10 * time.Minute
+	DefaultResyncPeriod    = 10 * time.Minute
 	DefaultNEGVerifyPeriod = time.Hour
 	DefaultSyncDelay       = 0
 	DefaultCallInterval    = negsync.DefaultCallInterval
@@ -80,9 +80,9 @@ type Config struct {
 	// of the first pass after the caches synced.
 	GCPeriod       time.Duration
 	GCInitialDelay time.Duration
-	// VerifyPeriod is how often the ServiceNetworkEndpointGroups and the backend services a
+	// ResyncPeriod is how often the ServiceNetworkEndpointGroups and the backend services a
 	// Service uses are read again to repair changes made outside the controller.
-	VerifyPeriod time.Duration
+	ResyncPeriod time.Duration
 	// NEGVerifyPeriod is how old a NEG's known endpoint set may get before a sync lists the NEG
 	// in full again (see verifyDue). Changes made outside the controller that change a NEG's
 	// endpoint count are found sooner, every GCPeriod, from the NEG listing's sizes (drift.go);
@@ -152,7 +152,7 @@ func (cfg Config) withDefaults() Config {
 	}
 	def(&cfg.GCPeriod, DefaultGCPeriod)
 	def(&cfg.GCInitialDelay, DefaultGCInitialDelay)
-	def(&cfg.VerifyPeriod, DefaultVerifyPeriod)
+	def(&cfg.ResyncPeriod, DefaultResyncPeriod)
 	def(&cfg.NEGVerifyPeriod, DefaultNEGVerifyPeriod)
 	cfg.SyncDelay = max(cfg.SyncDelay, 0)
 	def(&cfg.CallInterval, DefaultCallInterval)

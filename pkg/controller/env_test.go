@@ -103,7 +103,7 @@ func (e *testEnv) testConfig(cloud gce.Cloud, factory informers.SharedInformerFa
 		ConcurrentSyncs: 4,
 		GCPeriod:        300 * time.Millisecond,
 		GCInitialDelay:  100 * time.Millisecond,
-		VerifyPeriod:    time.Hour,
+		ResyncPeriod:    time.Hour,
 		NEGVerifyPeriod: time.Hour,
 		SyncDelay:       10 * time.Millisecond,
 		CallInterval:    50 * time.Millisecond,

@@ -96,7 +96,7 @@ func newSvcNEGFake(installed, subresource bool) *svcNEGFake {
 
 // tweak gives the controller a writer of the fake API.
 func (f *svcNEGFake) tweak(cfg *Config) {
-	w, err := svcneg.NewWriter(svcneg.WriterConfig{Client: f.client, VerifyPeriod: cfg.VerifyPeriod, Clock: f.clock})
+	w, err := svcneg.NewWriter(svcneg.WriterConfig{Client: f.client, ResyncPeriod: cfg.ResyncPeriod, Clock: f.clock})
 	if err != nil {
 		panic(err)
 	}

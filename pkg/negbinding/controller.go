@@ -78,9 +78,9 @@ type Config struct {
 	// MissingRecheck is how long GCE's "this NEG does not exist" is believed: a binding naming a
 	// missing NEG reads it again after that long (DefaultMissingRecheck).
 	MissingRecheck time.Duration
-	// VerifyPeriod, CallInterval, Quiet, BudgetShort and Backoff configure the Syncer of the
+	// NEGVerifyPeriod, CallInterval, Quiet, BudgetShort and Backoff configure the Syncer of the
 	// bound NEGs (negsync.Config).
-	VerifyPeriod, CallInterval, Quiet time.Duration
+	NEGVerifyPeriod, CallInterval, Quiet time.Duration
 	BudgetShort                       func() bool
 	Backoff                           backoff.Policy
 	// DualStackNEG and IPv6OnlyNEG choose the address families of the bound NEGs' endpoints
@@ -196,7 +196,7 @@ func New(cfg Config) (*Controller, error) {
 	}
 	syncer, err := negsync.New(negsync.Config{Cloud: cfg.Cloud, Clock: cfg.Clock, Backoff: cfg.Backoff,
 		CallInterval: cfg.CallInterval, Quiet: cfg.Quiet, BudgetShort: cfg.BudgetShort,
-		VerifyPeriod: cfg.VerifyPeriod, MigrationPause: cfg.MigrationPause, OnDone: c.callsDone})
+		VerifyPeriod: cfg.NEGVerifyPeriod, MigrationPause: cfg.MigrationPause, OnDone: c.callsDone})
 	if err != nil {
 		return nil, err
 	}

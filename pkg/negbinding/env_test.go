@@ -132,7 +132,7 @@ func (e *testEnv) start(tweak func(*Config)) *Controller {
 		Dynamic: e.dyn, Client: e.client, KubeClient: e.kube, Informers: factory, Cloud: e.cloud(),
 		ClusterUID: clusterUID, ClusterName: "test", Network: "default",
 		CleanupTimeout: time.Minute, ResyncPeriod: time.Hour, MissingRecheck: missingRecheck,
-		VerifyPeriod: time.Hour, CallInterval: 50 * time.Millisecond, SyncDelay: 10 * time.Millisecond,
+		NEGVerifyPeriod: time.Hour, CallInterval: 50 * time.Millisecond, SyncDelay: 10 * time.Millisecond,
 		Backoff:       backoff.Policy{Base: 20 * time.Millisecond, Max: 500 * time.Millisecond, Later: 100 * time.Millisecond},
 		DiscoveryPoll: 50 * time.Millisecond,
 	}

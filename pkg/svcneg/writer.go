@@ -32,9 +32,9 @@ var errNotLoaded = errors.New("ServiceNetworkEndpointGroups not listed yet")
 type WriterConfig struct {
 	// Client reads and writes the objects. Required.
 	Client *Client
-	// VerifyPeriod is how old the in-memory copy of the objects may get before they are listed
+	// ResyncPeriod is how old the in-memory copy of the objects may get before they are listed
 	// again (repairing objects deleted or changed by hand).
-	VerifyPeriod time.Duration
+	ResyncPeriod time.Duration
 	// Clock drives the periods; default the real clock.
 	Clock clock.Clock
 }
@@ -43,7 +43,7 @@ type WriterConfig struct {
 // NEG controller observed, as GKE's NEG controller does.
 //
 // There is no informer: the objects are listed once (the first time they are needed, and again
-// every VerifyPeriod) and afterwards the writer's own writes keep the copy current. So a restart
+// every ResyncPeriod) and afterwards the writer's own writes keep the copy current. So a restart
 // compares against what exists and rewrites nothing, and a sync that changes nothing writes
 // nothing. A conflict or NotFound on a write re-reads the object. When the CRD is not installed,
 // nothing is written: that is logged once and re-checked every recheckPeriod; when it appears,
@@ -193,7 +193,7 @@ func (w *Writer) Ready(ctx context.Context) (ready, catchUp bool, err error) {
 		w.setSupport(sup)
 		w.loadedAt = time.Time{}
 	}
-	if !w.loadedAt.IsZero() && now.Sub(w.loadedAt) < w.cfg.VerifyPeriod {
+	if !w.loadedAt.IsZero() && now.Sub(w.loadedAt) < w.cfg.ResyncPeriod {
 		return true, false, nil
 	}
 	if now.Before(w.loadRetryAt) {
