@@ -16,7 +16,7 @@ import (
 // re-lists the NEGs of the project into the index (which also finds NEGs deleted or whose size
 // changed outside the controller; see refreshIndex) and enqueues every Service that owns a NEG
 // it no longer wants — including Services deleted while the controller was down, which no
-// informer event will ever report. The sync of such a Service detaches the endpoints and
+// informer event will ever report, and NEGs only zone pre-provisioning wanted (preprovision.go). The sync of such a Service detaches the endpoints and
 // deletes the NEGs, re-checking against the current Service just before; GC itself never
 // deletes anything.
 func (c *Controller) runGC(ctx context.Context) {
