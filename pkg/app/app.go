@@ -153,6 +153,8 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		Metrics:                obs.metrics,
 		SvcNEG:                 svcNEGWriter(ctx, o, cl, verifyPeriod(o.ResyncPeriod)),
 		Hybrid:                 hybrid,
+		Preprovisioning: controller.PreprovisionConfig{Enabled: o.EnableNEGPreprovisioning, Region: env.Region,
+			RegionZones: cloud.RegionZones},
 	})
 	if err != nil {
 		return err
