@@ -156,6 +156,8 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		DualStackNEG:           o.DualStack.Enable,
 		IPv6OnlyNEG:            o.DualStack.IPv6Only,
 		MigrationPause:         o.DualStack.migrationPause(),
+		Preprovisioning: controller.PreprovisionConfig{Enabled: o.EnableNEGPreprovisioning, Region: env.Region,
+			RegionZones: cloud.RegionZones},
 	})
 	if err != nil {
 		return err

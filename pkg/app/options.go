@@ -36,6 +36,9 @@ type Options struct {
 
 	// RequireNamespacePrefix refuses custom NEG names not starting with "<namespace>-".
 	RequireNamespacePrefix bool
+	// EnableNEGPreprovisioning honours the "zones" field of the NEG annotation
+	// (--enable-neg-preprovisioning, GKE's flag).
+	EnableNEGPreprovisioning bool
 
 	// Backend service wiring (backends.go): --enable-autoneg, --backend-service-allow.
 	EnableAutoneg       bool
@@ -194,6 +197,13 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		"Refuse custom NEG names (exposed_ports.<port>.name) that do not start with the Service's namespace and "+
 			"a hyphen (\"<namespace>-\"), so teams sharing a cluster cannot claim each other's names (Warning "+
 			"InvalidCustomNEGName). Off by default, as in GKE.")
+	fs.BoolVar(&o.EnableNEGPreprovisioning, "enable-neg-preprovisioning", o.EnableNEGPreprovisioning,
+		"NEG zone pre-provisioning (GKE's flag, off by default as in GKE): honour the \"zones\" field of the NEG "+
+			"annotation, e.g. {\"exposed_ports\":{\"80\":{}},\"zones\":[\"*\"]}, which asks for (empty) NEGs in "+
+			"the zones listed, or with \"*\" in every zone of --region (listed from GCE at start and every "+
+			"--gc-period), besides the zones with nodes. A field naming a zone not in --region is ignored as a whole "+
+			"(Warning IgnoreZonePreprovisioningAnnotation). Off, the field is ignored (same Warning), and NEGs "+
+			"pre-provisioned earlier are deleted once no node is in their zone and no backend service uses them.")
 	o.addOperatingFlags(fs)
 	o.addBackendFlags(fs)
 	o.addReadinessFlags(fs)

@@ -136,6 +136,10 @@ type Config struct {
 	// placement of their nodes in GCE zones, the takeover from k8s-hybrid-neg-controller
 	// (hybrid.go).
 	Hybrid HybridConfig
+
+	// Preprovisioning configures NEG zone pre-provisioning, the "zones" field of the annotation
+	// (preprovision.go).
+	Preprovisioning PreprovisionConfig
 }
 
 func (cfg Config) withDefaults() Config {
@@ -187,6 +191,9 @@ func (cfg Config) validate() error {
 	if cfg.NamingUID == "" {
 		errs = append(errs, errors.New("the naming UID (NamingUID) is required"))
 	}
+	if cfg.Preprovisioning.Enabled && cfg.Preprovisioning.RegionZones == nil {
+		errs = append(errs, errors.New("NEG zone pre-provisioning needs a zone lister (Preprovisioning.RegionZones)"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -219,6 +226,8 @@ type Controller struct {
 	changes *changeTracker
 	// backends keeps backend services in step with the NEGs (backends.go); nil when disabled.
 	backends backendServices
+	// regionZones are the zones of the region, for zone pre-provisioning (preprovision.go).
+	regionZones regionZoneList
 
 	// ops tracks the NEG inserts running in the background, and busy counts them (see idle).
 	ops  sync.WaitGroup
@@ -299,8 +308,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := c.loadIndex(ctx); err != nil {
 		return err
 	}
-	logger.Info("Starting workers", "count", c.cfg.ConcurrentSyncs)
 	var wg sync.WaitGroup
+	if c.cfg.Preprovisioning.Enabled {
+		// Listed before the first sync, so that "zones" fields resolve at once when GCE answers.
+		first := c.refreshRegionZones(ctx)
+		wg.Go(func() { c.runRegionZones(ctx, first) })
+	}
+	logger.Info("Starting workers", "count", c.cfg.ConcurrentSyncs)
 	wg.Go(func() { c.queue.Run(ctx) })
 	wg.Go(func() { c.runGC(ctx) })
 	wg.Go(func() { c.runBackends(ctx) })

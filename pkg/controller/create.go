@@ -83,6 +83,7 @@ func (c *Controller) startCreate(ctx context.Context, s *serviceSync, t *negTask
 		// Hybrid NEGs belong to a network, never to a subnetwork.
 		spec.Subnetwork = c.cfg.Subnetwork
 	}
+	preprovisionSpec(s, t.ref.Zone, &spec)
 	key, target, ref, port, custom := s.key, s.target, t.ref, t.port.port, !t.port.generated()
 	c.ops.Add(1)
 	c.busy.Add(1)

@@ -21,8 +21,9 @@
 //     which calls sync.
 //  3. sync.go sync: parses the annotation (wanted.go; annotation.SourceOf picks it and the NEG
 //     type; a user error is a Warning event and nothing is touched), loads the candidate nodes
-//     and NEG zones (pkg/zones; for hybrid NEGs zones.Mapping), and makes one negTask per NEG
-//     (wanted zone × port, plus NEGs of ours no longer wanted).
+//     and NEG zones (pkg/zones; for hybrid NEGs zones.Mapping), adds the zones the annotation's
+//     "zones" field pre-provisions (preprovision.go), and makes one negTask per NEG (wanted
+//     zone × port, plus NEGs of ours no longer wanted).
 //  4. negtask.go prepare, per NEG in parallel: the NEG must exist and be ours (index.go knows
 //     every NEG of the project; ownership.go decides; a missing one is inserted in the
 //     background, create.go) and its endpoints known (negsync.Syncer.Refresh lists it only when
@@ -63,6 +64,9 @@
 //     no sync worker waits for an insert operation.
 //   - Failures are retried per NEG with exponential backoff (pkg/backoff), never given up; a
 //     failing NEG never blocks other NEGs or Services.
+//   - A NEG of a zone that lost its candidate nodes is kept, emptied (INACTIVE), as GKE does;
+//     only a NEG created for a zone that just the "zones" field asked for (marked so on the
+//     NEG) goes once the field drops the zone and no node is there (preprovision.go).
 //   - NEGs no longer wanted are deleted with their endpoints (no detach); a NEG still used by a
 //     backend service is kept with its endpoints — in step with the Service while it has the
 //     port — never emptied (NEGInUse), and its delete retried later. A periodic garbage

@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/klog/v2"
 
 	"github.com/neg-controller/neg-controller/pkg/metrics"
@@ -14,7 +16,7 @@ import (
 // re-lists the NEGs of the project into the index (which also finds NEGs deleted or whose size
 // changed outside the controller; see refreshIndex) and enqueues every Service that owns a NEG
 // it no longer wants — including Services deleted while the controller was down, which no
-// informer event will ever report. The sync of such a Service detaches the endpoints and
+// informer event will ever report, and NEGs only zone pre-provisioning wanted (preprovision.go). The sync of such a Service detaches the endpoints and
 // deletes the NEGs, re-checking against the current Service just before; GC itself never
 // deletes anything.
 func (c *Controller) runGC(ctx context.Context) {
@@ -41,6 +43,7 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 	}
 	c.reportUnowned(ctx)
 	n, unclaimed := 0, 0
+	var nodes []*corev1.Node // listed when a pre-provisioned NEG is met (retiredOutsideSync)
 	for _, key := range c.index.owners() {
 		svc, err := c.services.Services(key.Namespace).Get(key.Name)
 		if err != nil && !apierrors.IsNotFound(err) {
@@ -49,7 +52,7 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 		if err != nil {
 			svc = nil
 		}
-		want, _, werr := c.wantedNEGs(svc)
+		want, src, werr := c.wantedNEGs(svc)
 		if werr != nil {
 			continue // a rejected configuration keeps its NEGs as they are
 		}
@@ -60,7 +63,17 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 				continue
 			}
 			port, ok := entryPort(svc, want, ref, e)
-			if p, wanted := want[port]; !ok || !wanted || p.name != ref.Name {
+			p, wanted := want[port]
+			gone := !ok || !wanted || p.name != ref.Name
+			if !gone && preprovisioned(e.neg) {
+				if nodes == nil {
+					if nodes, err = c.nodes.List(labels.Everything()); err != nil {
+						return err
+					}
+				}
+				gone = c.retiredOutsideSync(svc, src, ref, e, nodes)
+			}
+			if gone {
 				klog.FromContext(ctx).V(2).Info("NEG no longer wanted", "service", klog.KRef(key.Namespace, key.Name), "neg", ref.Name, "zone", ref.Zone)
 				c.queue.Add(key)
 				n++

@@ -46,9 +46,14 @@ type serviceSync struct {
 	// stack is the address families of the NEGs' endpoints (endpoints.StackOf; IPv6-only
 	// Services without IPv6-only NEGs are refused before, by checkServiceShape).
 	stack endpoints.Stack
-	// negZones are the zones with a candidate node; nodes maps node name to node.
-	negZones []string
-	nodes    map[string]zones.Node
+	// negZones are the zones with a candidate node (or, for hybrid NEGs, mapped ones and
+	// --neg-zones) plus the pre-provisioned ones; nodes maps node name to node. preOnly are the
+	// pre-provisioned zones without candidate node; zonesFinal says whether the "zones" field's
+	// outcome is final (preprovision.go).
+	negZones   []string
+	nodes      map[string]zones.Node
+	preOnly    []string
+	zonesFinal bool
 
 	mu        sync.Mutex
 	requeueAt time.Time // earliest time the Service must be synced again; zero = none
@@ -134,6 +139,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	if err := c.loadNodes(s); err != nil {
 		return 0, err
 	}
+	c.preprovision(ctx, s)
 	tasks := c.tasks(s)
 	c.parallel(tasks, func(t *negTask) { c.prepare(ctx, s, t) })
 	statusErr := errors.Join(c.writeStatus(ctx, s, tasks), c.releaseHybridControllerFinalizer(ctx, s))
@@ -238,7 +244,8 @@ func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref ne
 }
 
 // tasks lists the NEGs of s: every wanted NEG in every NEG zone, every wanted NEG of ours that
-// exists in another zone (kept, emptied), and every NEG of ours the Service no longer wants.
+// exists in another zone (kept, emptied; removed when pre-provisioning no longer wants it, see
+// retired), and every NEG of ours the Service no longer wants.
 func (c *Controller) tasks(s *serviceSync) []*negTask {
 	var out []*negTask
 	seen := map[neg.Ref]bool{}
@@ -263,7 +270,8 @@ func (c *Controller) tasks(s *serviceSync) []*negTask {
 		port, ok := entryPort(s.svc, s.want, ref, owned[ref])
 		p, wanted := s.want[port]
 		if ok && wanted && p.name == ref.Name {
-			out = append(out, &negTask{ref: ref, port: p})
+			// Kept, emptied — unless only zone pre-provisioning wanted it (preprovision.go).
+			out = append(out, &negTask{ref: ref, port: p, remove: c.retired(s, ref, owned[ref])})
 			continue
 		}
 		out = append(out, &negTask{ref: ref, port: portNEG{port: port, name: ref.Name}, remove: true})

@@ -44,6 +44,8 @@ type NEGSpec struct {
 	// Subnetwork is a full or partial URL; may be empty, and must be for
 	// TypeNonGCPPrivateIPPort (CreateNEG refuses it: ErrHybridSubnetwork).
 	Subnetwork string
+	// Annotations is set as the NEG resource's annotations field (nil: none).
+	Annotations map[string]string
 }
 
 // EndpointHealth is one endpoint of a NEG listing with the health entries GCE reported for it

@@ -364,7 +364,15 @@ func (c *Compute) sleep(ctx context.Context, d time.Duration) error {
 // ListZones returns the names of the UP zones of the configured region (all regions if
 // Config.Region is empty), sorted. It is not part of Cloud: the controller finds zones from its
 // nodes; tools and the credential tests use it as the simplest authenticated call.
-func (c *Compute) ListZones(ctx context.Context) ([]string, error) {
+func (c *Compute) ListZones(ctx context.Context) ([]string, error) { return c.listZones(ctx, true) }
+
+// RegionZones returns the names of every zone of the configured region (all regions if
+// Config.Region is empty) whatever its status, sorted: the zones NEGs may be pre-provisioned in
+// (a zone DOWN for a while is still one of them). It is not part of Cloud.
+func (c *Compute) RegionZones(ctx context.Context) ([]string, error) { return c.listZones(ctx, false) }
+
+// listZones lists the zones of the configured region, only the UP ones if upOnly.
+func (c *Compute) listZones(ctx context.Context, upOnly bool) ([]string, error) {
 	const method = "zones.list"
 	var zones []string
 	token := ""
@@ -379,7 +387,7 @@ func (c *Compute) ListZones(ctx context.Context) ([]string, error) {
 			return nil, fmt.Errorf("listing zones of project %s: %w", c.cfg.Project, err)
 		}
 		for _, z := range page.Items {
-			if z.Status != "UP" {
+			if upOnly && z.Status != "UP" {
 				continue
 			}
 			if c.cfg.Region != "" && !strings.HasSuffix(z.Region, "/regions/"+c.cfg.Region) {

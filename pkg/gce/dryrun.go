@@ -164,6 +164,7 @@ func (d *dryRun) CreateNEG(ctx context.Context, zone string, spec NEGSpec) (*NEG
 		Type:        typ,
 		Network:     spec.Network,
 		Subnetwork:  spec.Subnetwork,
+		Annotations: spec.Annotations,
 	}
 	ref := neg.Ref{Zone: zone, Name: spec.Name}
 	d.mu.Lock()

@@ -53,6 +53,7 @@ func (c *Compute) CreateNEG(ctx context.Context, zone string, spec NEGSpec) (*NE
 		NetworkEndpointType: typ,
 		Network:             NetworkURL(c.cfg.Project, spec.Network),
 		Subnetwork:          SubnetworkURL(c.cfg.Project, c.region(zone), spec.Subnetwork),
+		Annotations:         spec.Annotations,
 	}
 	op, err := c.mutate(ctx, GroupInsertNEG, "networkEndpointGroups.insert", func(ctx context.Context, id string) (*compute.Operation, error) {
 		return c.svc.NetworkEndpointGroups.Insert(c.cfg.Project, zone, body).RequestId(id).Context(ctx).Do()

@@ -15,5 +15,8 @@
 //     zone label is mapped to a GCE zone (--zone-mapping, --default-neg-zone), providerID is
 //     ignored and Instance stays empty; candidacy follows the same rules. ParseZoneMapping,
 //     ParseZoneList and Mapping.Validate check the flags (every zone in --region).
+//   - Preprovision resolves the "zones" field of cloud.google.com/neg (NEG zone
+//     pre-provisioning) against the region's zones as GCE lists them: "*" alone is every zone,
+//     names must be zones of the region; any bad entry makes the whole field an error.
 //   - Pure functions, no globals; inputs are not modified.
 package zones
