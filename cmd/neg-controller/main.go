@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -25,15 +24,12 @@ func main() {
 	}
 	opts.AddFlags(fs)
 	printVersion := fs.Bool("version", false, "Print the version, commit and Go version, and exit.")
-	klogFlags := flag.NewFlagSet("klog", flag.ExitOnError)
-	klog.InitFlags(klogFlags)
-	fs.AddGoFlagSet(klogFlags)
 	_ = fs.Parse(os.Args[1:])
 	if *printVersion {
 		fmt.Println(version.Get())
 		return
 	}
-	if err := app.SetupLogging(opts.LogFormat, klogFlags); err != nil {
+	if err := app.SetupLogging(opts.Logging); err != nil {
 		fmt.Fprintln(os.Stderr, "neg-controller:", err)
 		os.Exit(2)
 	}

@@ -252,7 +252,7 @@ func everything() map[string]any {
 		"namespace":        map[string]any{"create": true},
 		"certManager":      map[string]any{"enabled": true},
 		"metrics":          map[string]any{"serviceMonitor": map[string]any{"enabled": true}, "podMonitor": map[string]any{"enabled": true, "authorization": map[string]any{"type": "Bearer"}}},
-		"extraArgs":        []any{"--log_file_max_size=100"},
+		"extraArgs":        []any{"--some-new-flag=100"},
 		"serviceAccount":   map[string]any{"annotations": map[string]any{"iam.gke.io/gcp-service-account": "neg@p.iam.gserviceaccount.com"}},
 		"podLabels":        map[string]any{"team": "net"},
 		"podAnnotations":   map[string]any{"a": "b"},
@@ -276,7 +276,7 @@ func TestChartOptions(t *testing.T) {
 	}
 	got := args(container(t, objs))
 	want := []string{"--leader-elect=true", "--metrics-bind-address=:8080", "--concurrent-syncs=20", "--dry-run=true",
-		"--enable-negbinding=true", "--kube-api-qps=75.5", "--metrics-secure=true", "--project=p", "--resync-period=5m", "--v=2", "--log_file_max_size=100"}
+		"--enable-negbinding=true", "--kube-api-qps=75.5", "--metrics-secure=true", "--project=p", "--resync-period=5m", "--v=2", "--some-new-flag=100"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("args (-want +got):\n%s", diff)
 	}

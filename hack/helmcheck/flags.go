@@ -1,14 +1,12 @@
 package helmcheck
 
 import (
-	"flag"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
-	"k8s.io/klog/v2"
 
 	"github.com/neg-controller/neg-controller/pkg/app"
 )
@@ -18,21 +16,13 @@ type Flag struct {
 	Name, Type, Default, Usage string
 }
 
-// klogFlags are the klog flags the chart lists among its values (others go to extraArgs).
-var klogFlags = []string{"v", "vmodule"}
-
 // chartOverrides are the flags whose chart default differs from the binary's, as in manifests/.
 var chartOverrides = map[string]string{"v": "2"}
 
-// Flags returns the controller's own flags (app.Options.AddFlags) and klogFlags, by name.
+// Flags returns the controller's flags (app.Options.AddFlags, logging flags included), by name.
 func Flags() []Flag {
 	fs := pflag.NewFlagSet("neg-controller", pflag.ContinueOnError)
 	app.NewOptions().AddFlags(fs)
-	gfs := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(gfs)
-	for _, n := range klogFlags {
-		fs.AddGoFlag(gfs.Lookup(n))
-	}
 	var out []Flag
 	fs.VisitAll(func(f *pflag.Flag) {
 		out = append(out, Flag{Name: f.Name, Type: f.Value.Type(), Default: f.DefValue, Usage: f.Usage})
@@ -44,7 +34,7 @@ func Flags() []Flag {
 // yamlValue renders a flag value as a YAML scalar of the flag's type.
 func yamlValue(f Flag, v string) string {
 	switch f.Type {
-	case "bool", "int", "float32", "float64", "Level": // Level: klog's -v
+	case "bool", "int", "float32", "float64", "Level": // Level: -v (component-base)
 		return v
 	}
 	return strconv.Quote(v)

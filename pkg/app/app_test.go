@@ -53,7 +53,7 @@ func TestFlags(t *testing.T) {
 		NEGVerifyPeriod: 3 * time.Hour, GCPeriod: 30 * time.Second, GCEOperationPollInterval: 250 * time.Millisecond, GCECallTimeout: 5 * time.Second,
 		GCEOperationTimeout: 10 * time.Minute, SyncDelay: 50 * time.Millisecond, NEGCallInterval: 2 * time.Second, NEGQuietPeriod: 300 * time.Millisecond, BackendServiceAllow: "web-.*,us-central1/x"}
 	// The operating options keep their defaults here (operating_test.go parses them).
-	want.LeaderElection, want.MetricsBindAddress, want.LogFormat = o.LeaderElection, o.MetricsBindAddress, o.LogFormat
+	want.LeaderElection, want.MetricsBindAddress, want.Logging = o.LeaderElection, o.MetricsBindAddress, o.Logging
 	want.GCEBudgets, want.PprofBindAddress = o.GCEBudgets, o.PprofBindAddress
 	want.Readiness = o.Readiness   // readiness_test.go parses them
 	want.Hybrid = o.Hybrid         // hybrid_test.go parses them

@@ -50,8 +50,7 @@ func NamingUID(ctx context.Context, client kubernetes.Interface, cloud gce.Cloud
 	cms := client.CoreV1().ConfigMaps(UIDConfigMapNamespace)
 	var chosen, how string // decided at most once, on the first attempt that needs it
 	var uid string
-	// A concurrent writer (Conflict, AlreadyExists) makes the next attempt read its UID.
-	err := retry.OnError(wait.Backoff{Steps: 3}, concurrentWrite, func() error {
+	attempt := func() error {
 		cm, err := cms.Get(ctx, UIDConfigMapName, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
@@ -77,7 +76,18 @@ func NamingUID(ctx context.Context, client kubernetes.Interface, cloud gce.Cloud
 		logger.Info("Stored the cluster naming UID", "configMap", uidConfigMap, "uid", chosen, "source", how)
 		uid = chosen
 		return nil
+	}
+	// A concurrent writer (Conflict, AlreadyExists) makes the next attempt read its UID.
+	var last error
+	err := retry.OnError(wait.Backoff{Steps: 3}, concurrentWrite, func() error {
+		last = attempt()
+		return last
 	})
+	if err == nil {
+		// retry.OnError returns nil when an attempt's error wraps context.Canceled or
+		// DeadlineExceeded before any retriable one (wait.Interrupted): keep that error.
+		err = last
+	}
 	if concurrentWrite(err) {
 		return "", fmt.Errorf("could not read or store the naming UID in ConfigMap %s: %w", uidConfigMap, err)
 	}

@@ -1,6 +1,9 @@
 package app
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/klog/v2/ktesting"
 
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
@@ -256,5 +260,19 @@ func TestSample(t *testing.T) {
 	}
 	if got := sample([]string{"e", "d", "c", "b", "a"}); !slices.Equal(got, []string{"a", "b", "c", "and 2 more"}) {
 		t.Errorf("sample = %v", got)
+	}
+}
+
+// TestNamingUIDContextCanceled: a Kubernetes call ending with the context (a shutdown during
+// start) is an error, not an empty naming UID: retry.OnError alone returns nil when the first
+// attempt's error wraps context.Canceled (wait.Interrupted counts it as an interruption).
+func TestNamingUIDContextCanceled(t *testing.T) {
+	_, ctx := ktesting.NewTestContext(t)
+	e := newUIDEnv(t)
+	e.kube.PrependReactor("get", "configmaps", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, fmt.Errorf("Get \"https://apiserver/api/v1/namespaces/kube-system/configmaps/ingress-uid\": %w", context.Canceled)
+	})
+	if uid, err := NamingUID(ctx, e.kube, e.cloud, testClusterUID, ""); err == nil || !errors.Is(err, context.Canceled) {
+		t.Errorf("NamingUID = %q, %v; want the context's error", uid, err)
 	}
 }

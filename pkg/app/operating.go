@@ -112,8 +112,7 @@ func (o *Options) addOperatingFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PprofBindAddress, "pprof-bind-address", o.PprofBindAddress,
 		"Address (host:port) of the Go profiling server of --enable-pprof; a loopback address only "+
 			"(kubectl port-forward reaches it).")
-	fs.StringVar(&o.LogFormat, "log-format", o.LogFormat,
-		"Log format: text (klog) or json (one JSON object per line, for log collectors).")
+	o.addLoggingFlags(fs)
 	budgetFlag := func(p *int, flag, what string) {
 		fs.IntVar(p, flag, *p, fmt.Sprintf(
 			"Compute Engine %s per minute this controller may make: one shared, adaptive budget (0: unlimited). "+
@@ -190,9 +189,7 @@ func (o *Options) validateOperating() []error {
 			add("--pprof-bind-address must be a loopback host:port (e.g. 127.0.0.1:6060), got %q", o.PprofBindAddress)
 		}
 	}
-	if o.LogFormat != LogFormatText && o.LogFormat != LogFormatJSON {
-		add("--log-format must be text or json, got %q", o.LogFormat)
-	}
+	errs = append(errs, validateLogging(o.Logging)...)
 	if _, err := ParseRateLimits(o.GCERateLimits); err != nil {
 		errs = append(errs, err)
 	}

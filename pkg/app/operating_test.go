@@ -1,9 +1,7 @@
 package app
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -32,7 +30,7 @@ func TestOperatingFlags(t *testing.T) {
 	o.AddFlags(fs)
 	args := []string{"--leader-elect=false", "--leader-elect-namespace=neg", "--leader-elect-name=lease",
 		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=1s",
-		"--metrics-bind-address=127.0.0.1:9090", "--enable-pprof", "--log-format=json",
+		"--metrics-bind-address=127.0.0.1:9090", "--enable-pprof", "--logging-format=json",
 		"--gce-rate-limit=attach=10:20,detach=0:1", "--dry-run", "--gce-mutations-per-minute=600",
 		"--gce-reads-per-minute=0", "--gce-lists-per-minute=120", "--gce-operation-reads-per-minute=3000"}
 	if err := fs.Parse(args); err != nil {
@@ -43,7 +41,7 @@ func TestOperatingFlags(t *testing.T) {
 	if o.LeaderElection != want {
 		t.Errorf("leader election %+v, want %+v", o.LeaderElection, want)
 	}
-	if o.MetricsBindAddress != "127.0.0.1:9090" || !o.EnablePprof || o.LogFormat != "json" || !o.DryRun ||
+	if o.MetricsBindAddress != "127.0.0.1:9090" || !o.EnablePprof || o.Logging.Format != "json" || !o.DryRun ||
 		o.GCERateLimits != "attach=10:20,detach=0:1" {
 		t.Errorf("parsed %+v", o)
 	}
@@ -63,7 +61,7 @@ func TestOperatingFlags(t *testing.T) {
 	d := NewOptions()
 	if !d.LeaderElection.Enabled || d.LeaderElection.Name != "neg-controller" || d.MetricsBindAddress != ":8080" ||
 		d.LeaderElection.LeaseDuration != 15*time.Second || d.LeaderElection.RenewDeadline != 10*time.Second ||
-		d.LeaderElection.RetryPeriod != 2*time.Second || d.LogFormat != "text" || d.DryRun || d.EnablePprof ||
+		d.LeaderElection.RetryPeriod != 2*time.Second || d.Logging.Format != "text" || d.DryRun || d.EnablePprof ||
 		d.GCEBudgets != (GCEBudgets{Mutations: 1500, Reads: 1500, Lists: 1500, OperationReads: 1500}) {
 		t.Errorf("defaults %+v", d)
 	}
@@ -71,19 +69,20 @@ func TestOperatingFlags(t *testing.T) {
 
 func TestOperatingValidate(t *testing.T) {
 	cases := map[string]func(o *Options){
-		"lease name":         func(o *Options) { o.LeaderElection.Name = "Bad Name" },
-		"lease namespace":    func(o *Options) { o.LeaderElection.Namespace = "Bad_NS" },
-		"lease ≤ renew":      func(o *Options) { o.LeaderElection.LeaseDuration = 10 * time.Second },
-		"renew ≤ 1.2×retry":  func(o *Options) { o.LeaderElection.RenewDeadline = 2 * time.Second },
-		"retry 0":            func(o *Options) { o.LeaderElection.RetryPeriod = 0 },
-		"metrics address":    func(o *Options) { o.MetricsBindAddress = "8080" },
-		"health address":     func(o *Options) { o.HealthProbeBindAddress = "8081" },
-		"pprof not loopback": func(o *Options) { o.EnablePprof, o.PprofBindAddress = true, ":6060" },
-		"pprof on all IPs":   func(o *Options) { o.EnablePprof, o.PprofBindAddress = true, "0.0.0.0:6060" },
-		"log format":         func(o *Options) { o.LogFormat = "xml" },
-		"rate limit":         func(o *Options) { o.GCERateLimits = "attach=fast" },
-		"rate limit (group)": func(o *Options) { o.GCERateLimits = "bogus=1:1" },
-		"mutation budget":    func(o *Options) { o.GCEBudgets.Mutations = -1 },
+		"lease name":          func(o *Options) { o.LeaderElection.Name = "Bad Name" },
+		"lease namespace":     func(o *Options) { o.LeaderElection.Namespace = "Bad_NS" },
+		"lease ≤ renew":       func(o *Options) { o.LeaderElection.LeaseDuration = 10 * time.Second },
+		"renew ≤ 1.2×retry":   func(o *Options) { o.LeaderElection.RenewDeadline = 2 * time.Second },
+		"retry 0":             func(o *Options) { o.LeaderElection.RetryPeriod = 0 },
+		"metrics address":     func(o *Options) { o.MetricsBindAddress = "8080" },
+		"health address":      func(o *Options) { o.HealthProbeBindAddress = "8081" },
+		"pprof not loopback":  func(o *Options) { o.EnablePprof, o.PprofBindAddress = true, ":6060" },
+		"pprof on all IPs":    func(o *Options) { o.EnablePprof, o.PprofBindAddress = true, "0.0.0.0:6060" },
+		"log format":          func(o *Options) { o.Logging.Format = "xml" },
+		"log flush frequency": func(o *Options) { o.Logging.FlushFrequency.Duration.Duration = 0 },
+		"rate limit":          func(o *Options) { o.GCERateLimits = "attach=fast" },
+		"rate limit (group)":  func(o *Options) { o.GCERateLimits = "bogus=1:1" },
+		"mutation budget":     func(o *Options) { o.GCEBudgets.Mutations = -1 },
 	}
 	for name, mutate := range cases {
 		o := NewOptions()
@@ -254,35 +253,6 @@ func TestDryRunKubeWrites(t *testing.T) {
 		"PUT dryRun=All&fieldManager=x", "DELETE dryRun=All&fieldManager=x"}
 	if strings.Join(queries, "|") != strings.Join(want, "|") {
 		t.Errorf("queries %q, want %q", queries, want)
-	}
-}
-
-func TestJSONLogger(t *testing.T) {
-	var buf bytes.Buffer
-	l := newJSONLogger(&buf, 1)
-	l.Info("Hello", "neg", "k8s1-x", "count", 3)
-	l.V(1).Info("Detail")
-	l.V(2).Info("Too verbose")
-	l.Error(io.EOF, "Failed", "zone", "a")
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("%d lines, want 3:\n%s", len(lines), buf.String())
-	}
-	var first map[string]any
-	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
-		t.Fatalf("not JSON: %s: %v", lines[0], err)
-	}
-	if first["msg"] != "Hello" || first["neg"] != "k8s1-x" || first["count"] != float64(3) || first["ts"] == nil || first["caller"] == nil {
-		t.Errorf("first line %v", first)
-	}
-	if !strings.Contains(lines[2], `"error":"EOF"`) {
-		t.Errorf("error line %s", lines[2])
-	}
-	if err := SetupLogging("xml", nil); err == nil {
-		t.Error("unknown format accepted")
-	}
-	if err := SetupLogging("text", nil); err != nil {
-		t.Errorf("text: %v", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	logsapi "k8s.io/component-base/logs/api/v1"
 
 	"github.com/neg-controller/neg-controller/pkg/controller"
 	"github.com/neg-controller/neg-controller/pkg/gce"
@@ -58,15 +59,15 @@ type Options struct {
 	NEGQuietPeriod           time.Duration
 
 	// Running in production (operating.go): leader election, the metrics and health server,
-	// log format, GCE budgets (calls per minute by budget name, gce.BudgetMutations, ...) and
-	// per-group caps (group=qps:burst,...), and dry run.
+	// logging (component-base's configuration, logging.go), GCE budgets (calls per minute by
+	// budget name, gce.BudgetMutations, ...) and per-group caps (group=qps:burst,...), and dry run.
 	LeaderElection         LeaderElectionOptions
 	MetricsBindAddress     string
 	MetricsSecure          bool
 	HealthProbeBindAddress string
 	EnablePprof            bool
 	PprofBindAddress       string
-	LogFormat              string
+	Logging                *logsapi.LoggingConfiguration
 	GCEBudgets             GCEBudgets
 	GCERateLimits          string
 	DryRun                 bool
@@ -107,7 +108,7 @@ func NewOptions() *Options {
 		LeaderElection:           DefaultLeaderElection(),
 		MetricsBindAddress:       DefaultMetricsBindAddress,
 		PprofBindAddress:         DefaultPprofBindAddress,
-		LogFormat:                LogFormatText,
+		Logging:                  logsapi.NewLoggingConfiguration(),
 		GCEBudgets:               DefaultGCEBudgets(),
 		EnableSvcNEG:             true,
 		Readiness:                DefaultReadiness(),

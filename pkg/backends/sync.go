@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -246,7 +245,7 @@ func (r *Reconciler) reconcileBS(ctx context.Context, want Want, t *target, owne
 		if (class == gce.Conflict || class == gce.NotFound) && attempt < r.cfg.ConflictRetries && ctx.Err() == nil {
 			// Someone else wrote first (or a NEG or the service vanished): read again and re-plan.
 			delay := r.cfg.ConflictDelay << (attempt - 1)
-			delay += time.Duration(rand.Int64N(int64(delay) + 1))
+			delay = wait.Jitter(delay, 1)
 			logger.V(2).Info("Backend service changed concurrently; retrying with a fresh read", "attempt", attempt, "delay", delay, "class", class.String())
 			select {
 			case <-ctx.Done():

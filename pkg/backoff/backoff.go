@@ -4,8 +4,9 @@
 package backoff
 
 import (
-	"math/rand/v2"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/neg-controller/neg-controller/pkg/gce"
 )
@@ -98,5 +99,5 @@ func Jitter(d time.Duration) time.Duration {
 	if d <= 0 {
 		return d
 	}
-	return d + time.Duration(rand.Int64N(int64(d)/10+1))
+	return wait.Jitter(d, 0.1)
 }

@@ -148,11 +148,16 @@ func (m *CertManager) Ensure(ctx context.Context) error {
 // three attempts in a row (retry.OnError with no delay: the winner's write is already there).
 func (m *CertManager) ensureSecret(ctx context.Context) (*corev1.Secret, error) {
 	var out *corev1.Secret
+	var last error
 	err := retry.OnError(wait.Backoff{Steps: 3}, raced, func() error {
-		var err error
-		out, err = m.ensureSecretOnce(ctx)
-		return err
+		out, last = m.ensureSecretOnce(ctx)
+		return last
 	})
+	if err == nil {
+		// retry.OnError returns nil when an attempt's error wraps context.Canceled or
+		// DeadlineExceeded before any retriable one (wait.Interrupted): keep that error.
+		err = last
+	}
 	if raced(err) {
 		return nil, fmt.Errorf("the webhook certificate Secret keeps changing; will retry: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,7 +14,9 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/klog/v2"
 	clocktesting "k8s.io/utils/clock/testing"
 )
@@ -164,4 +168,19 @@ func TestServe(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestCertManagerContextCanceled: a Secret read ending with the context (a shutdown right after
+// start) is an error from Ensure, not a nil Secret: retry.OnError alone returns nil when the
+// first attempt's error wraps context.Canceled (wait.Interrupted counts it as an interruption).
+func TestCertManagerContextCanceled(t *testing.T) {
+	kube := fake.NewClientset(testMWC(nil))
+	kube.PrependReactor("get", "secrets", func(clienttesting.Action) (bool, runtime.Object, error) {
+		return true, nil, fmt.Errorf("Get \"https://apiserver/api/v1/namespaces/neg-controller/secrets/x\": %w", context.Canceled)
+	})
+	m := NewCertManager(CertConfig{Client: kube, Namespace: "neg-controller", SecretName: DefaultCertSecret,
+		WebhookConfigName: "neg-controller", Hosts: []string{"127.0.0.1"}, Clock: clocktesting.NewFakeClock(time.Now())})
+	if err := m.Ensure(context.Background()); !errors.Is(err, context.Canceled) {
+		t.Errorf("Ensure = %v, want the context's error", err)
+	}
 }
