@@ -81,8 +81,8 @@ type Config struct {
 	// NEGVerifyPeriod, CallInterval, Quiet, BudgetShort and Backoff configure the Syncer of the
 	// bound NEGs (negsync.Config).
 	NEGVerifyPeriod, CallInterval, Quiet time.Duration
-	BudgetShort                       func() bool
-	Backoff                           backoff.Policy
+	BudgetShort                          func() bool
+	Backoff                              backoff.Policy
 	// DualStackNEG and IPv6OnlyNEG choose the address families of the bound NEGs' endpoints
 	// from the Service's (endpoints.StackOf); MigrationPause paces single ↔ dual-stack
 	// migrations (negsync.Config).
