@@ -18,8 +18,8 @@ const (
 type statusInput struct {
 	hostIP          string
 	podIP           string
-	hostIPv6        string // "" on a single-stack node
-	podIPv6         string // "" on a single-stack node
+	hostIPv6        string      // "" on a single-stack node
+	podIPv6         string      // "" on a single-stack node
 	startTime       metav1.Time // when the containers "started"
 	containersReady bool        // ReadyDelay has passed since startTime
 	now             metav1.Time // for lastTransitionTime of changed conditions
