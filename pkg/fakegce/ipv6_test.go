@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	compute "google.golang.org/api/compute/v1"
 
@@ -354,4 +355,42 @@ func TestIPv6Paging(t *testing.T) {
 			t.Errorf("%s listed %d times", k, n)
 		}
 	}
+}
+
+// TestIPv6ConflictWhileOperationsRun: the one-stack-per-pod rule is checked again when an
+// operation applies (two attaches of one pod racing: the second operation fails and attaches
+// nothing), and against what is attached, so an attach sent while the detach of the other
+// stack is still RUNNING is refused.
+func TestIPv6ConflictWhileOperationsRun(t *testing.T) {
+	e := dualEnv(t, fakegce.Config{OperationLatency: 150 * time.Millisecond})
+	single, dual := ep("node-1", "10.64.1.7", 8080), ep6("node-1", "10.64.1.7", "fd20::4001:40:107", 8080)
+	attach := func(eps ...*compute.NetworkEndpoint) (*compute.Operation, error) {
+		return e.svc.NetworkEndpointGroups.AttachNetworkEndpoints(project, zoneA, "web",
+			&compute.NetworkEndpointGroupsAttachEndpointsRequest{NetworkEndpoints: eps}).Do()
+	}
+	op1, err1 := attach(single)
+	op2, err2 := attach(dual) // the single-stack endpoint is not attached yet: accepted for now
+	if err1 != nil || err2 != nil {
+		t.Fatalf("attach calls: %v, %v", err1, err2)
+	}
+	e.wait(op1)
+	_, err := e.waitErr(op2)
+	if ge := wantAPIError(t, err, 400, "INVALID_FIELD_VALUE"); !strings.Contains(ge.Errors[0].Message, "shares instance") {
+		t.Errorf("operation error %q", ge.Errors[0].Message)
+	}
+	if got, _ := e.s.NEGEndpoints(zoneA, "web"); len(got) != 1 || got[0].IPv6 != "" {
+		t.Fatalf("endpoints %v, want the single-stack one only", got)
+	}
+	det, err := e.svc.NetworkEndpointGroups.DetachNetworkEndpoints(project, zoneA, "web",
+		&compute.NetworkEndpointGroupsDetachEndpointsRequest{NetworkEndpoints: []*compute.NetworkEndpoint{single}}).Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if det.Status == "DONE" {
+		t.Fatal("detach DONE at once; the test needs it RUNNING")
+	}
+	_, err = attach(dual)
+	wantAPIError(t, err, 400, "invalid")
+	e.wait(det)
+	e.must(attach(dual))
 }
