@@ -66,9 +66,9 @@ test: verify test-unit chart-verify e2e ## Everything CI runs: verify, unit test
 # run is built, then run directly rather than with `go run`: go run exits 1 when Ctrl-C reaches
 # it, even though the program stopped cleanly with 0, and make then printed an Error line.
 .PHONY: run
-run: build k8s-bins ## Start a local control plane, fakegce, the pod simulator, neg-controller and a sample app (HYBRID=1: nodes outside Google Cloud, hybrid NEGs).
+run: build k8s-bins ## Start a local control plane, fakegce, the pod simulator (dual-stack; DUALSTACK=0: IPv4 only), neg-controller and a sample app (HYBRID=1: nodes outside Google Cloud, hybrid NEGs).
 	$(GO) build -o $(BIN)/run ./test/cmd/run
-	$(BIN)/run $(if $(HYBRID),--hybrid)
+	$(BIN)/run $(if $(HYBRID),--hybrid) $(if $(filter 0,$(DUALSTACK)),--dual-stack=false)
 
 .PHONY: bench
 bench: build k8s-bins ## Benchmarks vs local control plane + fakegce (BENCH_SCALE=small|full, BENCH_ARGS="--scenarios=churn"); writes _out/bench.

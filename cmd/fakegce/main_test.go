@@ -93,6 +93,12 @@ func TestParseFlags(t *testing.T) {
 	if _, err := parseFlags([]string{"--health-mode", "psychic"}, &errOut); err == nil {
 		t.Error("bad health mode accepted")
 	}
+	if o, err := parseFlags([]string{"--default-stack-type", "IPV4_IPV6"}, io.Discard); err != nil || o.cfg.DefaultStackType != "IPV4_IPV6" {
+		t.Errorf("--default-stack-type IPV4_IPV6: %+v, %v", o, err)
+	}
+	if _, err := parseFlags([]string{"--default-stack-type", "IPV5"}, io.Discard); err == nil {
+		t.Error("bad stack type accepted")
+	}
 	errOut.Reset()
 	if _, err := parseFlags([]string{"--help"}, &errOut); err == nil || !strings.Contains(errOut.String(), "--operation-latency") {
 		t.Errorf("--help: %v\n%s", err, errOut.String())

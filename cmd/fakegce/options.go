@@ -42,6 +42,7 @@ func (o *options) addFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.cfg.StrictEndpointOps, "strict-endpoint-ops", false, "fail attaching an attached endpoint / detaching an absent one with 400 invalid (default: no-ops; real GCE unverified)")
 	fs.StringVar(&o.cfg.HealthMode, "health-mode", fakegce.HealthModeFixed, "endpoint health: 'fixed' (HEALTHY after --fixed-healthy-delay) or 'probe' (really probe 10.A.B.C at 127.A.B.C)")
 	fs.DurationVar(&o.cfg.FixedHealthyDelay, "fixed-healthy-delay", 0, "fixed mode: delay after attachment to a health-checked backend service before an endpoint is HEALTHY")
+	fs.StringVar(&o.cfg.DefaultStackType, "default-stack-type", fakegce.StackIPv4Only, "stack type of the default subnetwork: IPV4_ONLY (auto-mode network), IPV4_IPV6 (dual-stack) or IPV6_ONLY; with IPv6 the default network is custom mode with internal IPv6 range "+fakegce.DefaultNetworkIPv6Range+" and the subnetwork gets "+fakegce.DefaultSubnetIPv6Range)
 	fs.BoolVar(&o.quota, "quota", false, fmt.Sprintf("enforce GCE's rate quotas: per group (%s) %d requests per minute per project in fixed minute windows; over it 403 rateLimitExceeded",
 		strings.Join(fakegce.QuotaGroupNames(), ", "), fakegce.DefaultQuotaPerMinute))
 	fs.StringVar(&o.quotaLimits, "quota-limits", "", "per-group limits per minute, e.g. default=3000,read_requests=6000 (implies --quota; groups not named keep the default)")

@@ -68,6 +68,7 @@ type NEGDump struct {
 type EndpointDump struct {
 	Instance     string `json:"instance,omitempty"`
 	IPAddress    string `json:"ipAddress"`
+	IPv6Address  string `json:"ipv6Address,omitempty"`
 	Port         int64  `json:"port,omitempty"`
 	ForcedHealth string `json:"forcedHealth,omitempty"`
 }
@@ -103,7 +104,8 @@ func (s *Server) State() StateDump {
 		n.idx.rebuild(n.eps)
 		nd := NEGDump{NEG: n.render(), Endpoints: make([]EndpointDump, 0, len(n.idx.sorted))}
 		for _, e := range n.idx.sorted {
-			nd.Endpoints = append(nd.Endpoints, EndpointDump{Instance: e.Instance, IPAddress: e.IP, Port: e.Port, ForcedHealth: n.overrides[e]})
+			nd.Endpoints = append(nd.Endpoints, EndpointDump{Instance: e.Instance, IPAddress: e.IP, IPv6Address: e.IPv6, Port: e.Port,
+				ForcedHealth: n.overrides[e]})
 		}
 		d.NEGs = append(d.NEGs, nd)
 	}
@@ -132,14 +134,16 @@ type adminInstance struct {
 	InstanceSpec
 }
 
-// adminHealth is the body of POST /admin/health.
+// adminHealth is the body of POST /admin/health (ipv6Address names a dual-stack or IPv6-only
+// endpoint).
 type adminHealth struct {
-	Zone      string `json:"zone"`
-	NEG       string `json:"neg"`
-	Instance  string `json:"instance"`
-	IPAddress string `json:"ipAddress"`
-	Port      int64  `json:"port"`
-	State     string `json:"state"`
+	Zone        string `json:"zone"`
+	NEG         string `json:"neg"`
+	Instance    string `json:"instance"`
+	IPAddress   string `json:"ipAddress"`
+	IPv6Address string `json:"ipv6Address,omitempty"`
+	Port        int64  `json:"port"`
+	State       string `json:"state"`
 }
 
 // adminFrontend is the body and answer of POST /admin/frontends.
@@ -205,7 +209,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case "POST /admin/health":
 		var h adminHealth
 		if err = decodeAdmin(r, &h); err == nil {
-			ep := neg.Endpoint{Instance: h.Instance, IP: h.IPAddress, Port: h.Port}
+			ep := neg.Endpoint{Instance: h.Instance, IP: h.IPAddress, IPv6: h.IPv6Address, Port: h.Port}
 			if err = s.ForceEndpointHealth(h.Zone, h.NEG, ep, h.State); err == nil {
 				v = h
 			}

@@ -131,6 +131,11 @@ func (s *Server) validateBS(k scopeKey, in *compute.BackendService, data []byte)
 		return nil, errInvalidField("resource.protocol", obj.Protocol, "Unknown protocol.")
 	case !slices.Contains([]string{"EXTERNAL", "EXTERNAL_MANAGED", "INTERNAL", "INTERNAL_MANAGED", "INTERNAL_SELF_MANAGED"}, obj.LoadBalancingScheme):
 		return nil, errInvalidField("resource.loadBalancingScheme", obj.LoadBalancingScheme, "Unknown load balancing scheme.")
+	case obj.IpAddressSelectionPolicy != "" && !slices.Contains(ipSelectionPolicies, obj.IpAddressSelectionPolicy):
+		// Which schemes accept a policy other than IPV4_ONLY is documented (EXTERNAL_MANAGED,
+		// INTERNAL_MANAGED, INTERNAL_SELF_MANAGED, regional EXTERNAL); the emulator does not
+		// enforce it [leniency].
+		return nil, errInvalidField("resource.ipAddressSelectionPolicy", obj.IpAddressSelectionPolicy, "Must be IPV4_ONLY, IPV6_ONLY or PREFER_IPV6.")
 	}
 	if err := s.validateBSHealthChecks(b); err != nil {
 		return nil, err
@@ -475,10 +480,11 @@ func (s *Server) getBSHealth(c *call) (any, *apiError) {
 	}
 	out := &compute.BackendServiceGroupHealth{Kind: "compute#backendServiceGroupHealth"}
 	for _, e := range eps {
-		if e.State == "" {
+		if e.State == "" && e.IPv6State == "" {
 			continue // no health check: no health to report
 		}
-		hs := &compute.HealthStatus{IpAddress: e.Endpoint.IP, Port: e.Endpoint.Port, HealthState: e.State}
+		hs := &compute.HealthStatus{IpAddress: e.Endpoint.IP, Ipv6Address: e.Endpoint.IPv6, Port: e.Endpoint.Port,
+			HealthState: e.State, Ipv6HealthState: e.IPv6State}
 		if e.Endpoint.Instance != "" {
 			hs.Instance = s.link("zones", e.Zone, "instances", e.Endpoint.Instance)
 		}

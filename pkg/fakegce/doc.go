@@ -15,7 +15,7 @@
 //
 //   - /compute/v1/projects/{project}/...: zones (list, get), regions (list, get), networks and
 //     subnetworks (get, list, insert; a "default" network and a "default" subnetwork in the region
-//     exist), instances (insert, get, list, delete, aggregatedList), zonal networkEndpointGroups
+//     exist; stack types and internal IPv6 ranges, see IPv6 below), instances (insert, get, list, delete, aggregatedList), zonal networkEndpointGroups
 //     (insert, get, list, aggregatedList, delete, attachNetworkEndpoints, detachNetworkEndpoints,
 //     listNetworkEndpoints), backendServices and regionBackendServices (insert, get, list, update,
 //     patch, delete, getHealth), healthChecks and regionHealthChecks (insert, get, list, update,
@@ -54,16 +54,32 @@
 //   - Links. Returned links use https://www.googleapis.com/compute/v1/projects/...; inputs may be
 //     names, partial or full URLs and are compared by the suffix starting at "projects/"
 //     (Backend.group alone must be a full URL, as documented).
-//   - NEG endpoints. Identity is (instance, ipAddress, port); listing order is by IP, port,
-//     instance; page tokens encode the last key, so paging is O(page) and stable under change.
-//     Attach checks the instance exists in the NEG's zone, has an interface in the NEG's network
-//     (and subnetwork, if set), and owns the IP (primary IP or alias range; omitted IP = primary
-//     IP); the batch is at most Config.MaxEndpointsPerCall (the de-facto 500 batch size, not a
+//   - NEG endpoints. Identity is (instance, ipAddress, port, ipv6Address); listing order is by
+//     IP, port, instance, IPv6; page tokens encode the last key (all four fields), so paging is
+//     O(page) and stable under change. Attach checks the instance exists in the NEG's zone, has
+//     an interface in the NEG's network (and subnetwork, if set), and owns the IP (primary IP or
+//     alias range; omitted IP = primary IP, unless ipv6Address is given) and the IPv6 address
+//     (see IPv6 below); the batch is at most Config.MaxEndpointsPerCall (the de-facto 500 batch size, not a
 //     documented limit) and the NEG at most Config.MaxEndpointsPerNEG (10,000): all 400 invalid,
 //     synchronous (the capacity error being synchronous is the emulator's choice). Attaching an
 //     attached endpoint and detaching an absent one are no-ops unless Config.StrictEndpointOps
 //     (400 invalid) — real GCE [unverified]. Deleting an instance removes its endpoints
 //     [unverified].
+//   - IPv6 (ipv6.go; ipv6_test.go and ipv6_health_test.go have one row per rule). Networks may
+//     have an internal (ULA) IPv6 range; subnetworks and interfaces a stackType (IPV4_ONLY by
+//     default, IPV4_IPV6, IPV6_ONLY); dual-stack and IPv6-only subnetworks need a custom-mode
+//     network with internal IPv6 and ipv6AccessType INTERNAL (EXTERNAL is not emulated). An
+//     interface with IPv6 owns its internal IPv6 range (ipv6Address/internalIpv6PrefixLength,
+//     a /96 allocated from the subnetwork if not given) and its aliasIpv6Ranges.
+//     Config.DefaultStackType makes the default network dual-stack or IPv6-only. An endpoint's
+//     ipv6Address must be an IPv6 address the instance owns (400 invalid, the IPv4 message's
+//     shape), and is refused when the interface's subnetwork is IPV4_ONLY [unverified message];
+//     ipv6Address without ipAddress is an IPv6-only endpoint, allowed in dual-stack and
+//     IPv6-only subnetworks [unverified]. Attaching an endpoint that shares (instance, ipAddress,
+//     port) or (instance, ipv6Address, port) with a different attached endpoint (or one of the
+//     same batch) is 400 invalid: a pod is in a NEG as its IPv4-only or its dual-stack endpoint,
+//     not both — inferred from ingress-gce's dual-stack migrator, which detaches one before
+//     attaching the other [unverified]. Detach matches all four fields.
 //   - Hybrid (NON_GCP_PRIVATE_IP_PORT) NEGs (hybrid_test.go has one row per rule): network
 //     optional (default network, as documented), subnetwork refused [unverified]; endpoints need
 //     an IPv4 ipAddress and a port (or defaultPort) and refuse instance [unverified] and
@@ -82,10 +98,14 @@
 //     services (scheme INTERNAL, or EXTERNAL on a regional service). A NEG used by a (regional) backend service and
 //     a health check used by one cannot be deleted (400 resourceInUseByAnotherResource).
 //   - Health (health.go, probe.go): only endpoints of NEGs that are backends of a health-checked
-//     backend service have health entries. Config.HealthMode "fixed" reports HEALTHY after
-//     Config.FixedHealthyDelay; "probe" really probes through the emulated VPC (LoopbackFor:
-//     10.A.B.C is reached at 127.A.B.C; nothing else is reachable; no traffic leaves 127/8).
-//     ForceEndpointHealth overrides either.
+//     backend service have health entries: healthState for the IPv4 address, ipv6HealthState for
+//     the IPv6 one, each when the service checks that family (ipAddressSelectionPolicy:
+//     IPV4_ONLY, the default, IPv4; IPV6_ONLY IPv6; PREFER_IPV6 both); an endpoint with no
+//     checked address reports healthState UNKNOWN [unverified]. Config.HealthMode "fixed"
+//     reports HEALTHY after Config.FixedHealthyDelay; "probe" really probes each address through
+//     the emulated VPC (LoopbackFor: 10.A.B.C is reached at 127.A.B.C, an fd00::/8 address at
+//     127.X.Y.Z from its last three bytes; nothing else is reachable; no traffic leaves 127/8).
+//     ForceEndpointHealth overrides either, for both families.
 //   - Rate quota (quota.go), off unless Config.Quota: GCE's documented groups (default
 //     "Queries" = mutations, read_requests = *.get, list_requests = *.list,
 //     operation_read_requests = operations get; 1,500 per minute each), counted per project in
@@ -95,7 +115,9 @@
 //     operations wait) the entry is marked [unverified against real GCE].
 //   - Load balancer (lb.go): AddFrontend serves a backend service on a loopback port, proxying
 //     HTTP round robin to the endpoints its health check reports HEALTHY (a service without a
-//     health check gets no traffic), through LoopbackFor, never outside 127.0.0.0/8. A detached
+//     health check gets no traffic), at the address its ipAddressSelectionPolicy picks (IPv4 by
+//     default; IPV6_ONLY the IPv6 one; PREFER_IPV6 the IPv6 one if HEALTHY, else IPv4), through
+//     LoopbackFor, never outside 127.0.0.0/8. A detached
 //     endpoint (or a NEG leaving the service) gets no new requests from the moment the
 //     operation applies; requests in flight may finish within
 //     connectionDraining.drainingTimeoutSec and are then cut. No healthy endpoint: 502
@@ -118,8 +140,8 @@
 //	GET    /admin/quota                    rate quota usage per group (Quota); also "quota" in /admin/state
 //	POST   /admin/quota                    turn the quota on: {"limits":{"default":3000}} (SetQuota)
 //	DELETE /admin/quota                    turn it off (SetQuota(nil))
-//	POST   /admin/instances                add a VM at once: {"zone":"us-central1-a","name":"node-1","ip":"10.128.0.5","aliasCIDRs":["10.4.1.0/24"]} (AddInstance)
-//	POST   /admin/health                   force an endpoint's health: {"zone":"us-central1-a","neg":"web","instance":"node-1","ipAddress":"10.4.1.7","port":8080,"state":"UNHEALTHY"}; "state":"" clears (ForceEndpointHealth)
+//	POST   /admin/instances                add a VM at once: {"zone":"us-central1-a","name":"node-1","ip":"10.128.0.5","aliasCIDRs":["10.4.1.0/24"]}; dual-stack: also "ipv6":"fd20::4001:0:0/96" (AddInstance)
+//	POST   /admin/health                   force an endpoint's health: {"zone":"us-central1-a","neg":"web","instance":"node-1","ipAddress":"10.4.1.7","port":8080,"state":"UNHEALTHY"}, plus "ipv6Address" for a dual-stack or IPv6-only endpoint; "state":"" clears (ForceEndpointHealth)
 //	GET    /admin/backendHealth?region=&name=  endpoints behind a backend service with their health (BackendHealth)
 //	POST   /admin/frontends                start a load balancer frontend: {"backendService":"bs","region":"","listen":"127.0.0.1:0"}; answers it with "address" (AddFrontend)
 //	GET    /admin/frontends                frontends and their counters (Frontends)

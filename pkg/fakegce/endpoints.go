@@ -3,7 +3,6 @@ package fakegce
 import (
 	"fmt"
 	"net/netip"
-	"slices"
 	"sort"
 	"time"
 
@@ -60,11 +59,36 @@ func (x *endpointIndex) after(e neg.Endpoint) int {
 	return sort.Search(len(x.sorted), func(i int) bool { return e.Less(x.sorted[i]) })
 }
 
+// addrKey is one address of an endpoint with its instance and port: a dual-stack endpoint has
+// two, a single-stack one one. An attached endpoint owns its keys: another endpoint sharing one
+// cannot be attached (see checkEndpointChange).
+type addrKey struct {
+	instance, addr string
+	port           int64
+}
+
+// addrKeys returns the endpoint's address keys.
+func addrKeys(e neg.Endpoint) []addrKey {
+	var out []addrKey
+	for _, a := range []string{e.IP, e.IPv6} {
+		if a != "" {
+			out = append(out, addrKey{e.Instance, a, e.Port})
+		}
+	}
+	return out
+}
+
 func (n *negState) add(e neg.Endpoint, rec *epRecord) {
 	if _, ok := n.eps[e]; ok {
 		return
 	}
 	n.eps[e] = rec
+	if n.byAddr == nil {
+		n.byAddr = map[addrKey]neg.Endpoint{}
+	}
+	for _, k := range addrKeys(e) {
+		n.byAddr[k] = e
+	}
 	n.idx.added = append(n.idx.added, e)
 	if len(n.idx.added) > 4096 && len(n.idx.added) > len(n.idx.sorted) {
 		n.idx.rebuild(n.eps) // keep pending additions bounded when nobody lists (amortized O(log n))
@@ -77,6 +101,11 @@ func (n *negState) remove(e neg.Endpoint) {
 	}
 	delete(n.eps, e)
 	delete(n.overrides, e)
+	for _, k := range addrKeys(e) {
+		if n.byAddr[k] == e {
+			delete(n.byAddr, k)
+		}
+	}
 	n.idx.removed++
 }
 
@@ -143,17 +172,28 @@ func (s *Server) resolveEndpoint(k negKey, n *negState, i int, e *compute.Networ
 		if err := checkHybridEndpoint(field, e, ip); err != nil {
 			return key, err
 		}
+		key.IP = ip.String()
 	} else {
-		name, nicIP, err := s.resolveInstance(k, n, field, e, ip, attach)
+		var ip6 netip.Addr
+		if e.Ipv6Address != "" {
+			var ok bool
+			if ip6, ok = parseIPv6(e.Ipv6Address); !ok {
+				return key, errInvalidField(field+".ipv6Address", e.Ipv6Address, "Must be an IPv6 address.")
+			}
+			key.IPv6 = ip6.String()
+		}
+		name, nicIP, err := s.resolveInstance(k, n, field, e, ip, ip6, attach)
 		if err != nil {
 			return key, err
 		}
 		key.Instance = name
-		if !ip.IsValid() {
-			ip = nicIP
-		}
+		switch {
+		case ip.IsValid():
+			key.IP = ip.String()
+		case !ip6.IsValid(): // doc: no ipAddress = the VM's primary IP
+			key.IP = nicIP.String()
+		} // ipv6Address alone: an IPv6-only endpoint (see resolveInstance)
 	}
-	key.IP = ip.String()
 	port := e.Port
 	if port == 0 {
 		port = n.obj.DefaultPort
@@ -195,10 +235,19 @@ func checkHybridEndpoint(field string, e *compute.NetworkEndpoint, ip netip.Addr
 
 // resolveInstance checks a GCE_VM_IP[_PORT] endpoint's instance: it must exist in the NEG's
 // zone, have an interface in the NEG's network (and subnetwork, if the NEG names one) and own
-// ip (primary IP or alias range). It returns the instance name and the interface's primary IP.
-// For detach only the reference is resolved (the VM may be gone). The messages of the
-// zone/instance cases are [unverified against real GCE]; the IP case follows a real one.
-func (s *Server) resolveInstance(k negKey, n *negState, field string, e *compute.NetworkEndpoint, ip netip.Addr, attach bool) (string, netip.Addr, *apiError) {
+// ip (primary IP or alias range) and ip6 (its internal IPv6 range or an alias IPv6 range; the
+// interface's subnetwork must not be IPV4_ONLY). It returns the instance name and the
+// interface's primary IPv4 address. For detach only the reference is resolved (the VM may be
+// gone). The messages of the zone/instance cases are [unverified against real GCE]; the IP case
+// follows a real one, and the IPv6 cases copy its shape [unverified].
+//
+// An endpoint with ipv6Address and no ipAddress is IPv6-only. The documented default "no
+// ipAddress = the VM's primary IP" is taken to apply only when ipv6Address is absent too, so
+// that an IPv6-only endpoint can be attached in a dual-stack subnetwork (ingress-gce's dual-stack
+// migrator treats IPv6-only and dual-stack endpoints as distinct) [unverified]. Without either
+// address, an IPV6_ONLY interface (no primary IPv4) is refused [unverified].
+func (s *Server) resolveInstance(k negKey, n *negState, field string, e *compute.NetworkEndpoint, ip, ip6 netip.Addr, attach bool) (string, netip.Addr, *apiError) {
+	given := ip.IsValid() || ip6.IsValid()
 	if e.Instance == "" {
 		return "", ip, errInvalidField(field+".instance", "", "Instance must be specified for "+n.obj.NetworkEndpointType+" network endpoints.")
 	}
@@ -212,7 +261,7 @@ func (s *Server) resolveInstance(k negKey, n *negState, field string, e *compute
 	}
 	inst := s.st.instances[instKey{zone, name}]
 	if inst == nil {
-		if !attach && ip.IsValid() {
+		if !attach && given {
 			return name, ip, nil
 		}
 		for ik := range s.st.instances {
@@ -228,22 +277,42 @@ func (s *Server) resolveInstance(k negKey, n *negState, field string, e *compute
 	if ok && n.subnet.name != "" && nc.subnet != n.subnet {
 		ok = false
 	}
-	switch {
-	case !attach && ip.IsValid():
-		return name, ip, nil
-	case ok && (!ip.IsValid() || nc.owns(ip)):
-		return name, nc.ip, nil
-	}
-	shown := ""
-	if ip.IsValid() {
-		shown = ip.String()
-	}
 	netName := n.network
 	if n.subnet.name != "" {
 		netName = n.subnet.name
 	}
-	return "", ip, errInvalidField("resource.ipAddress", shown, fmt.Sprintf(
-		"Specified IP address %s doesn't belong to the (sub)network %s or to the instance %s.", shown, netName, name))
+	notOwned := func(f string, a netip.Addr) *apiError {
+		shown := ""
+		if a.IsValid() {
+			shown = a.String()
+		}
+		return errInvalidField(f, shown, fmt.Sprintf(
+			"Specified IP address %s doesn't belong to the (sub)network %s or to the instance %s.", shown, netName, name))
+	}
+	switch {
+	case !attach && given:
+		return name, ip, nil
+	case !ok && ip6.IsValid() && !ip.IsValid():
+		return "", ip, notOwned("resource.ipv6Address", ip6)
+	case !ok:
+		return "", ip, notOwned("resource.ipAddress", ip)
+	case ip.IsValid() && !nc.owns(ip):
+		return "", ip, notOwned("resource.ipAddress", ip)
+	case !given && !nc.ip.IsValid():
+		return "", ip, errInvalidField(field+".ipAddress", "", fmt.Sprintf(
+			"Instance %s has no IPv4 address in %s (IPV6_ONLY); specify ipv6Address (fakegce; real GCE [unverified]).", name, netName))
+	}
+	if ip6.IsValid() {
+		if st := stackOf(s.st.subnets[nc.subnet]); !hasIPv6(st) {
+			return "", ip, errInvalidField(field+".ipv6Address", ip6, fmt.Sprintf(
+				"IPv6 addresses can't be used in network endpoint group %s: subnetwork %s has stack type %s (fakegce; real GCE [unverified]).",
+				k.name, nc.subnet.name, st))
+		}
+		if !nc.owns(ip6) {
+			return "", ip, notOwned("resource.ipv6Address", ip6)
+		}
+	}
+	return name, nc.ip, nil
 }
 
 // attachEndpoints validates the whole batch synchronously (400 invalid for a bad endpoint, for
@@ -309,11 +378,34 @@ func (s *Server) changeEndpoints(c *call, attach bool) (any, *apiError) {
 	}})
 }
 
-// checkEndpointChange enforces strict mode and the NEG's capacity. Called with s.mu held.
+// checkEndpointChange enforces strict mode, the NEG's capacity and, on attach, that no endpoint
+// shares an address key (instance, one of its addresses, port) with a different attached
+// endpoint or another endpoint of the batch: the same pod cannot be in a NEG as an IPv4-only
+// and as a dual-stack endpoint at once. GCE's refusal is inferred from ingress-gce's dual-stack
+// migrator, which detaches the single-stack endpoint before attaching the dual-stack one; the
+// error's text is the emulator's [unverified]. Called with s.mu held.
 func (s *Server) checkEndpointChange(k negKey, n *negState, eps []resolved, attach bool) *apiError {
 	fresh := 0
+	var batch map[addrKey]neg.Endpoint
+	if attach {
+		batch = make(map[addrKey]neg.Endpoint, len(eps))
+	}
 	for _, e := range eps {
 		_, present := n.eps[e.key]
+		if attach {
+			for _, ak := range addrKeys(e.key) {
+				other, ok := n.byAddr[ak]
+				if !ok || other == e.key {
+					other, ok = batch[ak]
+				}
+				if ok && other != e.key {
+					return errInvalidField("resource.networkEndpoints", e.key.String(), fmt.Sprintf(
+						"Network endpoint %s shares instance, address %s and port with network endpoint %s of network endpoint group %s; detach that one first (fakegce; real GCE [unverified]).",
+						e.key, ak.addr, other, k.name))
+				}
+				batch[ak] = e.key
+			}
+		}
 		switch {
 		case s.cfg.StrictEndpointOps && attach && present:
 			return errInvalidField("resource.networkEndpoints", e.key.String(), fmt.Sprintf(
@@ -331,164 +423,4 @@ func (s *Server) checkEndpointChange(k negKey, n *negState, eps []resolved, atta
 			s.cfg.MaxEndpointsPerNEG, k.name, len(n.eps)))
 	}
 	return nil
-}
-
-// Wire shapes of listNetworkEndpoints (same JSON as compute.NetworkEndpointWithHealthStatus,
-// without its per-object MarshalJSON cost).
-type (
-	wireEndpointList struct {
-		Kind          string         `json:"kind"`
-		ID            string         `json:"id,omitempty"`
-		Items         []wireEndpoint `json:"items,omitempty"`
-		NextPageToken string         `json:"nextPageToken,omitempty"`
-	}
-	wireEndpoint struct {
-		NetworkEndpoint wireNE       `json:"networkEndpoint"`
-		Healths         []wireHealth `json:"healths,omitempty"`
-	}
-	wireNE struct {
-		Instance    string            `json:"instance,omitempty"`
-		IPAddress   string            `json:"ipAddress,omitempty"`
-		Port        int64             `json:"port,omitempty"`
-		Annotations map[string]string `json:"annotations,omitempty"`
-	}
-	wireHealth struct {
-		BackendService wireBSRef `json:"backendService"`
-		HealthCheck    wireHCRef `json:"healthCheck"`
-		HealthState    string    `json:"healthState"`
-	}
-	wireBSRef struct {
-		BackendService string `json:"backendService"`
-	}
-	wireHCRef struct {
-		HealthCheck string `json:"healthCheck"`
-	}
-)
-
-// listEndpoints pages the NEG's endpoints in neg.Endpoint.Less order; with healthStatus SHOW
-// each endpoint carries one health entry per health-checked backend service using the NEG.
-func (s *Server) listEndpoints(c *call) (any, *apiError) {
-	k := pathNEG(c.r)
-	p, err := parseList(c.r)
-	if err != nil {
-		return nil, err
-	}
-	var body compute.NetworkEndpointGroupsListEndpointsRequest
-	if c.r.ContentLength != 0 {
-		if err := decodeBody(c.r, &body); err != nil {
-			return nil, err
-		}
-	}
-	show := false
-	switch body.HealthStatus {
-	case "SHOW":
-		show = true
-	case "", "SKIP":
-	default:
-		return nil, errInvalidField("healthStatus", body.HealthStatus, "Must be SHOW or SKIP.")
-	}
-	var after *neg.Endpoint
-	if p.token != "" {
-		e, err := parseEndpointToken(p.token)
-		if err != nil {
-			return nil, err
-		}
-		after = &e
-	}
-	out := &wireEndpointList{Kind: "compute#networkEndpointGroupsListNetworkEndpoints", ID: s.negRel(k)}
-	found := s.withIndexedNEG(k, func(n *negState) {
-		start := 0
-		if after != nil {
-			start = n.idx.after(*after)
-		}
-		end := min(start+p.max, len(n.idx.sorted))
-		page := n.idx.sorted[start:end]
-		if end < len(n.idx.sorted) {
-			out.NextPageToken = endpointToken(page[len(page)-1])
-		}
-		var checkers []checker
-		if show {
-			checkers = s.checkersOf(k)
-		}
-		now := time.Now()
-		out.Items = make([]wireEndpoint, len(page))
-		for i, e := range page {
-			rec := n.eps[e]
-			item := wireEndpoint{NetworkEndpoint: wireNE{Instance: e.Instance, IPAddress: e.IP, Port: e.Port, Annotations: rec.annotations}}
-			for _, ch := range checkers {
-				item.Healths = append(item.Healths, wireHealth{BackendService: wireBSRef{ch.bsLink},
-					HealthCheck: wireHCRef{ch.hcLink}, HealthState: s.endpointState(ch, n, e, rec, now)})
-			}
-			out.Items[i] = item
-		}
-	})
-	if !found {
-		return nil, errNotFound(s.negRel(k))
-	}
-	return out, nil
-}
-
-// withIndexedNEG runs f on the NEG with its index up to date, under the read lock (or the write
-// lock when the index had to be rebuilt). It reports whether the NEG exists.
-func (s *Server) withIndexedNEG(k negKey, f func(n *negState)) bool {
-	s.mu.RLock()
-	n := s.st.negs[k]
-	if n != nil && !n.idx.dirty() {
-		defer s.mu.RUnlock()
-		f(n)
-		return true
-	}
-	s.mu.RUnlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n = s.st.negs[k]; n == nil {
-		return false
-	}
-	n.idx.rebuild(n.eps)
-	f(n)
-	return true
-}
-
-// NEGEndpoints returns the NEG's current endpoints (sorted), and whether the NEG exists.
-func (s *Server) NEGEndpoints(zone, name string) ([]neg.Endpoint, bool) {
-	var out []neg.Endpoint
-	ok := s.withIndexedNEG(negKey{zone, name}, func(n *negState) { out = slices.Clone(n.idx.sorted) })
-	return out, ok
-}
-
-// Health states an endpoint can be forced to.
-var healthStates = []string{"HEALTHY", "UNHEALTHY", "DRAINING", "UNKNOWN"}
-
-// ForceEndpointHealth forces the health state every backend service reports for the endpoint
-// (HEALTHY, UNHEALTHY, DRAINING or UNKNOWN; "" removes the override). The override may be set
-// before the endpoint is attached; it is dropped when the endpoint is detached. It only shows
-// where GCE would report health at all (the NEG is a backend of a health-checked backend
-// service).
-func (s *Server) ForceEndpointHealth(zone, negName string, ep neg.Endpoint, state string) error {
-	if state != "" && !slices.Contains(healthStates, state) {
-		return fmt.Errorf("fakegce: health state %q: want one of %v or empty", state, healthStates)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := s.st.negs[negKey{zone, negName}]
-	if n == nil {
-		return fmt.Errorf("fakegce: no NEG %s/%s", zone, negName)
-	}
-	if state == "" {
-		delete(n.overrides, ep)
-		return nil
-	}
-	if n.overrides == nil {
-		n.overrides = map[neg.Endpoint]string{}
-	}
-	n.overrides[ep] = state
-	return nil
-}
-
-// SetEndpointHealth is ForceEndpointHealth for tests: it panics if the NEG does not exist or the
-// state is not valid.
-func (s *Server) SetEndpointHealth(zone, negName string, ep neg.Endpoint, state string) {
-	if err := s.ForceEndpointHealth(zone, negName, ep, state); err != nil {
-		panic(err)
-	}
 }

@@ -25,6 +25,14 @@ import (
 //     failures (UNHEALTHY).
 //
 // What real GCE reports before the first probe is [unverified]; UNKNOWN is the emulator's choice.
+//
+// Address families: an entry reports healthState for the endpoint's IPv4 address and
+// ipv6HealthState for its IPv6 address, each only when the endpoint has that address and the
+// backend service checks that family (ipFamilies: IPV4_ONLY, the default, checks IPv4;
+// IPV6_ONLY IPv6; PREFER_IPV6 both — as documented for ipAddressSelectionPolicy). Each family is
+// probed on its own address (probe mode); fixed mode and forced states apply to both. An
+// endpoint with no address of a checked family (an IPv6-only endpoint behind an IPV4_ONLY
+// service, an IPv4-only one behind IPV6_ONLY) reports healthState UNKNOWN [unverified].
 
 // checker is one health-checked backend service that uses a NEG.
 type checker struct {
@@ -33,6 +41,7 @@ type checker struct {
 	hc     scopeKey
 	hcLink string
 	since  time.Time // when the NEG became a health-checked backend of bs
+	policy string    // the service's ipAddressSelectionPolicy
 }
 
 // checkersOf returns the health-checked backend services that have the NEG as a backend,
@@ -41,38 +50,58 @@ func (s *Server) checkersOf(k negKey) []checker {
 	var out []checker
 	for bk, b := range s.st.backends {
 		if b.hasHC() && b.hasGroup(k) {
-			out = append(out, checker{bs: bk, bsLink: b.obj.SelfLink, hc: b.hc, hcLink: b.obj.HealthChecks[0], since: b.links[k]})
+			out = append(out, checker{bs: bk, bsLink: b.obj.SelfLink, hc: b.hc, hcLink: b.obj.HealthChecks[0], since: b.links[k],
+				policy: b.obj.IpAddressSelectionPolicy})
 		}
 	}
 	slices.SortFunc(out, func(a, b checker) int { return strings.Compare(a.bsLink, b.bsLink) })
 	return out
 }
 
-// endpointState is the health state the checker reports for an endpoint. Called with s.mu held.
-func (s *Server) endpointState(ch checker, n *negState, e neg.Endpoint, rec *epRecord, now time.Time) string {
-	if st, ok := n.overrides[e]; ok {
-		return st
+// endpointHealth is the health the checker reports for an endpoint: the state of its IPv4
+// address (healthState) and of its IPv6 address (ipv6HealthState), "" for a family the service
+// does not check or the endpoint lacks, and healthState UNKNOWN when that leaves nothing (see
+// the health model above). Called with s.mu held.
+func (s *Server) endpointHealth(ch checker, n *negState, e neg.Endpoint, rec *epRecord, now time.Time) (v4, v6 string) {
+	c4, c6 := ipFamilies(ch.policy)
+	c4, c6 = c4 && e.IP != "", c6 && e.IPv6 != ""
+	if !c4 && !c6 {
+		return "UNKNOWN", ""
 	}
-	if s.probe != nil {
-		return s.probe.state(probeKey{hc: ch.hc, ep: e})
+	state := func(ipv6 bool) string {
+		if st, ok := n.overrides[e]; ok {
+			return st
+		}
+		if s.probe != nil {
+			return s.probe.state(probeKey{hc: ch.hc, ep: e, ipv6: ipv6})
+		}
+		since := rec.attachedAt
+		if ch.since.After(since) {
+			since = ch.since
+		}
+		if now.Sub(since) >= s.cfg.FixedHealthyDelay {
+			return "HEALTHY"
+		}
+		return "UNKNOWN"
 	}
-	since := rec.attachedAt
-	if ch.since.After(since) {
-		since = ch.since
+	if c4 {
+		v4 = state(false)
 	}
-	if now.Sub(since) >= s.cfg.FixedHealthyDelay {
-		return "HEALTHY"
+	if c6 {
+		v6 = state(true)
 	}
-	return "UNKNOWN"
+	return v4, v6
 }
 
 // BackendEndpoint is one endpoint behind a backend service, with the health the service
-// reports for it ("" when the service has no health check).
+// reports for it: State for its IPv4 address (healthState) and IPv6State for its IPv6 address
+// (ipv6HealthState), both "" when the service has no health check (see endpointHealth).
 type BackendEndpoint struct {
-	Zone     string       `json:"zone"`
-	NEG      string       `json:"neg"`
-	Endpoint neg.Endpoint `json:"endpoint"`
-	State    string       `json:"state,omitempty"`
+	Zone      string       `json:"zone"`
+	NEG       string       `json:"neg"`
+	Endpoint  neg.Endpoint `json:"endpoint"`
+	State     string       `json:"state,omitempty"`
+	IPv6State string       `json:"ipv6State,omitempty"`
 }
 
 // BackendHealth returns every endpoint of every backend NEG of the backend service (region ""
@@ -124,7 +153,7 @@ func (s *Server) groupHealth(k scopeKey, g negKey) ([]BackendEndpoint, *apiError
 		for _, e := range n.idx.sorted {
 			be := BackendEndpoint{Zone: g.zone, NEG: g.name, Endpoint: e}
 			if ch != nil {
-				be.State = s.endpointState(*ch, n, e, n.eps[e], now)
+				be.State, be.IPv6State = s.endpointHealth(*ch, n, e, n.eps[e], now)
 			}
 			out = append(out, be)
 		}

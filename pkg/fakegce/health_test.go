@@ -126,7 +126,14 @@ func TestLoopbackFor(t *testing.T) {
 		{"172.18.0.2", "", false},
 		{"127.0.0.1", "", false},
 		{"8.8.8.8", "", false},
-		{"fd00::1", "", false},
+		{"fd00::1", "127.0.0.1", true},
+		{"fd20::4001:40:105", "127.64.1.5", true},   // test/podsim's pod fd20::<node>:<A>:<BC> = 10.A.B.C
+		{"fd20:abc:1:2:3:4:5:6", "127.5.0.6", true}, // the last three bytes, whatever the prefix
+		{"fd20::4001:40:105%eth0", "", false},       // a zone
+		{"fc00::1", "", false},
+		{"2001:db8::a40:105", "", false},
+		{"::ffff:10.0.0.7", "", false}, // IPv4-mapped
+		{"::1", "", false},
 		{"garbage", "", false},
 	} {
 		if got, ok := fakegce.LoopbackFor(tc.ip); got != tc.want || ok != tc.ok {

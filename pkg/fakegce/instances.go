@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,12 +14,23 @@ import (
 // InstanceSpec describes a VM for AddInstance: one network interface in Network/Subnetwork
 // (empty = the default network and its subnetwork in the region) with primary IP IP (empty =
 // allocated from the subnetwork) and alias IP ranges AliasCIDRs (pod ranges, e.g. "10.4.1.0/24").
+//
+// IPv6 (the subnetwork must be dual-stack or IPv6-only, see ipv6.go): IPv6 is the interface's
+// internal IPv6 range, "ipv6Address/internalIpv6PrefixLength" (e.g. "fd20::4001:0:0/96", the
+// node's /96 a GKE node's pod /112 comes from) or an address (length 96); AliasIPv6CIDRs are
+// alias IPv6 ranges (aliasIpv6Ranges). The instance owns every address of both, so endpoints
+// with those ipv6Addresses validate. StackType is the interface's stack type; empty:
+// IPV4_IPV6 when IPv6 or AliasIPv6CIDRs is set, else IPV4_ONLY. IPV4_IPV6 or IPV6_ONLY without
+// IPv6 gets a /96 allocated from the subnetwork.
 type InstanceSpec struct {
-	Name       string   `json:"name"`
-	IP         string   `json:"ip,omitempty"`
-	AliasCIDRs []string `json:"aliasCIDRs,omitempty"`
-	Network    string   `json:"network,omitempty"`
-	Subnetwork string   `json:"subnetwork,omitempty"`
+	Name           string   `json:"name"`
+	IP             string   `json:"ip,omitempty"`
+	AliasCIDRs     []string `json:"aliasCIDRs,omitempty"`
+	Network        string   `json:"network,omitempty"`
+	Subnetwork     string   `json:"subnetwork,omitempty"`
+	IPv6           string   `json:"ipv6,omitempty"`
+	AliasIPv6CIDRs []string `json:"aliasIPv6CIDRs,omitempty"`
+	StackType      string   `json:"stackType,omitempty"`
 }
 
 // instance is a stored VM. obj is never mutated after it is stored.
@@ -30,18 +42,29 @@ type instance struct {
 
 // nic is a parsed network interface, used to validate endpoints.
 type nic struct {
-	network string   // network name
-	subnet  scopeKey // subnetwork
-	ip      netip.Addr
-	aliases []netip.Prefix
+	network  string   // network name
+	subnet   scopeKey // subnetwork
+	stack    string   // stack type
+	ip       netip.Addr
+	aliases  []netip.Prefix
+	ip6      netip.Prefix // internal IPv6 range (ipv6Address/internalIpv6PrefixLength); invalid without IPv6
+	aliases6 []netip.Prefix
 }
 
-// owns reports whether ip is the interface's primary IP or inside one of its alias ranges.
+// owns reports whether ip is the interface's: for IPv4 its primary IP or inside one of its
+// alias ranges, for IPv6 inside its internal IPv6 range or one of its alias IPv6 ranges.
 func (n nic) owns(ip netip.Addr) bool {
-	if ip == n.ip {
+	if ip.Is4() && ip == n.ip {
 		return true
 	}
-	for _, p := range n.aliases {
+	ranges := n.aliases
+	if ip.Is6() {
+		if n.ip6.Contains(ip) {
+			return true
+		}
+		ranges = n.aliases6
+	}
+	for _, p := range ranges {
 		if p.Contains(ip) {
 			return true
 		}
@@ -64,9 +87,24 @@ func (s *Server) AddInstance(zone string, spec InstanceSpec) error {
 	if !s.hasZone(zone) {
 		return fmt.Errorf("fakegce: unknown zone %q", zone)
 	}
-	ni := &compute.NetworkInterface{Network: spec.Network, Subnetwork: spec.Subnetwork, NetworkIP: spec.IP}
+	ni := &compute.NetworkInterface{Network: spec.Network, Subnetwork: spec.Subnetwork, NetworkIP: spec.IP, StackType: spec.StackType}
 	for _, a := range spec.AliasCIDRs {
 		ni.AliasIpRanges = append(ni.AliasIpRanges, &compute.AliasIpRange{IpCidrRange: a})
+	}
+	for _, a := range spec.AliasIPv6CIDRs {
+		ni.AliasIpv6Ranges = append(ni.AliasIpv6Ranges, &compute.AliasIpRange{IpCidrRange: a})
+	}
+	if addr, bits, ok := strings.Cut(spec.IPv6, "/"); ok {
+		n, err := strconv.Atoi(bits)
+		if err != nil {
+			return fmt.Errorf("fakegce: add instance %s/%s: IPv6 range %q: %v", zone, spec.Name, spec.IPv6, err)
+		}
+		ni.Ipv6Address, ni.InternalIpv6PrefixLength = addr, int64(n)
+	} else {
+		ni.Ipv6Address = spec.IPv6
+	}
+	if ni.StackType == "" && (spec.IPv6 != "" || len(spec.AliasIPv6CIDRs) > 0) {
+		ni.StackType = StackDual
 	}
 	in := &compute.Instance{Name: spec.Name, NetworkInterfaces: []*compute.NetworkInterface{ni}}
 	s.mu.Lock()
@@ -167,14 +205,25 @@ func (s *Server) buildNIC(i int, in *compute.NetworkInterface) (nic, *compute.Ne
 			return n, nil, errInvalidField(field+".subnetwork", "", "The network has no subnetwork in region "+s.cfg.Region+".")
 		}
 	}
-	if in.NetworkIP != "" {
+	var err *apiError
+	if n.stack, err = nicStack(field, in, s.st.subnets[n.subnet]); err != nil {
+		return n, nil, err
+	}
+	switch {
+	case n.stack == StackIPv6Only && (in.NetworkIP != "" || len(in.AliasIpRanges) > 0):
+		return n, nil, errInvalidField(field+".networkIP", in.NetworkIP, "An IPV6_ONLY network interface has no IPv4 address or alias IP range.")
+	case n.stack == StackIPv6Only:
+	case in.NetworkIP != "":
 		ip, err := netip.ParseAddr(in.NetworkIP)
 		if err != nil || !ip.Is4() {
 			return n, nil, errInvalidField(field+".networkIP", in.NetworkIP, "Must be an IPv4 address.")
 		}
 		n.ip = ip
-	} else {
+	default:
 		n.ip = s.allocateIP(n.network, n.subnet)
+	}
+	if err := s.buildNICIPv6(field, in, &n, &out); err != nil {
+		return n, nil, err
 	}
 	out.AliasIpRanges = nil
 	for j, a := range in.AliasIpRanges {
@@ -186,12 +235,13 @@ func (s *Server) buildNIC(i int, in *compute.NetworkInterface) (nic, *compute.Ne
 		n.aliases = append(n.aliases, p)
 		out.AliasIpRanges = append(out.AliasIpRanges, &compute.AliasIpRange{IpCidrRange: p.String(), SubnetworkRangeName: a.SubnetworkRangeName})
 	}
-	out.Kind, out.Name, out.NetworkIP = "compute#networkInterface", fmt.Sprintf("nic%d", i), n.ip.String()
+	out.Kind, out.Name, out.NetworkIP = "compute#networkInterface", fmt.Sprintf("nic%d", i), ""
+	if n.ip.IsValid() {
+		out.NetworkIP = n.ip.String()
+	}
 	out.Network = s.link("global", "networks", n.network)
 	out.Subnetwork = s.link("regions", n.subnet.region, "subnetworks", n.subnet.name)
-	if out.StackType == "" {
-		out.StackType = "IPV4_ONLY"
-	}
+	out.StackType = n.stack
 	return n, &out, nil
 }
 
@@ -216,6 +266,9 @@ func (s *Server) allocateIP(network string, subnet scopeKey) netip.Addr {
 				used[n.ip] = true
 			}
 		}
+	}
+	if s.st.subnets[subnet].IpCidrRange == "" {
+		return netip.Addr{}
 	}
 	p := netip.MustParsePrefix(s.st.subnets[subnet].IpCidrRange).Masked()
 	ip := p.Addr().Next().Next()

@@ -26,14 +26,18 @@ import (
 // request it:
 //
 //  1. picks, round robin, one of the backend service's endpoints that the service's health
-//     check reports HEALTHY (BackendHealth), skipping backends whose capacityScaler is 0. An
+//     check reports HEALTHY (BackendHealth), skipping backends whose capacityScaler is 0, and
+//     the address to send to by the service's ipAddressSelectionPolicy (documented): IPV4_ONLY
+//     (the default) the IPv4 address if it is HEALTHY, IPV6_ONLY the IPv6 address if it is
+//     HEALTHY, PREFER_IPV6 the IPv6 address if it is HEALTHY, else the IPv4 one if it is. An
 //     endpoint whose service has no health check has no health and is never picked: GCE sends
 //     no traffic to backends of a health-checked service until they are healthy, and the
 //     emulator requires a health check. No eligible endpoint: 502 "no healthy upstream" (GCLB
 //     answers 502 with statusDetails failed_to_pick_backend; Envoy-based load balancers say
 //     "no healthy upstream");
-//  2. proxies it over HTTP/1.1 to the endpoint's loopback address (LoopbackFor: 10.A.B.C is
-//     dialed at 127.A.B.C); the dialer refuses anything outside 127.0.0.0/8. The Host header is
+//  2. proxies it over HTTP/1.1 to that address's loopback address (LoopbackFor: 10.A.B.C is
+//     dialed at 127.A.B.C, fdXX::…:X:Y:Z at 127.X.Y.Z); the dialer refuses anything outside
+//     127.0.0.0/8. The Host header is
 //     kept; X-Forwarded-For/-Host/-Proto and "Via: 1.1 google" are added. A connect error or a
 //     response slower than the service's timeoutSec is a 502 (upstream error);
 //  3. while the request is in flight, watches the endpoint's membership: the moment it is
@@ -72,7 +76,8 @@ type FrontendStats struct {
 	DrainingCuts int64 `json:"drainingCuts"`
 	// Backend5xx counts 5xx responses the endpoints themselves sent (passed through).
 	Backend5xx int64 `json:"backend5xx"`
-	// Endpoints counts requests forwarded per endpoint "ip:port".
+	// Endpoints counts requests forwarded per endpoint address "ip:port" ("[ipv6]:port" when the
+	// IPv6 address was chosen).
 	Endpoints map[string]int64 `json:"endpoints,omitempty"`
 }
 
@@ -112,9 +117,16 @@ type frontend struct {
 	stats    FrontendStats
 }
 
+// lbPick is an endpoint that may get a request and the address to send it to.
+type lbPick struct {
+	lbTarget
+	addr string
+}
+
 // lbRequest is one proxied request in flight.
 type lbRequest struct {
 	target lbTarget
+	addr   string        // the endpoint address chosen (IPv4 or IPv6)
 	drain  time.Duration // the service's draining timeout when the request was routed
 	cancel context.CancelFunc
 
@@ -252,7 +264,7 @@ func newFrontend(s *Server, k scopeKey, addr string) *frontend {
 		Transport: f.tr,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			lr := pr.In.Context().Value(lbRequestKey{}).(*lbRequest)
-			host, _ := LoopbackFor(lr.target.ep.IP) // checked before proxying
+			host, _ := LoopbackFor(lr.addr) // checked before proxying
 			pr.SetURL(&url.URL{Scheme: "http", Host: net.JoinHostPort(host, strconv.FormatInt(lr.target.ep.Port, 10))})
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
@@ -328,9 +340,9 @@ func (f *frontend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer f.finish(lr)
 	defer lr.cancel()
-	if _, ok := LoopbackFor(lr.target.ep.IP); !ok {
+	if _, ok := LoopbackFor(lr.addr); !ok {
 		f.count(func(st *FrontendStats) { st.UpstreamErrors++ })
-		fail(w, causeUpstream, fmt.Sprintf("endpoint %s is not reachable in the emulated VPC (only 10.0.0.0/8 is routed)", lr.target.ep.IP))
+		fail(w, causeUpstream, fmt.Sprintf("endpoint %s is not reachable in the emulated VPC (only 10.0.0.0/8 and fd00::/8 are routed)", lr.addr))
 		return
 	}
 	defer func() {
@@ -363,9 +375,10 @@ func (f *frontend) route(ctx context.Context) (*lbRequest, context.Context, time
 		if len(targets) == 0 {
 			return nil, nil, 0
 		}
-		t := targets[(f.rr.Add(1)-1)%uint64(len(targets))]
+		pick := targets[(f.rr.Add(1)-1)%uint64(len(targets))]
+		t := pick.lbTarget
 		rctx, cancel := context.WithCancel(ctx)
-		lr := &lbRequest{target: t, drain: drain, cancel: cancel}
+		lr := &lbRequest{target: t, addr: pick.addr, drain: drain, cancel: cancel}
 		f.mu.Lock()
 		closed := f.closed
 		if !closed {
@@ -378,7 +391,7 @@ func (f *frontend) route(ctx context.Context) (*lbRequest, context.Context, time
 		}
 		if f.s.lbMember(f.bs, t) {
 			f.count(func(st *FrontendStats) {
-				st.Endpoints[net.JoinHostPort(t.ep.IP, strconv.FormatInt(t.ep.Port, 10))]++
+				st.Endpoints[net.JoinHostPort(pick.addr, strconv.FormatInt(t.ep.Port, 10))]++
 			})
 			return lr, rctx, timeout
 		}
@@ -477,16 +490,17 @@ func (b *backendService) drainingTimeout() time.Duration {
 	return time.Duration(b.obj.ConnectionDraining.DrainingTimeoutSec) * time.Second
 }
 
-// lbTargets returns the endpoints of the backend service that may get new requests (HEALTHY,
-// in a backend with non-zero capacity), the draining timeout and the backend timeout.
-func (s *Server) lbTargets(k scopeKey) ([]lbTarget, time.Duration, time.Duration) {
+// lbTargets returns the endpoints of the backend service that may get new requests (an address
+// HEALTHY, in a backend with non-zero capacity) with the address to use (lbAddress), the
+// draining timeout and the backend timeout.
+func (s *Server) lbTargets(k scopeKey) ([]lbPick, time.Duration, time.Duration) {
 	s.mu.RLock()
 	b := s.st.backends[k]
 	s.mu.RUnlock()
 	if b == nil || !b.hasHC() {
 		return nil, 0, 0
 	}
-	var out []lbTarget
+	var out []lbPick
 	for i, g := range b.groups {
 		if cs := b.obj.Backends[i].CapacityScaler; cs == 0 {
 			continue
@@ -496,8 +510,8 @@ func (s *Server) lbTargets(k scopeKey) ([]lbTarget, time.Duration, time.Duration
 			continue // the service changed meanwhile; the next request sees the new one
 		}
 		for _, e := range eps {
-			if e.State == "HEALTHY" {
-				out = append(out, lbTarget{g, e.Endpoint})
+			if addr := lbAddress(b.obj.IpAddressSelectionPolicy, e); addr != "" {
+				out = append(out, lbPick{lbTarget{g, e.Endpoint}, addr})
 			}
 		}
 	}
@@ -506,6 +520,20 @@ func (s *Server) lbTargets(k scopeKey) ([]lbTarget, time.Duration, time.Duration
 		timeout = 30 * time.Second
 	}
 	return out, b.drainingTimeout(), timeout
+}
+
+// lbAddress is the address of e that gets traffic under the selection policy, "" if none is
+// HEALTHY (see the top of this file).
+func lbAddress(policy string, e BackendEndpoint) string {
+	v6 := e.Endpoint.IPv6 != "" && e.IPv6State == "HEALTHY"
+	v4 := e.Endpoint.IP != "" && e.State == "HEALTHY"
+	switch {
+	case policy == "IPV6_ONLY" && v6, policy == "PREFER_IPV6" && v6:
+		return e.Endpoint.IPv6
+	case policy != "IPV6_ONLY" && v4:
+		return e.Endpoint.IP
+	}
+	return ""
 }
 
 // lbMember reports whether t is (still) an endpoint of a backend NEG of the service.

@@ -26,7 +26,8 @@ type negState struct {
 	subnet    scopeKey // zero if the NEG names no subnetwork
 	eps       map[neg.Endpoint]*epRecord
 	idx       endpointIndex
-	overrides map[neg.Endpoint]string // health states forced through the admin knob
+	overrides map[neg.Endpoint]string  // health states forced through the admin knob
+	byAddr    map[addrKey]neg.Endpoint // the attached endpoint owning each address key
 }
 
 // epRecord is what the emulator knows about one attached endpoint.

@@ -40,13 +40,24 @@ func newState() *state {
 	}
 }
 
-// addDefaultNetwork creates the auto-mode "default" network and its "default" subnetwork in the
-// configured region.
+// addDefaultNetwork creates the "default" network and its "default" subnetwork in the
+// configured region: auto mode and IPv4 only, or, with Config.DefaultStackType IPV4_IPV6 or
+// IPV6_ONLY, custom mode with internal IPv6 range DefaultNetworkIPv6Range and a subnetwork of
+// that stack type with range DefaultSubnetIPv6Range (see ipv6.go).
 func (s *Server) addDefaultNetwork() {
 	now := time.Now()
-	s.st.networks["default"] = s.newNetwork("default", true, now)
-	s.addSubnet(&compute.Subnetwork{Name: "default", Network: s.link("global", "networks", "default"),
-		IpCidrRange: defaultSubnetRange}, s.cfg.Region, now)
+	stack := s.cfg.DefaultStackType
+	n := s.newNetwork("default", !hasIPv6(stack), now)
+	sn := &compute.Subnetwork{Name: "default", Network: n.SelfLink, IpCidrRange: defaultSubnetRange, StackType: stack}
+	if hasIPv6(stack) {
+		n.EnableUlaInternalIpv6, n.InternalIpv6Range = true, DefaultNetworkIPv6Range
+		sn.Ipv6AccessType, sn.InternalIpv6Prefix = "INTERNAL", DefaultSubnetIPv6Range
+		if stack == StackIPv6Only {
+			sn.IpCidrRange = ""
+		}
+	}
+	s.st.networks["default"] = n
+	s.addSubnet(sn, s.cfg.Region, now)
 }
 
 func (s *Server) newNetwork(name string, auto bool, now time.Time) *compute.Network {
@@ -62,12 +73,16 @@ func (s *Server) newNetwork(name string, auto bool, now time.Time) *compute.Netw
 // (or before the server is shared).
 func (s *Server) addSubnet(sn *compute.Subnetwork, region string, now time.Time) {
 	netName, _ := s.parseNetworkRef(sn.Network)
-	p := netip.MustParsePrefix(sn.IpCidrRange)
 	sn.Kind, sn.Id, sn.CreationTimestamp = "compute#subnetwork", newID(), timestamp(now)
 	sn.Region, sn.Network = s.regionLink(region), s.link("global", "networks", netName)
 	sn.SelfLink = s.link("regions", region, "subnetworks", sn.Name)
-	sn.GatewayAddress = p.Masked().Addr().Next().String()
-	sn.StackType, sn.Purpose = "IPV4_ONLY", "PRIVATE"
+	if sn.IpCidrRange != "" {
+		sn.GatewayAddress = netip.MustParsePrefix(sn.IpCidrRange).Masked().Addr().Next().String()
+	}
+	sn.Purpose = "PRIVATE"
+	if sn.StackType == "" {
+		sn.StackType = StackIPv4Only
+	}
 	s.st.subnets[scopeKey{region, sn.Name}] = sn
 	if n := s.st.networks[netName]; n != nil {
 		subs := append(slices.Clone(n.Subnetworks), sn.SelfLink) // never mutate what readers may hold
@@ -175,9 +190,14 @@ func (s *Server) insertNetwork(c *call) (any, *apiError) {
 	rel := s.rel("global", "networks", in.Name)
 	s.mu.RLock()
 	_, exists := s.st.networks[in.Name]
+	check := in
+	err := s.prepareNetworkIPv6(&check)
 	s.mu.RUnlock()
-	if exists {
+	switch {
+	case exists:
 		return nil, errAlreadyExists(rel)
+	case err != nil:
+		return nil, err
 	}
 	return s.startOp(c, opSpec{opType: "insert", target: linkPrefix + rel, apply: func(now time.Time) *apiError {
 		if _, ok := s.st.networks[in.Name]; ok {
@@ -185,6 +205,10 @@ func (s *Server) insertNetwork(c *call) (any, *apiError) {
 		}
 		n := s.newNetwork(in.Name, in.AutoCreateSubnetworks, now)
 		n.Description = in.Description
+		n.EnableUlaInternalIpv6, n.InternalIpv6Range = in.EnableUlaInternalIpv6, in.InternalIpv6Range
+		if err := s.prepareNetworkIPv6(n); err != nil {
+			return err
+		}
 		s.st.networks[in.Name] = n
 		if in.AutoCreateSubnetworks {
 			// Auto mode: one subnetwork per region, named like the network; every auto-mode
@@ -234,9 +258,6 @@ func (s *Server) insertSubnetwork(c *call) (any, *apiError) {
 	if !validName(in.Name) {
 		return nil, errInvalidField("resource.name", in.Name, "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'")
 	}
-	if _, err := netip.ParsePrefix(in.IpCidrRange); err != nil {
-		return nil, errInvalidField("resource.ipCidrRange", in.IpCidrRange, "Must be an IPv4 CIDR range.")
-	}
 	netName, ok := s.parseNetworkRef(in.Network)
 	if !ok {
 		return nil, errInvalidField("resource.network", in.Network, "Must be a network URL.")
@@ -244,19 +265,32 @@ func (s *Server) insertSubnetwork(c *call) (any, *apiError) {
 	rel := s.rel("regions", region, "subnetworks", in.Name)
 	s.mu.RLock()
 	_, exists := s.st.subnets[scopeKey{region, in.Name}]
-	_, netOK := s.st.networks[netName]
+	network := s.st.networks[netName]
+	var err *apiError
+	if network != nil {
+		check := in
+		err = s.prepareSubnetStack(&check, network)
+	}
 	s.mu.RUnlock()
 	switch {
 	case exists:
 		return nil, errAlreadyExists(rel)
-	case !netOK:
+	case network == nil:
 		return nil, errNotFound(s.rel("global", "networks", netName))
+	case err != nil:
+		return nil, err
 	}
 	return s.startOp(c, opSpec{opType: "insert", region: region, target: linkPrefix + rel, apply: func(now time.Time) *apiError {
 		if _, ok := s.st.subnets[scopeKey{region, in.Name}]; ok {
 			return errAlreadyExists(rel)
 		}
-		sn := in
+		sn, network := in, s.st.networks[netName]
+		if network == nil {
+			return errNotFound(s.rel("global", "networks", netName))
+		}
+		if err := s.prepareSubnetStack(&sn, network); err != nil {
+			return err
+		}
 		s.addSubnet(&sn, region, now)
 		return nil
 	}})

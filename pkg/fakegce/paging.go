@@ -81,13 +81,14 @@ func noResultsMessage(scope string) string {
 	return fmt.Sprintf("There are no results for scope '%s' on this page.", scope)
 }
 
-// endpointToken encodes the last endpoint of a listNetworkEndpoints page.
+// endpointToken encodes the last endpoint of a listNetworkEndpoints page: every field of its
+// identity, so that endpoints differing only in their IPv6 address page exactly.
 func endpointToken(e neg.Endpoint) string {
-	return encodeToken(e.IP, strconv.FormatInt(e.Port, 10), e.Instance)
+	return encodeToken(e.IP, strconv.FormatInt(e.Port, 10), e.Instance, e.IPv6)
 }
 
 func parseEndpointToken(tok string) (neg.Endpoint, *apiError) {
-	parts, err := decodeToken(tok, 3)
+	parts, err := decodeToken(tok, 4)
 	if err != nil {
 		return neg.Endpoint{}, err
 	}
@@ -95,7 +96,7 @@ func parseEndpointToken(tok string) (neg.Endpoint, *apiError) {
 	if perr != nil {
 		return neg.Endpoint{}, errInvalidField("pageToken", tok, "Invalid page token.")
 	}
-	return neg.Endpoint{IP: parts[0], Port: port, Instance: parts[2]}, nil
+	return neg.Endpoint{IP: parts[0], Port: port, Instance: parts[2], IPv6: parts[3]}, nil
 }
 
 // sortScoped sorts aggregated-list items by (scope, name).

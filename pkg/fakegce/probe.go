@@ -20,19 +20,33 @@ import (
 
 // LoopbackFor is the emulated VPC's one routing rule: a private IPv4 endpoint 10.A.B.C is
 // reached at 127.A.B.C (Linux routes all of 127.0.0.0/8 to the loopback interface, so a test
-// serves endpoint 10.0.0.7:8080 by listening on 127.0.0.7:8080). Every other address is not
-// reachable: ok is false and probes of it fail. Probe traffic never leaves 127.0.0.0/8.
+// serves endpoint 10.0.0.7:8080 by listening on 127.0.0.7:8080), and an IPv6 endpoint in the
+// unique local range fd00::/8 (where GCE's internal IPv6 ranges, fd20::/20, lie) at 127.X.Y.Z
+// where X.Y.Z are its last three bytes: fd20::4001:40:105 is reached at 127.64.1.5. A pod whose
+// IPv6 address ends in the last three bytes of its IPv4 address (test/podsim's plan) is
+// therefore served for both families by one listener. Every other address (and an IPv6 address
+// with a zone) is not reachable: ok is false and probes of it fail. Traffic never leaves
+// 127.0.0.0/8.
 func LoopbackFor(ip string) (string, bool) {
 	a, err := netip.ParseAddr(ip)
-	if err != nil || !a.Is4() {
+	switch {
+	case err != nil || a.Zone() != "":
+		return "", false
+	case a.Is4():
+		b := a.As4()
+		if b[0] != 10 {
+			return "", false
+		}
+		b[0] = 127
+		return netip.AddrFrom4(b).String(), true
+	case a.Is4In6():
 		return "", false
 	}
-	b := a.As4()
-	if b[0] != 10 {
+	b := a.As16()
+	if b[0] != 0xfd {
 		return "", false
 	}
-	b[0] = 127
-	return netip.AddrFrom4(b).String(), true
+	return netip.AddrFrom4([4]byte{127, b[13], b[14], b[15]}).String(), true
 }
 
 const (
@@ -41,11 +55,21 @@ const (
 	probeReadLimit   = 1024                   // GCE matches `response` in the first 1024 bytes
 )
 
-// probeKey identifies what is probed: one endpoint as one health check sees it. Two services
-// sharing a health check and a NEG share the prober, like GCE's per-check probing.
+// probeKey identifies what is probed: one address (IPv4, or IPv6 with ipv6) of one endpoint as
+// one health check sees it. Two services sharing a health check and a NEG share the prober,
+// like GCE's per-check probing.
 type probeKey struct {
-	hc scopeKey
-	ep neg.Endpoint
+	hc   scopeKey
+	ep   neg.Endpoint
+	ipv6 bool
+}
+
+// addr is the probed address.
+func (k probeKey) addr() string {
+	if k.ipv6 {
+		return k.ep.IPv6
+	}
+	return k.ep.IP
 }
 
 // probeSpec is the part of a health check that drives probing.
@@ -191,10 +215,16 @@ func (p *prober) reconcile() {
 			continue
 		}
 		spec := specOf(hc.obj)
+		c4, c6 := ipFamilies(b.obj.IpAddressSelectionPolicy)
 		for _, g := range b.groups {
 			if n := s.st.negs[g]; n != nil {
 				for e := range n.eps {
-					want[probeKey{b.hc, e}] = spec
+					if c4 && e.IP != "" {
+						want[probeKey{b.hc, e, false}] = spec
+					}
+					if c6 && e.IPv6 != "" {
+						want[probeKey{b.hc, e, true}] = spec
+					}
 				}
 			}
 		}
@@ -242,7 +272,7 @@ func (p *prober) launchDue(ctx context.Context) {
 func (p *prober) probe(ctx context.Context, k probeKey, t *probeTarget, spec probeSpec, start time.Time) {
 	defer p.wg.Done()
 	defer func() { <-p.sem }()
-	ok := p.check(ctx, k.ep, spec)
+	ok := p.check(ctx, k.addr(), k.ep.Port, spec)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	t.running = false
@@ -263,12 +293,12 @@ func (p *prober) probe(ctx context.Context, k probeKey, t *probeTarget, spec pro
 	}
 }
 
-// check probes one endpoint once and reports success.
-func (p *prober) check(ctx context.Context, ep neg.Endpoint, spec probeSpec) bool {
-	host, ok := LoopbackFor(ep.IP)
+// check probes one address of an endpoint (serving port epPort) once and reports success.
+func (p *prober) check(ctx context.Context, ip string, epPort int64, spec probeSpec) bool {
+	host, ok := LoopbackFor(ip)
 	port := spec.port
 	if port == 0 {
-		port = ep.Port
+		port = epPort
 	}
 	if !ok || port <= 0 {
 		return false

@@ -69,6 +69,11 @@ type Config struct {
 	// windows, 403 rateLimitExceeded over the limit (quota.go). nil = no quota. SetQuota
 	// changes it at run time.
 	Quota *QuotaConfig
+	// DefaultStackType is the stack type of the "default" subnetwork: IPV4_ONLY (default; the
+	// network is in auto mode), IPV4_IPV6 (dual-stack) or IPV6_ONLY. With IPv6 the "default"
+	// network is in custom mode with internal IPv6 range DefaultNetworkIPv6Range and the
+	// subnetwork gets DefaultSubnetIPv6Range (ipv6.go).
+	DefaultStackType string
 	// Auth, when set, serves Google's token endpoints (STS token exchange, IAM Credentials
 	// generateAccessToken) for Workload Identity Federation and, with Auth.Required, rejects
 	// Compute requests without a token they issued (auth.go). nil: no token endpoints, no checks.
@@ -112,7 +117,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.RequestLogSize <= 0 {
 		cfg.RequestLogSize = DefaultRequestLogSize
 	}
+	if cfg.DefaultStackType == "" {
+		cfg.DefaultStackType = StackIPv4Only
+	}
 	switch {
+	case !validStack(cfg.DefaultStackType):
+		return cfg, fmt.Errorf("default stack type %q: want %s, %s or %s", cfg.DefaultStackType, StackIPv4Only, StackDual, StackIPv6Only)
 	case cfg.HealthMode != HealthModeFixed && cfg.HealthMode != HealthModeProbe:
 		return cfg, fmt.Errorf("health mode %q: want %q or %q", cfg.HealthMode, HealthModeFixed, HealthModeProbe)
 	case cfg.OperationLatency < 0 || cfg.FixedHealthyDelay < 0:

@@ -21,6 +21,15 @@ func DefaultControllers() []string {
 	return []string{"endpointslice", "garbagecollector", "namespace", "deployment", "replicaset"}
 }
 
+// ServiceCIDRs is kube-apiserver's --service-cluster-ip-range: IPv4 first, so a Service without
+// ipFamilyPolicy stays single-stack IPv4 as before, and an IPv6 range, so Services with
+// ipFamilyPolicy PreferDualStack or RequireDualStack (and IPv6-only ones) are accepted and the
+// EndpointSlice controller gives them an IPv6 slice from the pods' IPv6 addresses (test/podsim
+// dual-stack nodes). The IPv6 range is a /108, the largest the classic allocator takes.
+// kube-controller-manager needs no matching flag: its node IPAM controller, the only one that
+// reads --service-cluster-ip-range and --cluster-cidr, does not run (podsim sets pod CIDRs).
+const ServiceCIDRs = "10.96.0.0/16,fd00:10:96::/108"
+
 // Options configures Start. The zero value is usable: binaries come from FindBinDir and all
 // files go to a fresh temporary directory.
 type Options struct {
@@ -287,7 +296,7 @@ func apiServerArgs(p *pki, etcdURL string, port int) []string {
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file=" + p.path("sa.pub"),
 		"--service-account-signing-key-file=" + p.path("sa.key"),
-		"--service-cluster-ip-range=10.96.0.0/16",
+		"--service-cluster-ip-range=" + ServiceCIDRs,
 		"--endpoint-reconciler-type=none",
 		"--allow-privileged=true", "--profiling=false",
 		"--disable-admission-plugins=ServiceAccount",

@@ -24,6 +24,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/klog/v2/ktesting"
 
+	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/test/objects"
 	"github.com/neg-controller/neg-controller/test/podsim"
 )
@@ -73,6 +74,7 @@ func TestClusterEndToEnd(t *testing.T) {
 			Nodes:      podsim.DefaultNodes([]string{"us-central1-a", "us-central1-b", "us-central1-c"}, 1),
 			ReadyDelay: 200 * time.Millisecond,
 			MaxGrace:   time.Second,
+			DualStack:  true, // pods get IPv4 and IPv6 addresses; single-stack Services see only IPv4
 		})
 	}()
 	defer func() {
@@ -89,6 +91,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	t.Run("EndpointSlices", func(t *testing.T) { testEndpointSlices(ctx, t, client) })
 	t.Run("ReadinessGate", func(t *testing.T) { testReadinessGate(ctx, t, client) })
 	t.Run("ControllerIdentity", func(t *testing.T) { testControllerIdentity(ctx, t, c, client) })
+	t.Run("DualStackEndpointSlices", func(t *testing.T) { testDualStackEndpointSlices(ctx, t, client) })
 
 	stopSim()
 	if err := <-simDone; err != nil {
@@ -162,6 +165,73 @@ func testEndpointSlices(ctx context.Context, t *testing.T, client kubernetes.Int
 	t.Logf("replaced %s in %v: %v", victim, time.Since(t0).Round(time.Millisecond), describe(eps))
 	if _, err := client.CoreV1().Pods(ns).Get(ctx, victim, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("deleted pod %s still exists: %v", victim, err)
+	}
+}
+
+// testDualStackEndpointSlices: a RequireDualStack Service gets an IPv4 and an IPv6 ClusterIP,
+// and the real EndpointSlice controller gives it an IPv4 slice and an IPv6 slice holding the
+// pods' two addresses (podsim dual-stack nodes), whose IPv6 ones reach the same loopback
+// address as the IPv4 ones.
+func testDualStackEndpointSlices(ctx context.Context, t *testing.T, client kubernetes.Interface) {
+	if _, err := client.AppsV1().Deployments(ns).Create(ctx, objects.Deployment(ns, "ds", 2, 8080), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc := objects.Service(ns, "ds", "ds", 80)
+	policy := corev1.IPFamilyPolicyRequireDualStack
+	svc.Spec.IPFamilyPolicy = &policy
+	svc, err := client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(svc.Spec.IPFamilies) != "[IPv4 IPv6]" || len(svc.Spec.ClusterIPs) != 2 {
+		t.Errorf("Service families %v, cluster IPs %v; want IPv4 and IPv6", svc.Spec.IPFamilies, svc.Spec.ClusterIPs)
+	}
+	var want, got map[discoveryv1.AddressType][]string
+	var pairs [][2]string // per pod: IPv4, IPv6
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 60*time.Second, true, func(ctx context.Context) (bool, error) {
+		pods, err := client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: objects.AppLabel + "=ds"})
+		if err != nil {
+			return false, nil
+		}
+		want, pairs = map[discoveryv1.AddressType][]string{}, nil
+		for _, p := range pods.Items {
+			if len(p.Status.PodIPs) == 2 {
+				pairs = append(pairs, [2]string{p.Status.PodIPs[0].IP, p.Status.PodIPs[1].IP})
+			}
+			if len(p.Status.PodIPs) != 2 || condStatus(&p, corev1.PodReady) != corev1.ConditionTrue {
+				return false, nil
+			}
+			want[discoveryv1.AddressTypeIPv4] = append(want[discoveryv1.AddressTypeIPv4], p.Status.PodIPs[0].IP)
+			want[discoveryv1.AddressTypeIPv6] = append(want[discoveryv1.AddressTypeIPv6], p.Status.PodIPs[1].IP)
+		}
+		slices, err := client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=ds"})
+		if err != nil {
+			return false, nil
+		}
+		got = map[discoveryv1.AddressType][]string{}
+		for _, sl := range slices.Items {
+			for _, ep := range sl.Endpoints {
+				if ep.Conditions.Ready != nil && *ep.Conditions.Ready {
+					got[sl.AddressType] = append(got[sl.AddressType], ep.Addresses...)
+				}
+			}
+		}
+		for _, m := range []map[discoveryv1.AddressType][]string{want, got} {
+			for _, v := range m {
+				sort.Strings(v)
+			}
+		}
+		return len(pods.Items) == 2 && fmt.Sprint(got) == fmt.Sprint(want), nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for an IPv4 and an IPv6 slice with the pods' addresses: %v; slices %v, pods %v", err, got, want)
+	}
+	t.Logf("dual-stack slices: %v", got)
+	for _, p := range pairs {
+		lb4, _ := fakegce.LoopbackFor(p[0])
+		if lb6, ok := fakegce.LoopbackFor(p[1]); !ok || lb6 != lb4 {
+			t.Errorf("pod %s / %s: loopback %s and %s, want one", p[0], p[1], lb4, lb6)
+		}
 	}
 }
 

@@ -7,7 +7,8 @@
 //   - etcd with --unsafe-no-fsync and its data directory on tmpfs (/dev/shm when available);
 //   - kube-apiserver with real TLS (a CA, a serving certificate and a service-account key pair
 //     generated in Go), token authentication, RBAC authorization, ServiceAccount admission off
-//     (no race with the serviceaccount controller) and --endpoint-reconciler-type=none;
+//     (no race with the serviceaccount controller), --endpoint-reconciler-type=none and dual-stack
+//     Service ranges (ServiceCIDRs: IPv4 first, so Services are IPv4 unless they ask otherwise);
 //   - kube-controller-manager without leader election, running only Options.Controllers (by
 //     default the EndpointSlice, garbage-collector, namespace, Deployment and ReplicaSet
 //     controllers) under the admin identity.

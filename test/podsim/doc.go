@@ -33,6 +33,15 @@
 // 10.A.B.C is served at 127.A.B.C (Linux routes all of 127/8 to lo, so binding 127.64.1.5 needs
 // no setup).
 //
+// Dual-stack (Config.DualStack, or NodeSpec.IPv6 and PodCIDRv6; plan in dualstack.go): a node
+// gets spec.podCIDRs [IPv4, IPv6] and an IPv6 InternalIP, its instance stack type IPV4_IPV6 with
+// the internal IPv6 range IPv6/96 (fakegce must have a dual-stack default subnetwork:
+// Config.DefaultStackType IPV4_IPV6), and its pods status.podIPs (and hostIPs) [IPv4, IPv6]
+// with podIP the IPv4 one. Pod 10.A.B.C on the node with pod CIDR 10.A.B.0/24 gets
+// fd20::<A·256+B>:<A>:<B·256+C> (hex), e.g. 10.64.1.5 → fd20::4001:40:105: its IPv6 address
+// ends in the IPv4 address's last three bytes, so LoopbackFor reaches both at 127.A.B.C and one
+// server serves the pod on both families.
+//
 // Serving pods (Config.Serve; details in serve.go). Every running, non-hostNetwork pod gets per
 // container an HTTP server on LoopbackFor(podIP) and each container TCP port (and its readiness
 // probe's port), answering any path with 200 and the pod name (HTTPStatusAnnotation changes the

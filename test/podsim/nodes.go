@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -42,10 +43,12 @@ func region(zone string) string {
 }
 
 // AddNode registers n: with svc non-nil and n not External, first as a Compute Engine instance
-// in project and the node's zone (networkIP n.IP, alias range n.PodCIDR); then as a Node
-// labelled with its zone, region and hostname, providerID gce://project/zone/name (none when
-// External), spec.podCIDR(s) n.PodCIDR, and a Ready status with its InternalIP and Hostname
-// addresses. It is idempotent: an existing instance is kept and an existing Node is updated.
+// in project and the node's zone (networkIP n.IP, alias range n.PodCIDR; dual-stack: stack type
+// IPV4_IPV6 with internal IPv6 range n.IPv6/96, plus alias IPv6 range n.PodCIDRv6 if that is not
+// inside it); then as a Node labelled with its zone, region and hostname, providerID
+// gce://project/zone/name (none when External), spec.podCIDR(s) n.PodCIDR (and n.PodCIDRv6), and
+// a Ready status with its InternalIP(s) and Hostname addresses. It is idempotent: an existing
+// instance is kept and an existing Node is updated.
 func AddNode(ctx context.Context, client kubernetes.Interface, svc *compute.Service, project string, n NodeSpec) error {
 	if err := n.validate(); err != nil {
 		return err
@@ -85,10 +88,11 @@ func AddNode(ctx context.Context, client kubernetes.Interface, svc *compute.Serv
 		return fmt.Errorf("node %s: %w", n.Name, err)
 	}
 	if err := updateNodeStatus(ctx, client, n.Name, func(st *corev1.NodeStatus) {
-		st.Addresses = []corev1.NodeAddress{
-			{Type: corev1.NodeInternalIP, Address: n.IP},
-			{Type: corev1.NodeHostName, Address: n.Name},
+		st.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: n.IP}}
+		if n.IPv6 != "" {
+			st.Addresses = append(st.Addresses, corev1.NodeAddress{Type: corev1.NodeInternalIP, Address: n.IPv6})
 		}
+		st.Addresses = append(st.Addresses, corev1.NodeAddress{Type: corev1.NodeHostName, Address: n.Name})
 		st.Capacity = want.Status.Capacity
 		st.Allocatable = want.Status.Allocatable
 		st.NodeInfo = want.Status.NodeInfo
@@ -206,6 +210,10 @@ func nodeObject(project string, n NodeSpec) *corev1.Node {
 	if n.External {
 		providerID, nodeRegion = "", strings.TrimRight(n.Zone, "abcdefghijklmnopqrstuvwxyz")
 	}
+	podCIDRs := []string{n.PodCIDR}
+	if n.PodCIDRv6 != "" {
+		podCIDRs = append(podCIDRs, n.PodCIDRv6)
+	}
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("4"),
 		corev1.ResourceMemory: resource.MustParse("16Gi"),
@@ -226,7 +234,7 @@ func nodeObject(project string, n NodeSpec) *corev1.Node {
 		Spec: corev1.NodeSpec{
 			ProviderID: providerID,
 			PodCIDR:    n.PodCIDR,
-			PodCIDRs:   []string{n.PodCIDR},
+			PodCIDRs:   podCIDRs,
 		},
 		Status: corev1.NodeStatus{
 			Capacity:    res,
@@ -241,17 +249,24 @@ func nodeObject(project string, n NodeSpec) *corev1.Node {
 // insertInstance creates the node's Compute Engine instance; one that already exists is fine.
 func insertInstance(ctx context.Context, svc *compute.Service, project string, n NodeSpec) error {
 	base := "https://www.googleapis.com/compute/v1/projects/" + project
+	nic := &compute.NetworkInterface{
+		Name:          "nic0",
+		Network:       base + "/global/networks/default",
+		Subnetwork:    fmt.Sprintf("%s/regions/%s/subnetworks/default", base, region(n.Zone)),
+		NetworkIP:     n.IP,
+		AliasIpRanges: []*compute.AliasIpRange{{IpCidrRange: n.PodCIDR, SubnetworkRangeName: "pods"}},
+	}
+	if n.IPv6 != "" {
+		nic.StackType, nic.Ipv6Address, nic.InternalIpv6PrefixLength = "IPV4_IPV6", n.IPv6, 96
+		if pods := netip.MustParsePrefix(n.PodCIDRv6).Masked(); !n.nodeIPv6Range().Contains(pods.Addr()) || pods.Bits() < 96 {
+			nic.AliasIpv6Ranges = []*compute.AliasIpRange{{IpCidrRange: pods.String()}}
+		}
+	}
 	inst := &compute.Instance{
-		Name:        n.Name,
-		MachineType: fmt.Sprintf("zones/%s/machineTypes/e2-standard-4", n.Zone),
-		NetworkInterfaces: []*compute.NetworkInterface{{
-			Name:          "nic0",
-			Network:       base + "/global/networks/default",
-			Subnetwork:    fmt.Sprintf("%s/regions/%s/subnetworks/default", base, region(n.Zone)),
-			NetworkIP:     n.IP,
-			AliasIpRanges: []*compute.AliasIpRange{{IpCidrRange: n.PodCIDR, SubnetworkRangeName: "pods"}},
-		}},
-		Labels: map[string]string{"podsim": "true"},
+		Name:              n.Name,
+		MachineType:       fmt.Sprintf("zones/%s/machineTypes/e2-standard-4", n.Zone),
+		NetworkInterfaces: []*compute.NetworkInterface{nic},
+		Labels:            map[string]string{"podsim": "true"},
 	}
 	op, err := svc.Instances.Insert(project, n.Zone, inst).Context(ctx).Do()
 	if isHTTP(err, http.StatusConflict) {

@@ -30,6 +30,14 @@ type NodeSpec struct {
 	PodCIDR string
 	// IP is the node's InternalIP and the instance's networkIP, e.g. 10.1.0.11.
 	IP string
+	// IPv6 and PodCIDRv6 make the node dual-stack (both or neither; NodeSpec.DualStack derives
+	// them, see dualstack.go): IPv6 is its second InternalIP and the start of its instance's
+	// internal IPv6 range (ipv6Address, a /96), PodCIDRv6 its IPv6 pod range (spec.podCIDRs[1],
+	// e.g. fd20::4001:40:0/112, in fd00::/8). A pod's IPv6 address is its IPv4 address's last
+	// three bytes in PodCIDRv6, so both reach one loopback listener. The instance needs a
+	// dual-stack subnetwork (fakegce Config.DefaultStackType IPV4_IPV6).
+	IPv6      string
+	PodCIDRv6 string
 	// External makes it a node outside Google Cloud (EKS, AKS, on-prem), as hybrid NEGs serve:
 	// no Compute Engine instance and no providerID; Zone is then the other cloud's zone label
 	// (e.g. eu-west-1a) and the region label is Zone without its trailing letters (eu-west-1).
@@ -48,7 +56,7 @@ func (n NodeSpec) validate() error {
 	if err != nil || !p.Addr().Is4() || p.Addr().IsLoopback() {
 		return fmt.Errorf("node %s: pod CIDR %q must be a non-loopback IPv4 prefix", n.Name, n.PodCIDR)
 	}
-	return nil
+	return n.validateIPv6(p)
 }
 
 // MaxDefaultNodes is how many nodes DefaultNodes' address plan holds: 254 per second octet of
@@ -106,6 +114,10 @@ type Config struct {
 	MaxGrace time.Duration
 	// Workers is the number of pods handled in parallel. Zero: 2.
 	Workers int
+	// DualStack makes every node of Nodes without IPv6 fields dual-stack by the plan of
+	// NodeSpec.DualStack: nodes get spec.podCIDRs [IPv4, IPv6] and an IPv6 InternalIP, pods
+	// status.podIPs [IPv4, IPv6], instances an internal IPv6 range.
+	DualStack bool
 	// Serve runs, for every running pod, an HTTP server per container port on the loopback
 	// address its IP routes to (fakegce.LoopbackFor), drives readiness from httpGet readiness
 	// probes and honours preStop sleeps on deletion; see serve.go.
@@ -126,6 +138,16 @@ func Run(ctx context.Context, client kubernetes.Interface, cfg Config) error {
 	}
 	logger := klog.FromContext(ctx).WithName("podsim")
 	ctx = klog.NewContext(ctx, logger)
+	if cfg.DualStack {
+		nodes := make([]NodeSpec, len(cfg.Nodes))
+		for i, n := range cfg.Nodes {
+			var err error
+			if nodes[i], err = n.DualStack(); err != nil {
+				return fmt.Errorf("podsim: %w", err)
+			}
+		}
+		cfg.Nodes = nodes
+	}
 	if err := addNodes(ctx, client, cfg); err != nil {
 		return err
 	}

@@ -18,13 +18,15 @@ const (
 type statusInput struct {
 	hostIP          string
 	podIP           string
+	hostIPv6        string      // "" on a single-stack node
+	podIPv6         string      // "" on a single-stack node
 	startTime       metav1.Time // when the containers "started"
 	containersReady bool        // ReadyDelay has passed since startTime
 	now             metav1.Time // for lastTransitionTime of changed conditions
 }
 
 // desiredStatus is the status the kubelet would report for a running pod: phase Running, the
-// host and pod IPs, one running container status per container, and the conditions
+// host and pod IPs (IPv4, then IPv6 on a dual-stack node), one running container status per container, and the conditions
 // PodScheduled, Initialized, ContainersReady and Ready. Ready is True only when the containers
 // are ready and every readiness gate's condition is True. Conditions of other types (for
 // example readiness gates set by a controller) are kept as they are, and a condition's
@@ -36,6 +38,10 @@ func desiredStatus(pod *corev1.Pod, in statusInput) corev1.PodStatus {
 	st.HostIPs = []corev1.HostIP{{IP: in.hostIP}}
 	st.PodIP = in.podIP
 	st.PodIPs = []corev1.PodIP{{IP: in.podIP}}
+	if in.podIPv6 != "" {
+		st.HostIPs = append(st.HostIPs, corev1.HostIP{IP: in.hostIPv6})
+		st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: in.podIPv6})
+	}
 	if st.StartTime == nil {
 		t := in.startTime
 		st.StartTime = &t

@@ -183,6 +183,7 @@ func (s *sim) syncStatus(ctx context.Context, key string, pod *corev1.Pod, node 
 		}
 	}
 	started := st.startedAt
+	hostIPv6, podIPv6 := nodeIPv6(node, podIP, pod.Spec.HostNetwork)
 	var rt *podRuntime
 	if s.cfg.Serve && !pod.Spec.HostNetwork {
 		rt = s.runtimeOf(st, key, pod.Name)
@@ -201,6 +202,8 @@ func (s *sim) syncStatus(ctx context.Context, key string, pod *corev1.Pod, node 
 	in := statusInput{
 		hostIP:          hostIP,
 		podIP:           podIP,
+		hostIPv6:        hostIPv6,
+		podIPv6:         podIPv6,
 		startTime:       metav1.NewTime(started),
 		containersReady: containersReady,
 		now:             metav1.NewTime(now),
@@ -243,11 +246,37 @@ func (s *sim) syncStatus(ctx context.Context, key string, pod *corev1.Pod, node 
 	return 0, nil
 }
 
+// internalIP is the node's (first) IPv4 InternalIP.
 func internalIP(node *corev1.Node) string {
 	for _, a := range node.Status.Addresses {
-		if a.Type == corev1.NodeInternalIP {
+		if ip, err := netip.ParseAddr(a.Address); a.Type == corev1.NodeInternalIP && err == nil && ip.Is4() {
 			return a.Address
 		}
 	}
 	return ""
+}
+
+// nodeIPv6 returns, for a dual-stack node (an IPv6 pod CIDR and an IPv6 InternalIP), its IPv6
+// InternalIP and the IPv6 address of the pod with IPv4 address podIP (the host's for a
+// hostNetwork pod); "", "" for a single-stack node.
+func nodeIPv6(node *corev1.Node, podIP string, hostNetwork bool) (host, pod string) {
+	var cidr netip.Prefix
+	for _, c := range node.Spec.PodCIDRs {
+		if p, err := netip.ParsePrefix(c); err == nil && p.Addr().Is6() {
+			cidr = p.Masked()
+		}
+	}
+	for _, a := range node.Status.Addresses {
+		if ip, err := netip.ParseAddr(a.Address); a.Type == corev1.NodeInternalIP && err == nil && ip.Is6() && host == "" {
+			host = a.Address
+		}
+	}
+	ip, err := netip.ParseAddr(podIP)
+	switch {
+	case !cidr.IsValid() || host == "" || err != nil || !ip.Is4():
+		return "", ""
+	case hostNetwork:
+		return host, host
+	}
+	return host, podIPv6(cidr, ip).String()
 }

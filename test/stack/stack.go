@@ -40,6 +40,12 @@ type Options struct {
 	// NodeZones (then required) are the other cloud's zone labels, e.g. eu-west-1a, which the
 	// controller maps with --zone-mapping.
 	ExternalNodes bool
+	// DualStack makes the simulated nodes dual-stack (podsim NodeSpec.DualStack): nodes get an
+	// IPv6 pod CIDR and InternalIP, pods IPv4 and IPv6 addresses (both served on one loopback
+	// address), instances an internal IPv6 range; GCE.DefaultStackType becomes IPV4_IPV6 unless
+	// set (IPV4_ONLY is refused). Services stay IPv4 unless they ask for IPv6 (ipFamilyPolicy);
+	// the control plane accepts both (localcluster.ServiceCIDRs).
+	DualStack bool
 	// NodesPerZone is the number of simulated nodes per zone. Zero: 2.
 	NodesPerZone int
 	// PodReadyDelay is how long simulated pods take to become ready.
@@ -109,6 +115,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	s.Nodes = podsim.DefaultNodes(s.opts.NodeZones, s.opts.NodesPerZone)
 	for i := range s.Nodes {
 		s.Nodes[i].External = s.opts.ExternalNodes
+		if s.opts.DualStack {
+			if s.Nodes[i], err = s.Nodes[i].DualStack(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	psCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.podsimStop = cancel
@@ -155,6 +166,14 @@ func (s *Stack) prepare() error {
 	}
 	if o.ServePods && o.GCE.HealthMode == "" {
 		o.GCE.HealthMode = fakegce.HealthModeProbe
+	}
+	if o.DualStack {
+		switch o.GCE.DefaultStackType {
+		case "":
+			o.GCE.DefaultStackType = fakegce.StackDual
+		case fakegce.StackIPv4Only:
+			return errors.New("stack: DualStack nodes need a dual-stack subnetwork, not GCE.DefaultStackType IPV4_ONLY")
+		}
 	}
 	s.Project, s.Region = o.GCE.Project, o.GCE.Region
 	if o.WorkDir == "" {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"time"
@@ -20,8 +19,13 @@ import (
 
 type runOptions struct {
 	dir, gceListen, manifest string
+	// bindingManifest is a NetworkEndpointGroupBinding of the sample app's NEGs pre-created as
+	// Terraform would (binding.go); "" (and hybrid mode) leaves bindings out.
+	bindingManifest string
 	// hybrid runs the nodes as a cluster outside Google Cloud with hybrid NEGs (hybrid.go).
 	hybrid bool
+	// dualStack makes the nodes and pods dual-stack (stack.Options.DualStack).
+	dualStack bool
 }
 
 // session is what start brought up.
@@ -32,6 +36,8 @@ type session struct {
 	status              annotation.Status
 	// frontend is the emulated load balancer's address (hybrid only).
 	frontend string
+	// bindingZones are the zones of the pre-created NEG the sample binding binds (none: no binding).
+	bindingZones []string
 }
 
 func run(ctx context.Context, o runOptions) error {
@@ -48,7 +54,7 @@ func run(ctx context.Context, o runOptions) error {
 	if o.hybrid {
 		printHybrid(s)
 	}
-	printWhereToLook(s.st, s.kubectl, s.kubeconfig, s.status)
+	printWhereToLook(s)
 	<-ctx.Done()
 	return nil
 }
@@ -76,10 +82,12 @@ func start(ctx context.Context, o runOptions) (*session, error) {
 		WorkDir:   dir,
 		GCEListen: listen,
 		GCE:       fakegce.Config{OperationLatency: 50 * time.Millisecond, HealthMode: "fixed"},
+		DualStack: o.dualStack,
 	}
 	if o.hybrid {
 		opts = hybridStackOptions(opts)
 	}
+	binding := o.bindingManifest != "" && !o.hybrid
 	st, err := stack.Start(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -89,7 +97,11 @@ func start(ctx context.Context, o runOptions) (*session, error) {
 		return s, err
 	}
 	// The CRD and the manifests' RBAC, bound to the controller's own user, which it runs as.
-	if err := st.InstallControllerManifests(ctx, "neg-controller"); err != nil {
+	var components []string
+	if binding {
+		components = append(components, "negbinding")
+	}
+	if err := st.InstallControllerManifests(ctx, "neg-controller", components...); err != nil {
 		return s, fmt.Errorf("installing manifests: %w", err)
 	}
 	// The defaults a user gets: every period as shipped, leader election on, its Lease in the
@@ -98,17 +110,27 @@ func start(ctx context.Context, o runOptions) (*session, error) {
 	if o.hybrid {
 		args = append(args, hybridControllerArgs(st.Region)...)
 	}
+	if binding {
+		args = append(args, "--enable-negbinding")
+		if s.bindingZones, err = createBindingNEGs(ctx, st); err != nil {
+			return s, err
+		}
+		say("created NEG %s in %v through the Compute API, as Terraform would, for the sample binding", bindingNEG, s.bindingZones)
+	}
 	if s.ctrl, err = st.StartController(st.Cluster.ControllerKubeconfig, args...); err != nil {
 		return s, err
 	}
 	say("neg-controller started (pid %d, log %s)", s.ctrl.PID(), s.ctrl.LogPath)
-	apply := exec.CommandContext(ctx, s.kubectl, "--kubeconfig", s.kubeconfig, "apply", "-f", o.manifest)
-	apply.Stdout, apply.Stderr = os.Stdout, os.Stderr
-	if err := apply.Run(); err != nil {
-		return s, fmt.Errorf("kubectl apply: %w", err)
+	if err := applyManifest(ctx, s, o.manifest); err != nil {
+		return s, err
+	}
+	if binding {
+		if err := applyManifest(ctx, s, o.bindingManifest); err != nil {
+			return s, err
+		}
 	}
 	say("waiting until the NEGs of default/web hold every pod")
-	if s.status, err = waitSynced(ctx, st, s.ctrl); err != nil {
+	if s.status, err = waitSynced(ctx, st, s.ctrl, s.bindingZones); err != nil {
 		return s, err
 	}
 	if o.hybrid {
@@ -122,12 +144,12 @@ func start(ctx context.Context, o runOptions) (*session, error) {
 	return s, nil
 }
 
-// waitSynced waits until default/web has a neg-status and its NEGs hold exactly the pods'
-// endpoints (6 ready pods on port 8080).
-func waitSynced(ctx context.Context, st *stack.Stack, ctrl *stack.Controller) (annotation.Status, error) {
+// waitSynced waits until default/web has a neg-status and its NEGs — and the bound NEG in
+// bindingZones — hold exactly the pods' endpoints (6 ready pods on port 8080).
+func waitSynced(ctx context.Context, st *stack.Stack, ctrl *stack.Controller, bindingZones []string) (annotation.Status, error) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		status, ok := synced(ctx, st)
+		status, ok := synced(ctx, st, bindingZones)
 		if ok {
 			return status, nil
 		}
@@ -145,7 +167,7 @@ func waitSynced(ctx context.Context, st *stack.Stack, ctrl *stack.Controller) (a
 	}
 }
 
-func synced(ctx context.Context, st *stack.Stack) (annotation.Status, bool) {
+func synced(ctx context.Context, st *stack.Stack, bindingZones []string) (annotation.Status, bool) {
 	svc, err := st.Kube.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
 	if err != nil {
 		return annotation.Status{}, false
@@ -167,17 +189,20 @@ func synced(ctx context.Context, st *stack.Stack) (annotation.Status, bool) {
 	if len(want) != 6 {
 		return status, false
 	}
-	got := 0
-	for _, z := range status.Zones {
-		eps, _ := st.GCE.NEGEndpoints(z, status.NetworkEndpointGroups["80"])
-		for _, e := range eps {
-			if !want[e.IP] || e.Port != 8080 {
-				return status, false
+	holds := func(name string, zones []string) bool {
+		got := 0
+		for _, z := range zones {
+			eps, _ := st.GCE.NEGEndpoints(z, name)
+			for _, e := range eps {
+				if !want[e.IP] || e.Port != 8080 {
+					return false
+				}
+				got++
 			}
-			got++
 		}
+		return got == len(want)
 	}
-	return status, got == len(want)
+	return status, holds(status.NetworkEndpointGroups["80"], status.Zones) && (len(bindingZones) == 0 || holds(bindingNEG, bindingZones))
 }
 
 func podReady(p *corev1.Pod) bool {
@@ -189,13 +214,24 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-func printWhereToLook(st *stack.Stack, kubectl, kubeconfig string, status annotation.Status) {
-	zones := append([]string(nil), status.Zones...)
+func printWhereToLook(s *session) {
+	st, kubectl := s.st, s.kubectl
+	zones := append([]string(nil), s.status.Zones...)
 	sort.Strings(zones)
-	name := status.NetworkEndpointGroups["80"]
+	name := s.status.NetworkEndpointGroups["80"]
 	fmt.Printf(`
 ==> neg-controller is running. The sample Service default/web has NEG %q in zones %v.
-
+`, name, zones)
+	if len(s.bindingZones) > 0 {
+		fmt.Printf(`    The NetworkEndpointGroupBinding default/web keeps the pre-created NEG %q in %v in step with it.
+`, bindingNEG, s.bindingZones)
+	}
+	if st.Nodes[0].IPv6 != "" {
+		fmt.Printf(`    Nodes and pods are dual-stack (pod 10.A.B.C also has fd20::<AB>:<A>:<BC>); Services stay IPv4
+    unless they set ipFamilyPolicy (the control plane serves both families).
+`)
+	}
+	fmt.Printf(`
   kubeconfig:        %s
   kubectl:           %s   (matches the server version)
   controller log:    %s
@@ -207,10 +243,12 @@ Try:
   %s scale deployment web --replicas=12
   curl -s -X POST %s/compute/v1/projects/%s/zones/%s/networkEndpointGroups/%s/listNetworkEndpoints
   curl -s %s/admin/state | head -c 2000
-
-Press Ctrl-C to stop and clean up.
-`, name, zones, kubeconfig, kubectl, st.Controller().LogPath, st.GCEURL,
-		kubeconfig, kubectl, kubectl, st.GCEURL, st.Project, zones[0], name, st.GCEURL)
+`, s.kubeconfig, kubectl, st.Controller().LogPath, st.GCEURL,
+		s.kubeconfig, kubectl, kubectl, st.GCEURL, st.Project, zones[0], name, st.GCEURL)
+	if len(s.bindingZones) > 0 {
+		fmt.Printf("  %s get negbinding web\n", kubectl)
+	}
+	fmt.Printf("\nPress Ctrl-C to stop and clean up.\n")
 }
 
 func copyFile(from, to string) error {
