@@ -189,7 +189,12 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 	if !t.remove && !t.active {
 		desired = nil
 	}
-	out := c.negs.Apply(ctx, negsync.Request{Ref: t.ref, Owner: s.key, Desired: desired, ChangedAt: c.changes.activeChange(s.key)})
+	var waiting neg.EndpointSet
+	if desired != nil {
+		waiting = s.waiting[t.port.port][t.ref.Zone]
+	}
+	out := c.negs.Apply(ctx, negsync.Request{Ref: t.ref, Owner: s.key, Desired: desired, Waiting: waiting,
+		ChangedAt: c.changes.activeChange(s.key)})
 	if !out.Known {
 		return
 	}

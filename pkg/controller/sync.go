@@ -44,8 +44,11 @@ type serviceSync struct {
 	src    annotation.Source
 	hybrid bool
 	// stack is the address families of the NEGs' endpoints (endpoints.StackOf; IPv6-only
-	// Services without IPv6-only NEGs are refused before, by checkServiceShape).
-	stack endpoints.Stack
+	// Services without IPv6-only NEGs are refused before, by checkServiceShape); waiting holds,
+	// per port and zone, the endpoints of dual-stack pods waiting for their other address
+	// (endpoints.Result.Waiting), written by desiredEndpoints.
+	stack   endpoints.Stack
+	waiting map[int32]map[string]neg.EndpointSet
 	// negZones are the zones with a candidate node (or, for hybrid NEGs, mapped ones and
 	// --neg-zones) plus the pre-provisioned ones; nodes maps node name to node. preOnly are the
 	// pre-provisioned zones without candidate node; zonesFinal says whether the "zones" field's
@@ -303,6 +306,7 @@ func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int
 	if len(s.want) == 0 && len(kept) == 0 {
 		return out, nil
 	}
+	s.waiting = map[int32]map[string]neg.EndpointSet{}
 	objs, err := c.slices.ByIndex(sliceServiceIndex, s.key.Namespace+"/"+s.key.Name)
 	if err != nil {
 		return nil, fmt.Errorf("listing EndpointSlices: %w", err)
@@ -318,13 +322,15 @@ func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int
 	for _, port := range slices.Sorted(maps.Keys(s.want)) {
 		r := endpoints.Desired(s.want[port].portName, sl, s.nodes, s.negZones, s.stack)
 		out[port] = r.ByZone
+		s.waiting[port] = r.Waiting
 		c.observeSkipped(r.Skipped)
 		if msg := skipSummary(r.Skipped); msg != "" {
 			skipped = append(skipped, fmt.Sprintf("port %d: %s", port, msg))
 		}
 	}
 	for port, name := range kept {
-		out[port] = endpoints.Desired(name, sl, s.nodes, s.negZones, s.stack).ByZone
+		r := endpoints.Desired(name, sl, s.nodes, s.negZones, s.stack)
+		out[port], s.waiting[port] = r.ByZone, r.Waiting
 	}
 	if len(skipped) > 0 {
 		c.warn(s.key, s.target, slotSkipped, ReasonEndpointsSkipped, c.unmappedHint(s,

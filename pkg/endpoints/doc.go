@@ -16,7 +16,10 @@
 //     addresses. A pod with only an IPv4 entry gets an IPv4 endpoint if its node has no IPv6 pod
 //     range, and otherwise waits (SkipMissingIPv6) — the EndpointSlice controller writes the two
 //     slices a moment apart, and attaching it IPv4-only would mean a migration a moment later.
-//     A pod with only an IPv6 entry waits for its IPv4 one (SkipMissingIPv4).
+//     A pod with only an IPv6 entry waits for its IPv4 one (SkipMissingIPv4). Waiting pods'
+//     one-address endpoints are in Result.Waiting, so that a NEG keeps the endpoint it holds
+//     for such a pod (a Service just switched to dual-stack keeps its IPv4 endpoints until
+//     the IPv6 slice is written).
 //   - The same endpoint from several slices is one endpoint; its pod is the one first in
 //     namespace/name order, and it is ready if any copy is ready.
 //   - Result.ByZone has a (possibly empty) set for every zone in negZones and no other zone, so a

@@ -115,6 +115,11 @@ type Result struct {
 	Ready map[neg.Endpoint]bool
 	// Skipped counts the endpoint entries left out, by reason. Reasons with no skips are absent.
 	Skipped map[SkipReason]int
+	// Waiting holds, per zone, the one-address endpoints of dual-stack pods waiting for their
+	// other address (SkipMissingIPv6, SkipMissingIPv4). They are not desired, but a NEG that
+	// already holds an endpoint of such a pod keeps it (plan.Migration.Waiting): a Service
+	// switched to dual-stack must not lose its endpoints while the IPv6 slice is written.
+	Waiting map[string]neg.EndpointSet
 }
 
 // Desired computes the endpoints of one Service port per NEG zone.
@@ -131,6 +136,7 @@ func Desired(servicePortName string, slices []*discoveryv1.EndpointSlice, nodes 
 		Pods:    map[neg.Endpoint]PodRef{},
 		Ready:   map[neg.Endpoint]bool{},
 		Skipped: map[SkipReason]int{},
+		Waiting: map[string]neg.EndpointSet{},
 	}
 	for _, z := range negZones {
 		r.ByZone[z] = neg.EndpointSet{}
@@ -290,9 +296,19 @@ func (r *Result) insertPair(p *pair) {
 		r.insert(*p.v4)
 	case p.v4 != nil:
 		r.Skipped[SkipMissingIPv6]++
+		r.wait(p.v4)
 	default:
 		r.Skipped[SkipMissingIPv4]++
+		r.wait(p.v6)
 	}
+}
+
+// wait records the endpoint of a pod waiting for its other address.
+func (r *Result) wait(e *entry) {
+	if r.Waiting[e.zone] == nil {
+		r.Waiting[e.zone] = neg.EndpointSet{}
+	}
+	r.Waiting[e.zone].Insert(e.ep)
 }
 
 // slicePort returns the number of the TCP port named name in s.

@@ -97,6 +97,13 @@ func result(byZone map[string][]neg.Endpoint, pods map[neg.Endpoint]PodRef, read
 	if r.Skipped == nil {
 		r.Skipped = map[SkipReason]int{}
 	}
+	r.Waiting = map[string]neg.EndpointSet{}
+	return r
+}
+
+// waiting returns r with these waiting endpoints.
+func waiting(r Result, zone string, eps ...neg.Endpoint) Result {
+	r.Waiting[zone] = neg.NewEndpointSet(eps...)
 	return r
 }
 
@@ -218,7 +225,7 @@ func TestDesired(t *testing.T) {
 			portName: "http",
 			negZones: []string{},
 			slices:   []*discoveryv1.EndpointSlice{slice(discoveryv1.AddressTypeIPv4, httpPort, ep("10.0.0.1", "n-a1", "p1"))},
-			want: Result{ByZone: map[string]neg.EndpointSet{}, Pods: map[neg.Endpoint]PodRef{}, Ready: map[neg.Endpoint]bool{},
+			want: Result{ByZone: map[string]neg.EndpointSet{}, Pods: map[neg.Endpoint]PodRef{}, Ready: map[neg.Endpoint]bool{}, Waiting: map[string]neg.EndpointSet{},
 				Skipped: map[SkipReason]int{SkipZoneWithoutNEG: 1}}},
 	}
 	for _, tc := range tests {
@@ -262,6 +269,7 @@ func TestDesiredHybrid(t *testing.T) {
 		Pods:    map[neg.Endpoint]PodRef{e("", "10.1.0.5", 8080): pod("p1"), e("", "10.2.0.7", 8080): pod("p2")},
 		Ready:   map[neg.Endpoint]bool{e("", "10.1.0.5", 8080): true, e("", "10.2.0.7", 8080): true},
 		Skipped: map[SkipReason]int{SkipNodeWithoutZone: 1},
+		Waiting: map[string]neg.EndpointSet{},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Desired (-want +got):\n%s", diff)
@@ -299,15 +307,15 @@ func TestDesiredStacks(t *testing.T) {
 		// p1, p2: paired (p2 ready because its IPv6 copy is); p3: node without an IPv6 pod
 		// range, IPv4 endpoint; p4: IPv6 only, waits for IPv4.
 		{name: "dual-stack pairs per pod", stack: DualStack, slices: []*discoveryv1.EndpointSlice{v6, v4},
-			want: result(map[string][]neg.Endpoint{"zone-a": {dual("n-a1", "10.0.0.1", "fd00::1"), dual("n-a1", "10.0.0.2", "fd00::2"), e("n-a2", "10.0.0.3", 8080)}},
+			want: waiting(result(map[string][]neg.Endpoint{"zone-a": {dual("n-a1", "10.0.0.1", "fd00::1"), dual("n-a1", "10.0.0.2", "fd00::2"), e("n-a2", "10.0.0.3", 8080)}},
 				map[neg.Endpoint]PodRef{dual("n-a1", "10.0.0.1", "fd00::1"): pod("p1"), dual("n-a1", "10.0.0.2", "fd00::2"): pod("p2"), e("n-a2", "10.0.0.3", 8080): pod("p3")},
 				map[neg.Endpoint]bool{dual("n-a1", "10.0.0.1", "fd00::1"): true, dual("n-a1", "10.0.0.2", "fd00::2"): true, e("n-a2", "10.0.0.3", 8080): true},
-				map[SkipReason]int{SkipMissingIPv4: 1})},
+				map[SkipReason]int{SkipMissingIPv4: 1}), "zone-a", dual("n-a1", "", "fd00::4"))},
 		{name: "dual-stack pod on a dual-stack node waits for its IPv6 slice", stack: DualStack, slices: []*discoveryv1.EndpointSlice{v4},
-			want: result(map[string][]neg.Endpoint{"zone-a": {e("n-a2", "10.0.0.3", 8080)}},
+			want: waiting(result(map[string][]neg.Endpoint{"zone-a": {e("n-a2", "10.0.0.3", 8080)}},
 				map[neg.Endpoint]PodRef{e("n-a2", "10.0.0.3", 8080): pod("p3")},
 				map[neg.Endpoint]bool{e("n-a2", "10.0.0.3", 8080): true},
-				map[SkipReason]int{SkipMissingIPv6: 2})},
+				map[SkipReason]int{SkipMissingIPv6: 2}), "zone-a", e("n-a1", "10.0.0.1", 8080), e("n-a1", "10.0.0.2", 8080))},
 		{name: "address of the wrong family in a slice", stack: DualStack, slices: []*discoveryv1.EndpointSlice{
 			slice(discoveryv1.AddressTypeIPv4, httpPort, ep("fd00::9", "n-a2", "p9")),
 			slice(discoveryv1.AddressTypeIPv6, httpPort, ep("10.0.0.9", "n-a2", "p9"), ep("::ffff:10.0.0.9", "n-a2", "p9"))},

@@ -57,6 +57,8 @@ type refTask struct {
 	known bool
 	// desired are the endpoints the NEG must hold (releasing: none).
 	desired neg.EndpointSet
+	// waiting are endpoints of dual-stack pods waiting for their other address (negsync.Request).
+	waiting neg.EndpointSet
 	// progress is the NEG's progress after Apply.
 	progress negsync.Progress
 	failure  string
@@ -380,7 +382,7 @@ func (c *Controller) desired(s *bindingSync) error {
 	r := endpoints.Desired(svc.Spec.Ports[i].Name, sl, zones.ByName(ns), negZones, stack)
 	for _, t := range s.tasks {
 		if t.state == accepted {
-			t.desired = r.ByZone[t.ref.Zone]
+			t.desired, t.waiting = r.ByZone[t.ref.Zone], r.Waiting[t.ref.Zone]
 			s.endpoints += t.desired.Len()
 		}
 	}
@@ -424,7 +426,11 @@ func (c *Controller) apply(ctx context.Context, s *bindingSync) {
 }
 
 func (c *Controller) applyTask(ctx context.Context, s *bindingSync, t *refTask, desired neg.EndpointSet) {
-	out := c.syncer.Apply(ctx, negsync.Request{Ref: t.ref, Owner: s.key, Desired: desired})
+	var waiting neg.EndpointSet
+	if desired != nil {
+		waiting = t.waiting
+	}
+	out := c.syncer.Apply(ctx, negsync.Request{Ref: t.ref, Owner: s.key, Desired: desired, Waiting: waiting})
 	if !out.ResumeAt.IsZero() {
 		s.requeueBy(out.ResumeAt)
 	}

@@ -21,6 +21,9 @@ type Request struct {
 	Owner cache.ObjectName
 	// Desired is the endpoints the NEG must hold (nil: none).
 	Desired neg.EndpointSet
+	// Waiting are endpoints of dual-stack pods waiting for their other address: kept if the
+	// NEG holds them, never attached (plan.Migration.Waiting).
+	Waiting neg.EndpointSet
 	// ChangedAt is when the EndpointSlice change being applied was observed (zero if none),
 	// handed back in Done for the propagation metric.
 	ChangedAt time.Time
@@ -85,7 +88,8 @@ func (s *Syncer) Apply(ctx context.Context, req Request) Outcome {
 		}
 	}
 	pauseEnd := st.migrationStepAt.Add(s.cfg.MigrationPause)
-	mig := plan.Migration{Paused: !st.migrationStepAt.IsZero() && now.Before(pauseEnd), Fraction: s.cfg.MigrationFraction}
+	mig := plan.Migration{Paused: !st.migrationStepAt.IsZero() && now.Before(pauseEnd), Fraction: s.cfg.MigrationFraction,
+		Waiting: req.Waiting}
 	p := plan.Compute(want, st.current, st.inFlightSet(), s.cfg.BatchSize, s.cfg.Capacity, mig)
 	short := s.cfg.BudgetShort != nil && !p.Empty() && s.cfg.BudgetShort()
 	out := Outcome{Known: true, OverCapacity: p.OverCapacity, Migrating: p.Migrating}

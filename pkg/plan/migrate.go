@@ -19,6 +19,8 @@ import (
 //	successor (desired, conflicts with a current or in-flight) held, counted in Migrating
 //	predecessor (current, not desired, conflicts with desired) detached in a step, else held
 //	                                                          and counted in Migrating
+//	current, not desired, shares an address with Waiting     kept (its pod waits for its
+//	                                                          other address)
 //
 // A step detaches at most ceil(Fraction × |current|) predecessors (at least one; the lowest in
 // neg.Compare order), and only when the NEG is otherwise at rest: no attach in flight and none
@@ -38,6 +40,11 @@ const DefaultMigrationFraction = 0.1
 
 // Migration is the caller's part of the migration rule.
 type Migration struct {
+	// Waiting are one-address endpoints of dual-stack pods waiting for their other address
+	// (endpoints.Result.Waiting): not desired, but a current endpoint sharing an address with
+	// one stays (neither detached nor counted), so a Service switched to dual-stack keeps its
+	// endpoints until the pods' IPv6 addresses are known, and then migrates in steps.
+	Waiting neg.EndpointSet
 	// Paused holds migration steps: the pause after the previous step is not over.
 	Paused bool
 	// Fraction is the share of the NEG's endpoints one step may migrate (<= 0:
@@ -78,6 +85,17 @@ func (x addrIndex) conflicting(e neg.Endpoint) bool {
 			if o != e {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// sharing reports whether the index holds an endpoint that shares an address with e (e itself
+// included).
+func (x addrIndex) sharing(e neg.Endpoint) bool {
+	for _, k := range addrKeys(e) {
+		if len(x[k]) > 0 {
+			return true
 		}
 	}
 	return false

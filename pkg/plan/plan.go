@@ -69,6 +69,10 @@ func Compute(desired, current neg.EndpointSet, inFlight neg.EndpointSet, batchSi
 	for e := range desired {
 		wanted.add(e)
 	}
+	waiting := addrIndex{}
+	for e := range mig.Waiting {
+		waiting.add(e)
+	}
 	var attach, detach, predecessors []neg.Endpoint
 	for e := range desired {
 		if current.Has(e) {
@@ -97,6 +101,9 @@ func Compute(desired, current neg.EndpointSet, inFlight neg.EndpointSet, batchSi
 		if wanted.conflicting(e) {
 			predecessors = append(predecessors, e)
 			continue
+		}
+		if waiting.sharing(e) {
+			continue // its pod waits for its other address
 		}
 		detach = append(detach, e)
 	}
