@@ -126,10 +126,10 @@ func Setup(ctx context.Context, st *stack.Stack, cfg Config) (*Fixture, error) {
 	if _, err := f.kube.AppsV1().Deployments(ns).Create(ctx, deployment(ns, name, cfg.Replicas), metav1.CreateOptions{}); err != nil {
 		return nil, fmt.Errorf("creating Deployment: %w", err)
 	}
-	if err := f.waitFor(ctx, 2*time.Minute, "deployment available", f.rolloutDone); err != nil {
+	if err := f.WaitFor(ctx, 2*time.Minute, "deployment available", f.rolloutDone); err != nil {
 		return nil, err
 	}
-	if err := f.waitFor(ctx, 60*time.Second, "the load balancer serves", func(ctx context.Context) (bool, string) {
+	if err := f.WaitFor(ctx, 60*time.Second, "the load balancer serves", func(ctx context.Context) (bool, string) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.URL, nil)
 		if err != nil {
 			return false, err.Error()
@@ -159,7 +159,7 @@ func (f *Fixture) waitNEGs(ctx context.Context) error {
 	for _, n := range f.st.Nodes {
 		want[n.Zone] = true
 	}
-	return f.waitFor(ctx, 150*time.Second, "NEGs in every zone", func(ctx context.Context) (bool, string) {
+	return f.WaitFor(ctx, 150*time.Second, "NEGs in every zone", func(ctx context.Context) (bool, string) {
 		s, err := f.kube.CoreV1().Services(f.cfg.Namespace).Get(ctx, f.cfg.Name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -182,7 +182,7 @@ func (f *Fixture) loadBalancer(ctx context.Context) error {
 	if _, err := c.HealthChecks.Insert(project, hc).Context(ctx).Do(); err != nil {
 		return fmt.Errorf("inserting health check: %w", err)
 	}
-	if err := f.waitFor(ctx, 30*time.Second, "health check", func(ctx context.Context) (bool, string) {
+	if err := f.WaitFor(ctx, 30*time.Second, "health check", func(ctx context.Context) (bool, string) {
 		_, err := c.HealthChecks.Get(project, hc.Name).Context(ctx).Do()
 		return err == nil, fmt.Sprint(err)
 	}); err != nil {
@@ -199,7 +199,7 @@ func (f *Fixture) loadBalancer(ctx context.Context) error {
 	if _, err := c.BackendServices.Insert(project, bs).Context(ctx).Do(); err != nil {
 		return fmt.Errorf("inserting backend service: %w", err)
 	}
-	if err := f.waitFor(ctx, 30*time.Second, "backend service", func(ctx context.Context) (bool, string) {
+	if err := f.WaitFor(ctx, 30*time.Second, "backend service", func(ctx context.Context) (bool, string) {
 		_, err := c.BackendServices.Get(project, bs.Name).Context(ctx).Do()
 		return err == nil, fmt.Sprint(err)
 	}); err != nil {
@@ -277,17 +277,49 @@ func (f *Fixture) Compare(ctx context.Context) ([]Result, error) {
 // template 2 s later, waits until the rollout is complete and the old pods are gone, keeps the
 // load on for 2 s more and returns what the load measured.
 func (f *Fixture) Run(ctx context.Context, what string, mutate func(*corev1.PodSpec)) (Result, error) {
+	ns, name := f.cfg.Namespace, f.cfg.Name
+	change := func(ctx context.Context) error {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, err := f.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			mutate(&cur.Spec.Template.Spec)
+			_, err = f.kube.AppsV1().Deployments(ns).Update(ctx, cur, metav1.UpdateOptions{})
+			return err
+		})
+	}
+	done := func(ctx context.Context) error {
+		if err := f.WaitFor(ctx, 3*time.Minute, what+" rolled out", f.rolloutDone); err != nil {
+			return err
+		}
+		// The last old pods are still draining (preStop 5 s); keep the traffic on until they are gone.
+		return f.WaitFor(ctx, 60*time.Second, what+": old pods gone", func(ctx context.Context) (bool, string) {
+			pods, err := f.pods(ctx)
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(pods) == int(f.cfg.Replicas), fmt.Sprintf("%d pods", len(pods))
+		})
+	}
+	return f.RunChange(ctx, what, change, done)
+}
+
+// RunChange sends cfg.Rate requests/s through the frontend, makes change 2 s later, waits for
+// done (which returns once the change has fully played out), keeps the load on for 2 s more and
+// returns what the load measured; Result.Rollout is how long done took.
+func (f *Fixture) RunChange(ctx context.Context, what string, change, done func(context.Context) error) (Result, error) {
 	res := Result{What: what}
 	var l load
-	stop, done := make(chan struct{}), make(chan struct{})
+	stop, loadDone := make(chan struct{}), make(chan struct{})
 	before, _ := f.st.GCE.Frontend(f.Frontend)
-	go func() { defer close(done); l.run(f.URL, f.cfg.Rate, stop) }()
+	go func() { defer close(loadDone); l.run(f.URL, f.cfg.Rate, stop) }()
 	stopped := false
 	stopLoad := func() {
 		if !stopped {
 			stopped = true
 			close(stop)
-			<-done
+			<-loadDone
 		}
 	}
 	defer stopLoad()
@@ -295,30 +327,11 @@ func (f *Fixture) Run(ctx context.Context, what string, mutate func(*corev1.PodS
 	if err := sleep(ctx, 2*time.Second); err != nil { // steady traffic first
 		return res, err
 	}
-	ns, name := f.cfg.Namespace, f.cfg.Name
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := f.kube.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return err
-		}
-		mutate(&cur.Spec.Template.Spec)
-		_, err = f.kube.AppsV1().Deployments(ns).Update(ctx, cur, metav1.UpdateOptions{})
-		return err
-	}); err != nil {
-		return res, fmt.Errorf("%s: updating the Deployment: %w", what, err)
+	if err := change(ctx); err != nil {
+		return res, fmt.Errorf("%s: %w", what, err)
 	}
 	start := time.Now()
-	if err := f.waitFor(ctx, 3*time.Minute, what+" rolled out", f.rolloutDone); err != nil {
-		return res, err
-	}
-	// The last old pods are still draining (preStop 5 s); keep the traffic on until they are gone.
-	if err := f.waitFor(ctx, 60*time.Second, what+": old pods gone", func(ctx context.Context) (bool, string) {
-		pods, err := f.pods(ctx)
-		if err != nil {
-			return false, err.Error()
-		}
-		return len(pods) == int(f.cfg.Replicas), fmt.Sprintf("%d pods", len(pods))
-	}); err != nil {
+	if err := done(ctx); err != nil {
 		return res, err
 	}
 	res.Rollout = time.Since(start)
@@ -342,7 +355,7 @@ func (f *Fixture) Run(ctx context.Context, what string, mutate func(*corev1.PodS
 	if firstErr == "" {
 		firstErr = "none"
 	}
-	f.logf("%s: rollout took %s; %d requests OK, %d failed (first failure: %s)", what,
+	f.logf("%s: took %s; %d requests OK, %d failed (first failure: %s)", what,
 		res.Rollout.Round(time.Second), res.OK, res.Failed, firstErr)
 	return res, nil
 }
@@ -373,9 +386,9 @@ func rolloutDone(d *appsv1.Deployment, replicas int32) (bool, string) {
 	return done, fmt.Sprintf("%+v", s)
 }
 
-// waitFor polls cond every 250 ms until it holds; it fails after timeout (with cond's last
+// WaitFor polls cond every 250 ms until it holds; it fails after timeout (with cond's last
 // explanation), when ctx ends or when cfg.Alive reports an error.
-func (f *Fixture) waitFor(ctx context.Context, timeout time.Duration, what string, cond func(context.Context) (bool, string)) error {
+func (f *Fixture) WaitFor(ctx context.Context, timeout time.Duration, what string, cond func(context.Context) (bool, string)) error {
 	start := time.Now()
 	for {
 		ok, detail := cond(ctx)
