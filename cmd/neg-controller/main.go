@@ -38,6 +38,13 @@ func main() {
 	defer stop()
 	ctx = klog.NewContext(ctx, klog.Background())
 	if err := app.Run(ctx, opts); err != nil {
+		if ctx.Err() != nil {
+			// Stopped (SIGTERM, Ctrl-C) before start-up finished: a step that was waiting
+			// returned the cancellation. That is a clean stop, not a failure.
+			klog.Background().Info("Stopped during start-up", "reason", err.Error())
+			klog.Flush()
+			return
+		}
 		klog.Background().Error(err, "neg-controller failed")
 		klog.Flush()
 		os.Exit(1)
