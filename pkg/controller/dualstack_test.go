@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -49,31 +48,7 @@ func podIPv6(ip string) string {
 // does for a dual-stack Service beside the IPv4 one (setEndpoints).
 func (e *testEnv) setIPv6Endpoints(ns, svc string, ports []int32, pods []testPod) {
 	e.t.Helper()
-	s := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc + "-v6",
-			Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
-		AddressType: discoveryv1.AddressTypeIPv6,
-	}
-	for _, p := range ports {
-		s.Ports = append(s.Ports, discoveryv1.EndpointPort{Name: ptr.To(portName(p)),
-			Port: ptr.To(containerPort(p)), Protocol: ptr.To(corev1.ProtocolTCP)})
-	}
-	for _, p := range pods {
-		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
-			Addresses:  []string{podIPv6(p.ip)},
-			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(!p.notReady), Terminating: ptr.To(p.terminating)},
-			NodeName:   ptr.To(p.node),
-			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: p.name},
-		})
-	}
-	slices := e.kube.DiscoveryV1().EndpointSlices(ns)
-	_, err := slices.Update(e.ctx, s, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		_, err = slices.Create(e.ctx, s, metav1.CreateOptions{})
-	}
-	if err != nil {
-		e.t.Fatalf("write slice: %v", err)
-	}
+	e.writeSlice(ns, svc+"-v6", svc, discoveryv1.AddressTypeIPv6, ports, pods, func(p testPod) string { return podIPv6(p.ip) })
 }
 
 // dualEndpointsOf is endpointsOf with each endpoint's IPv6 address.

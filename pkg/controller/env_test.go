@@ -277,10 +277,17 @@ type testPod struct {
 // in one EndpointSlice updated in place (so the controller never sees a partial state).
 func (e *testEnv) setEndpoints(ns, svc string, ports []int32, pods []testPod) {
 	e.t.Helper()
+	e.writeSlice(ns, svc+"-0", svc, discoveryv1.AddressTypeIPv4, ports, pods, func(p testPod) string { return p.ip })
+}
+
+// writeSlice creates or updates the EndpointSlice name of Service svc: addrType, the ports,
+// and one endpoint per pod with the address addr gives.
+func (e *testEnv) writeSlice(ns, name, svc string, addrType discoveryv1.AddressType, ports []int32, pods []testPod, addr func(testPod) string) {
+	e.t.Helper()
 	s := &discoveryv1.EndpointSlice{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc + "-0",
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
 			Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
-		AddressType: discoveryv1.AddressTypeIPv4,
+		AddressType: addrType,
 	}
 	for _, p := range ports {
 		s.Ports = append(s.Ports, discoveryv1.EndpointPort{Name: ptr.To(portName(p)),
@@ -288,7 +295,7 @@ func (e *testEnv) setEndpoints(ns, svc string, ports []int32, pods []testPod) {
 	}
 	for _, p := range pods {
 		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
-			Addresses:  []string{p.ip},
+			Addresses:  []string{addr(p)},
 			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(!p.notReady), Terminating: ptr.To(p.terminating)},
 			NodeName:   ptr.To(p.node),
 			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: p.name},
