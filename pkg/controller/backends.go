@@ -100,12 +100,12 @@ func (c *Controller) syncBackends(s *serviceSync, tasks []*negTask) {
 			continue
 		}
 		pn, ok := w.NEGs[t.port.port]
-		if ok && c.serves(s, t, c.index.get(t.ref)) && !slices.Contains(pn.Zones, t.ref.Zone) {
+		if ok && c.serves(s, t, c.index.Get(t.ref)) && !slices.Contains(pn.Zones, t.ref.Zone) {
 			pn.Zones = append(pn.Zones, t.ref.Zone)
 			w.NEGs[t.port.port] = pn
 		}
 	}
-	for ref := range c.index.ownedBy(s.key) {
+	for ref := range c.index.OwnedBy(s.key) {
 		w.Owned = append(w.Owned, ref)
 	}
 	c.backends.Update(w)

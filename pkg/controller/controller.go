@@ -28,6 +28,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/metrics"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/negindex"
 	"github.com/neg-controller/neg-controller/pkg/negsync"
 	"github.com/neg-controller/neg-controller/pkg/plan"
 )
@@ -217,7 +218,8 @@ type Controller struct {
 	recorder    record.EventRecorder
 	warnings    *dedup.Warnings
 
-	index *negIndex
+	// index knows every NEG of the project and which are ours (pkg/negindex).
+	index *negindex.Index
 	// negs owns the endpoints of every NEG (pkg/negsync).
 	negs *negsync.Syncer
 	// creates tracks the NEG inserts in flight (create.go).
@@ -259,8 +261,8 @@ func New(cfg Config) (*Controller, error) {
 		clock:    cfg.Clock,
 		namer:    naming.NewNamer(cfg.NamingUID),
 		warnings: dedup.NewWarnings(),
-		index: newNEGIndex(ownershipRule{clusterUID: cfg.ClusterUID, network: cfg.Network, namer: naming.NewNamer(cfg.NamingUID),
-			adoptHybrid: cfg.Hybrid.AdoptHybridControllerNEGs}),
+		index: negindex.New(negindex.Rule{ClusterUID: cfg.ClusterUID, Network: cfg.Network, Namer: naming.NewNamer(cfg.NamingUID),
+			AdoptHybrid: cfg.Hybrid.AdoptHybridControllerNEGs}),
 		creates: newCreations(),
 		changes: newChangeTracker(),
 
@@ -349,13 +351,13 @@ func (c *Controller) loadIndex(ctx context.Context) error {
 // refreshIndex replaces the NEG index with a fresh listing, and compares the listed sizes with
 // the endpoints the controller believes attached (drift.go).
 func (c *Controller) refreshIndex(ctx context.Context) error {
-	gen, seq := c.index.generation(), c.negs.Sequence()
+	gen, seq := c.index.Generation(), c.negs.Sequence()
 	negs, err := c.cfg.Cloud.ListNEGs(gce.WithPriority(ctx, gce.PriorityBackground))
 	if err != nil {
 		return fmt.Errorf("listing NEGs: %w", err)
 	}
 	c.repairDrift(ctx, c.negs.CheckSizes(negs, seq))
-	for _, key := range c.index.refresh(negs, gen) {
+	for _, key := range c.index.Refresh(negs, gen) {
 		// A NEG of this Service was deleted outside the controller: re-create it.
 		klog.FromContext(ctx).Info("NEG deleted outside the controller", "service", klog.KRef(key.Namespace, key.Name))
 		c.queue.Add(key)

@@ -24,8 +24,8 @@
 //     and NEG zones (pkg/zones; for hybrid NEGs zones.Mapping), adds the zones the annotation's
 //     "zones" field pre-provisions (preprovision.go), and makes one negTask per NEG (wanted
 //     zone × port, plus NEGs of ours no longer wanted).
-//  4. negtask.go prepare, per NEG in parallel: the NEG must exist and be ours (index.go knows
-//     every NEG of the project; ownership.go decides; a missing one is inserted in the
+//  4. negtask.go prepare, per NEG in parallel: the NEG must exist and be ours (pkg/negindex knows
+//     every NEG of the project and its Rule decides; a missing one is inserted in the
 //     background, create.go) and its endpoints known (negsync.Syncer.Refresh lists it only when
 //     unknown or its verify is due).
 //  5. status.go writes neg-status when it changed; svcneg.go, at the end of the sync, the
@@ -52,7 +52,7 @@
 //     up to date by our own successful calls is used, so a steady state makes no mutating calls
 //     and few reads.
 //   - The index of NEGs in GCE is loaded before the first sync, so a restart creates nothing
-//     that already exists. A NEG is changed or deleted only when it is ours (ownership.go):
+//     that already exists. A NEG is changed or deleted only when it is ours (negindex.Rule):
 //     type GCE_VM_IP_PORT or NON_GCP_PRIVATE_IP_PORT, description naming this cluster, the
 //     configured network, and a name this cluster generates for the description's Service port
 //     or a custom name that Service claims. An existing custom-named NEG belongs to the Service
