@@ -153,6 +153,19 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	if err != nil {
 		return 0, err
 	}
+	c.reconcileAll(ctx, s, tasks, desired)
+	svcNEGErr := c.syncSvcNEGs(ctx, s, tasks, desired)
+	var after time.Duration
+	if !s.requeueAt.IsZero() {
+		after = max(s.requeueAt.Sub(c.clock.Now()), time.Millisecond)
+	}
+	return after, errors.Join(statusErr, svcNEGErr)
+}
+
+// reconcileAll hands every ready NEG of s its desired endpoints, in parallel (reconcile): those
+// of its port and zone, an empty set when the wanted port has none there, nil when the port is
+// no longer wanted.
+func (c *Controller) reconcileAll(ctx context.Context, s *serviceSync, tasks []*negTask, desired map[int32]map[string]neg.EndpointSet) {
 	c.parallel(tasks, func(t *negTask) {
 		if !t.ready {
 			return
@@ -166,12 +179,6 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		}
 		c.reconcile(ctx, s, t, d)
 	})
-	svcNEGErr := c.syncSvcNEGs(ctx, s, tasks, desired)
-	var after time.Duration
-	if !s.requeueAt.IsZero() {
-		after = max(s.requeueAt.Sub(c.clock.Now()), time.Millisecond)
-	}
-	return after, errors.Join(statusErr, svcNEGErr)
 }
 
 // otherStatusWriter reports whether another field manager writes the Service's neg-status (GKE's
