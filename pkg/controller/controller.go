@@ -129,9 +129,14 @@ type Config struct {
 	// Metrics records the controller's metrics (see metrics.go); nil records nothing.
 	Metrics *metrics.Metrics
 
-	// Backends enables backend service wiring (controller.autoneg.dev/neg, see backends.go);
-	// nil disables it.
-	Backends *BackendsConfig
+	// NewBackends builds the backend service reconciler (controller.autoneg.dev/neg, see
+	// backends.go; pkg/app builds a backends.Reconciler); nil disables backend service wiring.
+	// New calls it once, after the queue and the event recorder exist. It is a factory rather
+	// than a built value because the two call each other: the reconciler's events go to the
+	// controller's warning memory and its releases to the controller's queue (BackendHooks),
+	// while the controller hands it the wanted backends. The caller configures everything else
+	// (cloud, allow-list, region, retries, resync), usually as for the controller.
+	NewBackends func(BackendHooks) (BackendServices, error)
 
 	// Hybrid configures hybrid (NON_GCP_PRIVATE_IP_PORT) NEGs: which Services get them, the
 	// placement of their nodes in GCE zones, the takeover from k8s-hybrid-neg-controller
@@ -227,7 +232,7 @@ type Controller struct {
 	// changes times EndpointSlice changes until the calls they cause complete (metrics).
 	changes *changeTracker
 	// backends keeps backend services in step with the NEGs (backends.go); nil when disabled.
-	backends backendServices
+	backends BackendServices
 	// regionZones are the zones of the region, for zone pre-provisioning (preprovision.go).
 	regionZones regionZoneList
 
