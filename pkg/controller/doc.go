@@ -8,10 +8,21 @@
 //
 // Its one job is deciding, per Service, which NEGs must exist and which endpoints each must hold.
 // The work around it lives in small packages: pkg/annotation parses what the user wrote,
-// pkg/zones and pkg/endpoints turn nodes and EndpointSlices into zones and endpoints, pkg/negsync
-// owns each NEG's endpoints and the calls that change them (pkg/plan decides what and when),
-// pkg/keyqueue runs the workers, pkg/svcneg writes the ServiceNetworkEndpointGroups and
-// pkg/backends the backend services (both built in pkg/app and handed in as interfaces).
+// pkg/zones and pkg/endpoints turn nodes and EndpointSlices into zones and endpoints,
+// pkg/negindex knows which NEGs exist in GCE and which of them are ours (negindex.Rule),
+// pkg/negsync owns each NEG's endpoints and the calls that change them (pkg/plan decides what
+// and when), pkg/keyqueue runs the workers, pkg/svcneg writes the ServiceNetworkEndpointGroups
+// and pkg/backends the backend services. Both writers are built in pkg/app and handed in as
+// interfaces: Config.SvcNEG as a value, Config.NewBackends as a factory New calls with its
+// BackendHooks (events, requeue), since the backend service reconciler calls back into the
+// controller.
+//
+// What stays here of ownership is what depends on the Service: whether the Service claims a
+// custom-named NEG of its own (sync.go claimed: its annotation, this process's use, its
+// neg-status or hybrid-neg-status, its ServiceNetworkEndpointGroup), whether a NEG serves a
+// Service port (hybrid.go serves), and why a NEG whose description fits is refused (negtask.go
+// mismatch). The index records what these need: the verdict, the owning Service, the claimed
+// mark.
 //
 // The path of one EndpointSlice change to the attach call:
 //
