@@ -20,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/neg-controller/neg-controller/pkg/backoff"
 	"github.com/neg-controller/neg-controller/pkg/controller"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	negready "github.com/neg-controller/neg-controller/pkg/readiness"
@@ -82,92 +83,33 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 		return err
 	}
 	defer obs.stop()
-	logger := klog.FromContext(ctx)
 	env, err := Discover(ctx, o, cl.Metadata)
 	if err != nil {
 		return err
 	}
-	gcfg := gceConfig(o, env)
-	gcfg.Observer = obs.metrics
-	cloud, err := gce.New(ctx, gcfg)
+	g, stopGuard, err := connectGCE(ctx, o, cl, env, obs)
 	if err != nil {
 		return err
 	}
-	clusterUID, err := ClusterUID(ctx, cl.Kube)
-	if err != nil {
-		return err
-	}
-	// The naming UID needs GCE: when its ConfigMap is missing it is recovered from NEG names.
-	namingUID, err := NamingUID(ctx, cl.Kube, cloud, clusterUID, o.NamingUID)
-	if err != nil {
-		return err
-	}
-	// Every GCE mutation goes through the fence, closed if the ConfigMap's UID changes.
-	fence := gce.NewFence()
-	obs.ready.setFence(fence.Err)
-	obs.metrics.SetNamingUIDConflict(false)
-	if o.NamingUID == "" {
-		stopGuard := startNamingUIDGuard(ctx, &namingUIDGuard{client: cl.Kube, uid: namingUID, fence: fence,
-			metrics: obs.metrics, clock: clock.RealClock{}, period: namingUIDCheckPeriod})
-		defer stopGuard()
-	}
-	obs.metrics.SetCloudState(cloud, cloud.ConfiguredQPS(), o.GCEMaxInFlight)
-	logger.Info("Starting neg-controller", "project", env.Project, "region", env.Region, "network", env.Network,
-		"subnetwork", env.Subnetwork, "clusterName", env.ClusterName, "namingUID", namingUID, "clusterUID", clusterUID,
-		"gceEndpoint", o.GCEEndpoint)
-
+	defer stopGuard()
 	hybrid, err := o.controllerConfig(env.Region)
 	if err != nil {
 		return err
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(cl.Kube, o.ResyncPeriod,
-		informers.WithTransform(trimForCache),
-		informers.WithCustomResyncConfig(map[metav1.Object]time.Duration{
-			// Only Services are re-synced periodically (that drives the verify of their NEGs);
-			// re-syncing slices and nodes would only burn GCE quota.
-			&discoveryv1.EndpointSlice{}: 0,
-			&corev1.Node{}:               0,
-			&networkingv1.Ingress{}:      0,
-		}))
-	negCloud := fence.Cloud(dryRunCloud(ctx, o, cloud, obs.metrics))
-	ctrl, err := controller.New(controller.Config{
-		KubeClient:      cl.Kube,
-		EventClient:     cl.Events,
-		Informers:       factory,
-		Cloud:           negCloud,
-		ClusterUID:      clusterUID,
-		NamingUID:       namingUID,
-		Network:         gce.NetworkURL(env.Project, env.Network),
-		Subnetwork:      gce.SubnetworkURL(env.Project, env.Region, env.Subnetwork),
-		ConcurrentSyncs: o.ConcurrentSyncs,
-		// Custom NEG names must start with "<namespace>-" (teams sharing a cluster).
-		RequireNamespacePrefix: o.RequireNamespacePrefix,
-		SyncDelay:              o.SyncDelay,
-		CallInterval:           o.NEGCallInterval,
-		QuietPeriod:            o.NEGQuietPeriod,
-		BudgetShort:            cloud.MutationsShort,
-		GCPeriod:               o.GCPeriod,
-		ResyncPeriod:           resyncMaxAge(o.ResyncPeriod),
-		NEGVerifyPeriod:        negVerifyPeriod(o.NEGVerifyPeriod),
-		Backends:               backendsConfig(ctx, o, env, cloud, fence, obs.metrics.ObserveDryRun),
-		Metrics:                obs.metrics,
-		SvcNEG:                 svcNEGWriter(ctx, o, cl, resyncMaxAge(o.ResyncPeriod)),
-		Hybrid:                 hybrid,
-		DualStackNEG:           o.DualStack.Enable,
-		IPv6OnlyNEG:            o.DualStack.IPv6Only,
-		MigrationPause:         o.DualStack.migrationPause(),
-		Preprovisioning: controller.PreprovisionConfig{Enabled: o.EnableNEGPreprovisioning, Region: env.Region,
-			RegionZones: cloud.RegionZones},
-	})
+	factory := newInformerFactory(cl.Kube, o.ResyncPeriod)
+	// NEG calls, the controller's and the bindings', go through the fence (and are only logged
+	// with --dry-run).
+	g.negCloud = g.fence.Cloud(dryRunCloud(ctx, o, g.cloud, obs.metrics))
+	ctrl, err := newController(ctx, o, cl, g, obs, factory, hybrid)
 	if err != nil {
 		return err
 	}
-	bindings, err := newNEGBindings(ctx, o, cl, factory, negCloud, cloud.MutationsShort, env, clusterUID,
+	bindings, err := newNEGBindings(ctx, o, cl, factory, g.negCloud, g.cloud.MutationsShort, env, g.clusterUID,
 		obs.metrics.QueueProvider())
 	if err != nil {
 		return err
 	}
-	gate, err := startReadiness(ctx, o, cl, factory, cloud, obs,
+	gate, err := startReadiness(ctx, o, cl, factory, g.cloud, obs,
 		negready.Placement{NonGCPMode: hybrid.NonGCPMode, Zones: hybrid.Zones}, bindings.binder())
 	if err != nil {
 		return err
@@ -177,6 +119,105 @@ func RunWithClients(ctx context.Context, o *Options, cl Clients) error {
 	defer factory.Shutdown()
 	bindings.start(ctx)
 	return runController(ctx, o, cl.leaderElection(), obs, ctrl.HasSynced, gate.wrap(bindings.wrap(ctrl.Run)))
+}
+
+// gceSetup is the Compute Engine side of a run: where the cluster is, the adapter, the fence
+// every GCE mutation goes through (closed if the naming UID's ConfigMap changes), the cloud the
+// NEG controllers use, and the cluster's identity in NEG names and descriptions.
+type gceSetup struct {
+	env      Environment
+	cloud    *gce.Compute
+	fence    *gce.Fence
+	negCloud gce.Cloud // set by RunWithClients: fenced, dry-run aware
+	// clusterUID is the kube-system Namespace UID (NEG descriptions), namingUID the naming UID
+	// (generated NEG names).
+	clusterUID, namingUID string
+}
+
+// connectGCE builds the Compute adapter, reads the cluster's UIDs (the naming UID may need GCE)
+// and, unless --naming-uid fixes it, starts the guard that closes the fence when the naming
+// UID's ConfigMap changes; stop stops that guard.
+func connectGCE(ctx context.Context, o *Options, cl Clients, env Environment, obs *observability) (g *gceSetup, stop func(), err error) {
+	gcfg := gceConfig(o, env)
+	gcfg.Observer = obs.metrics
+	cloud, err := gce.New(ctx, gcfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	clusterUID, err := ClusterUID(ctx, cl.Kube)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The naming UID needs GCE: when its ConfigMap is missing it is recovered from NEG names.
+	namingUID, err := NamingUID(ctx, cl.Kube, cloud, clusterUID, o.NamingUID)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Every GCE mutation goes through the fence, closed if the ConfigMap's UID changes.
+	fence := gce.NewFence()
+	obs.ready.setFence(fence.Err)
+	obs.metrics.SetNamingUIDConflict(false)
+	stop = func() {}
+	if o.NamingUID == "" {
+		stop = startNamingUIDGuard(ctx, &namingUIDGuard{client: cl.Kube, uid: namingUID, fence: fence,
+			metrics: obs.metrics, clock: clock.RealClock{}, period: namingUIDCheckPeriod})
+	}
+	obs.metrics.SetCloudState(cloud, cloud.ConfiguredQPS(), o.GCEMaxInFlight)
+	klog.FromContext(ctx).Info("Starting neg-controller", "project", env.Project, "region", env.Region, "network", env.Network,
+		"subnetwork", env.Subnetwork, "clusterName", env.ClusterName, "namingUID", namingUID, "clusterUID", clusterUID,
+		"gceEndpoint", o.GCEEndpoint)
+	return &gceSetup{env: env, cloud: cloud, fence: fence, clusterUID: clusterUID, namingUID: namingUID}, stop, nil
+}
+
+// newInformerFactory returns the shared informer factory of the controllers: objects trimmed
+// for the cache, and only Services re-synced periodically (that drives the verify of their
+// NEGs); re-syncing slices and nodes would only burn GCE quota.
+func newInformerFactory(kube kubernetes.Interface, resync time.Duration) informers.SharedInformerFactory {
+	return informers.NewSharedInformerFactoryWithOptions(kube, resync,
+		informers.WithTransform(trimForCache),
+		informers.WithCustomResyncConfig(map[metav1.Object]time.Duration{
+			&discoveryv1.EndpointSlice{}: 0,
+			&corev1.Node{}:               0,
+			&networkingv1.Ingress{}:      0,
+		}))
+}
+
+// newController builds the NEG controller. The backend service reconciler shares its retry
+// policy (the default), resync period and clients (backends.go newBackends).
+func newController(ctx context.Context, o *Options, cl Clients, g *gceSetup, obs *observability,
+	factory informers.SharedInformerFactory, hybrid controller.HybridConfig) (*controller.Controller, error) {
+	env, retry, resync := g.env, backoff.Policy{}.WithDefaults(), resyncMaxAge(o.ResyncPeriod)
+	bc := backendsConfig(ctx, o, env, g.cloud, g.fence, obs.metrics.ObserveDryRun)
+	return controller.New(controller.Config{
+		KubeClient:      cl.Kube,
+		EventClient:     cl.Events,
+		Informers:       factory,
+		Cloud:           g.negCloud,
+		ClusterUID:      g.clusterUID,
+		NamingUID:       g.namingUID,
+		Network:         gce.NetworkURL(env.Project, env.Network),
+		Subnetwork:      gce.SubnetworkURL(env.Project, env.Region, env.Subnetwork),
+		ConcurrentSyncs: o.ConcurrentSyncs,
+		// Custom NEG names must start with "<namespace>-" (teams sharing a cluster).
+		RequireNamespacePrefix: o.RequireNamespacePrefix,
+		SyncDelay:              o.SyncDelay,
+		CallInterval:           o.NEGCallInterval,
+		QuietPeriod:            o.NEGQuietPeriod,
+		BudgetShort:            g.cloud.MutationsShort,
+		GCPeriod:               o.GCPeriod,
+		ResyncPeriod:           resync,
+		NEGVerifyPeriod:        negVerifyPeriod(o.NEGVerifyPeriod),
+		Backoff:                retry,
+		NewBackends:            newBackends(bc, cl.Kube, resync, retry, obs.metrics.QueueProvider()),
+		Metrics:                obs.metrics,
+		SvcNEG:                 svcNEGWriter(ctx, o, cl, resync),
+		Hybrid:                 hybrid,
+		DualStackNEG:           o.DualStack.Enable,
+		IPv6OnlyNEG:            o.DualStack.IPv6Only,
+		MigrationPause:         o.DualStack.migrationPause(),
+		Preprovisioning: controller.PreprovisionConfig{Enabled: o.EnableNEGPreprovisioning, Region: env.Region,
+			RegionZones: g.cloud.RegionZones},
+	})
 }
 
 // neverPeriod stands for a disabled period.

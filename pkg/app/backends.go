@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 
 	"github.com/neg-controller/neg-controller/pkg/backends"
+	"github.com/neg-controller/neg-controller/pkg/backoff"
 	"github.com/neg-controller/neg-controller/pkg/controller"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 )
@@ -34,11 +38,12 @@ func (o *Options) validateBackends() []error {
 	return nil
 }
 
-// backendsConfig returns the controller's backend service wiring, or nil when it is disabled.
-// With --dry-run, backend service updates are logged and reported to observeDryRun instead of
-// made. Updates go through fence (if not nil).
+// backendsConfig returns the backend service reconciler's own settings — the adapter, project,
+// region and allow-list — or nil when wiring is disabled (newBackends completes them). With
+// --dry-run, backend service updates are logged and reported to observeDryRun instead of made.
+// Updates go through fence (if not nil).
 func backendsConfig(ctx context.Context, o *Options, env Environment, cloud *gce.Compute, fence *gce.Fence,
-	observeDryRun func(string)) *controller.BackendsConfig {
+	observeDryRun func(string)) *backends.Config {
 	if !o.EnableAutoneg {
 		return nil
 	}
@@ -56,5 +61,27 @@ func backendsConfig(ctx context.Context, o *Options, env Environment, cloud *gce
 	if fence != nil {
 		bs = fence.BackendServices(bs)
 	}
-	return &controller.BackendsConfig{Cloud: bs, Region: env.Region, Allow: allow}
+	return &backends.Config{Cloud: bs, Project: cloud.Project(), Region: env.Region, Allow: allow}
+}
+
+// newBackends returns the controller's factory of the backend service reconciler bc configures,
+// or nil when bc is (wiring disabled). The reconciler shares the controller's Kubernetes client,
+// resync period, retry policy and queue metrics; the controller adds the hooks only it has (its
+// warning memory for events, its queue for the Services whose NEGs the reconciler released).
+func newBackends(bc *backends.Config, kube kubernetes.Interface, resync time.Duration, retry backoff.Policy,
+	queues workqueue.MetricsProvider) func(controller.BackendHooks) (controller.BackendServices, error) {
+	if bc == nil {
+		return nil
+	}
+	return func(h controller.BackendHooks) (controller.BackendServices, error) {
+		cfg := *bc
+		cfg.KubeClient, cfg.ResyncPeriod, cfg.QueueMetrics = kube, resync, queues
+		cfg.RetryBase, cfg.RetryMax, cfg.RetryLater = retry.Base, retry.Max, retry.Later
+		cfg.Events, cfg.OnReleased = h.Events, h.Requeue
+		r, err := backends.NewReconciler(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
 }

@@ -4,7 +4,10 @@
 // kube-system/ingress-uid, recovered from NEG names rather than re-invented when missing, and
 // guarded while running: uidguard.go closes a gce.Fence around every GCE mutation if it
 // changes) and description UID (kube-system Namespace), the Kubernetes and
-// Compute Engine clients, the informers, and the controller. Library packages never read
+// Compute Engine clients, the informers, and the controller with what it is handed (app.go
+// newController): the ServiceNetworkEndpointGroup writer (svcneg.go) and the backend service
+// reconciler's factory (backends.go: allow-list, region, dry-run wrapper, fence; the client,
+// resync period and retry policy it shares with the controller). Library packages never read
 // flags; they get plain values from here.
 //
 // Running in production (operating.go and the files it names): the Prometheus registry this

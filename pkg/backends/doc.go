@@ -20,10 +20,10 @@
 //     fingerprint) with a fresh read a bounded number of times with jittered delays.
 //
 // Ownership. A backend belongs to a Service when its group is the URL of a NEG whose ownership
-// description names this cluster and that Service (the NEG controller's index). Only those are
-// added, changed or removed; backends of other clusters sharing the backend service and
-// hand-added ones are copied back exactly as read. The backend services a Service may still
-// hold NEGs in are tracked: those of its annotation, those of its
+// description names this cluster and that Service (the NEG controller's index, pkg/negindex).
+// Only those are added, changed or removed; backends of other clusters sharing the backend
+// service and hand-added ones are copied back exactly as read. The backend services a Service
+// may still hold NEGs in are tracked: those of its annotation, those of its
 // controller.autoneg.dev/neg-status annotation (written after every reconcile, in autoneg's
 // format, so the record survives restarts), and those written to since the start. When a port,
 // the annotation or the Service goes away, the Service's NEGs are removed from the tracked
@@ -38,4 +38,8 @@
 // other reference is a Warning event. Invalid input (annotation, unknown or mis-regioned backend
 // service, a balancing mode the protocol does not take, more than 50 backends) is a Warning
 // event and no write at all to that backend service.
+//
+// Wiring. pkg/app builds the Reconciler's Config and hands the NEG controller a factory
+// (controller.Config.NewBackends); the controller calls it once with the two things only it has,
+// Events (its warning memory) and the requeue that becomes OnReleased.
 package backends

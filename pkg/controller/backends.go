@@ -10,61 +10,42 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/neg-controller/neg-controller/pkg/backends"
-	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 )
 
-// BackendsConfig enables backend service wiring (the controller.autoneg.dev/neg annotation, see
-// package backends): every NEG of a Service port named there becomes a backend of the backend
-// services listed for the port.
-type BackendsConfig struct {
-	// Cloud reads and updates backend services. Required.
-	Cloud gce.BackendServices
-	// Region is the cluster's region (regional backend services elsewhere are refused).
-	Region string
-	// Allow lists the backend services that may be modified; the zero value allows none.
-	Allow backends.AllowList
-	// Workers is the number of Services whose backend services are reconciled at once.
-	Workers int
-}
-
-// backendServices is what the controller needs of the backend service reconciler
-// (backends.Reconciler): it is told the wanted backends after every sync, asked whether it still
-// holds a NEG as a backend before the NEG is deleted, and run beside the NEG workers.
-type backendServices interface {
+// BackendServices is what the controller needs of the backend service reconciler
+// (backends.Reconciler, controller.autoneg.dev/neg): it is told the wanted backends after every
+// sync, asked whether it still holds a NEG as a backend before the NEG is deleted, and run beside
+// the NEG workers.
+type BackendServices interface {
 	Update(w backends.Want)
 	Holds(key cache.ObjectName, ref neg.Ref) bool
 	Run(ctx context.Context)
 	Idle(horizon time.Duration) bool
 }
 
-// initBackends creates the backend service reconciler when Config.Backends is set. Its periodic
-// verify follows ResyncPeriod, its retries the controller's Backoff.
+// BackendHooks is what the controller gives the backend service reconciler it is handed
+// (Config.NewBackends): the two ways the reconciler calls back into the controller.
+type BackendHooks struct {
+	// Events records the reconciler's events with the controller's recorder and warning memory
+	// (a warning is recorded once per Service and slot until cleared).
+	Events backends.Events
+	// Requeue queues a sync of the Service; the reconciler calls it after a reconcile that left
+	// NEGs of the Service out of every backend service (backends.Config.OnReleased), so that the
+	// sync may delete them.
+	Requeue func(key cache.ObjectName)
+}
+
+// initBackends builds the backend service reconciler with Config.NewBackends, when set.
 func (c *Controller) initBackends() error {
-	bc := c.cfg.Backends
-	if bc == nil {
+	if c.cfg.NewBackends == nil {
 		return nil
 	}
-	r, err := backends.NewReconciler(backends.Config{
-		KubeClient:   c.cfg.KubeClient,
-		Cloud:        bc.Cloud,
-		Project:      c.cfg.Cloud.Project(),
-		Region:       bc.Region,
-		Allow:        bc.Allow,
-		Events:       backendEvents{c},
-		OnReleased:   func(key cache.ObjectName) { c.queue.Add(key) },
-		QueueMetrics: c.cfg.Metrics.QueueProvider(),
-		Workers:      bc.Workers,
-		ResyncPeriod: c.cfg.ResyncPeriod,
-		RetryBase:    c.cfg.Backoff.Base,
-		RetryMax:     c.cfg.Backoff.Max,
-		RetryLater:   c.cfg.Backoff.Later,
-		Clock:        c.clock,
-	})
+	b, err := c.cfg.NewBackends(BackendHooks{Events: backendEvents{c}, Requeue: c.queue.Add})
 	if err != nil {
 		return err
 	}
-	c.backends = r
+	c.backends = b
 	return nil
 }
 
@@ -100,12 +81,12 @@ func (c *Controller) syncBackends(s *serviceSync, tasks []*negTask) {
 			continue
 		}
 		pn, ok := w.NEGs[t.port.port]
-		if ok && c.serves(s, t, c.index.get(t.ref)) && !slices.Contains(pn.Zones, t.ref.Zone) {
+		if ok && c.serves(s, t, c.index.Get(t.ref)) && !slices.Contains(pn.Zones, t.ref.Zone) {
 			pn.Zones = append(pn.Zones, t.ref.Zone)
 			w.NEGs[t.port.port] = pn
 		}
 	}
-	for ref := range c.index.ownedBy(s.key) {
+	for ref := range c.index.OwnedBy(s.key) {
 		w.Owned = append(w.Owned, ref)
 	}
 	c.backends.Update(w)

@@ -25,10 +25,25 @@ const (
 	mRegionBSPatch = "compute.regionBackendServices.patch"
 )
 
-// withBackends enables backend service wiring with the given allow-list.
+// withBackends enables backend service wiring with the given allow-list through
+// Config.NewBackends, as pkg/app does: the reconciler shares the controller's Kubernetes client,
+// project, clock, resync period, retry policy and queue metrics (read from cfg when New builds
+// it, so later tweaks count).
 func withBackends(allow ...string) func(*Config) {
 	return func(cfg *Config) {
-		cfg.Backends = &BackendsConfig{Cloud: cfg.Cloud.(*gce.Compute), Region: region, Allow: backends.MustAllowList(allow...)}
+		cfg.NewBackends = func(h BackendHooks) (BackendServices, error) {
+			retry := cfg.Backoff.WithDefaults()
+			r, err := backends.NewReconciler(backends.Config{
+				KubeClient: cfg.KubeClient, Cloud: cfg.Cloud.(*gce.Compute), Project: cfg.Cloud.Project(), Region: region,
+				Allow: backends.MustAllowList(allow...), Events: h.Events, OnReleased: h.Requeue,
+				QueueMetrics: cfg.Metrics.QueueProvider(), ResyncPeriod: cfg.ResyncPeriod, Clock: cfg.Clock,
+				RetryBase: retry.Base, RetryMax: retry.Max, RetryLater: retry.Later,
+			})
+			if err != nil {
+				return nil, err
+			}
+			return r, nil
+		}
 	}
 }
 

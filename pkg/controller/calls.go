@@ -16,7 +16,7 @@ import (
 // syncs the Service again — at once, or after the NEG's backoff when a call failed.
 func (c *Controller) callsDone(d negsync.Done) {
 	if d.Gone {
-		c.index.remove(d.Ref)
+		c.index.Remove(d.Ref)
 	}
 	svc, err := c.services.Services(d.Owner.Namespace).Get(d.Owner.Name)
 	if err != nil {

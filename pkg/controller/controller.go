@@ -28,6 +28,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/metrics"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/negindex"
 	"github.com/neg-controller/neg-controller/pkg/negsync"
 	"github.com/neg-controller/neg-controller/pkg/plan"
 )
@@ -128,9 +129,14 @@ type Config struct {
 	// Metrics records the controller's metrics (see metrics.go); nil records nothing.
 	Metrics *metrics.Metrics
 
-	// Backends enables backend service wiring (controller.autoneg.dev/neg, see backends.go);
-	// nil disables it.
-	Backends *BackendsConfig
+	// NewBackends builds the backend service reconciler (controller.autoneg.dev/neg, see
+	// backends.go; pkg/app builds a backends.Reconciler); nil disables backend service wiring.
+	// New calls it once, after the queue and the event recorder exist. It is a factory rather
+	// than a built value because the two call each other: the reconciler's events go to the
+	// controller's warning memory and its releases to the controller's queue (BackendHooks),
+	// while the controller hands it the wanted backends. The caller configures everything else
+	// (cloud, allow-list, region, retries, resync), usually as for the controller.
+	NewBackends func(BackendHooks) (BackendServices, error)
 
 	// Hybrid configures hybrid (NON_GCP_PRIVATE_IP_PORT) NEGs: which Services get them, the
 	// placement of their nodes in GCE zones, the takeover from k8s-hybrid-neg-controller
@@ -217,7 +223,8 @@ type Controller struct {
 	recorder    record.EventRecorder
 	warnings    *dedup.Warnings
 
-	index *negIndex
+	// index knows every NEG of the project and which are ours (pkg/negindex).
+	index *negindex.Index
 	// negs owns the endpoints of every NEG (pkg/negsync).
 	negs *negsync.Syncer
 	// creates tracks the NEG inserts in flight (create.go).
@@ -225,7 +232,7 @@ type Controller struct {
 	// changes times EndpointSlice changes until the calls they cause complete (metrics).
 	changes *changeTracker
 	// backends keeps backend services in step with the NEGs (backends.go); nil when disabled.
-	backends backendServices
+	backends BackendServices
 	// regionZones are the zones of the region, for zone pre-provisioning (preprovision.go).
 	regionZones regionZoneList
 
@@ -259,8 +266,8 @@ func New(cfg Config) (*Controller, error) {
 		clock:    cfg.Clock,
 		namer:    naming.NewNamer(cfg.NamingUID),
 		warnings: dedup.NewWarnings(),
-		index: newNEGIndex(ownershipRule{clusterUID: cfg.ClusterUID, network: cfg.Network, namer: naming.NewNamer(cfg.NamingUID),
-			adoptHybrid: cfg.Hybrid.AdoptHybridControllerNEGs}),
+		index: negindex.New(negindex.Rule{ClusterUID: cfg.ClusterUID, Network: cfg.Network, Namer: naming.NewNamer(cfg.NamingUID),
+			AdoptHybrid: cfg.Hybrid.AdoptHybridControllerNEGs}),
 		creates: newCreations(),
 		changes: newChangeTracker(),
 
@@ -349,13 +356,13 @@ func (c *Controller) loadIndex(ctx context.Context) error {
 // refreshIndex replaces the NEG index with a fresh listing, and compares the listed sizes with
 // the endpoints the controller believes attached (drift.go).
 func (c *Controller) refreshIndex(ctx context.Context) error {
-	gen, seq := c.index.generation(), c.negs.Sequence()
+	gen, seq := c.index.Generation(), c.negs.Sequence()
 	negs, err := c.cfg.Cloud.ListNEGs(gce.WithPriority(ctx, gce.PriorityBackground))
 	if err != nil {
 		return fmt.Errorf("listing NEGs: %w", err)
 	}
 	c.repairDrift(ctx, c.negs.CheckSizes(negs, seq))
-	for _, key := range c.index.refresh(negs, gen) {
+	for _, key := range c.index.Refresh(negs, gen) {
 		// A NEG of this Service was deleted outside the controller: re-create it.
 		klog.FromContext(ctx).Info("NEG deleted outside the controller", "service", klog.KRef(key.Namespace, key.Name))
 		c.queue.Add(key)

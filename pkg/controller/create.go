@@ -99,7 +99,7 @@ func (c *Controller) startCreate(ctx context.Context, s *serviceSync, t *negTask
 			existing, gerr := c.cfg.Cloud.GetNEG(ctx, ref.Zone, ref.Name)
 			if gerr == nil {
 				existing.Zone = ref.Zone
-				c.index.put(*existing)
+				c.index.Put(*existing)
 				c.queue.Add(key)
 				return
 			}
@@ -117,9 +117,9 @@ func (c *Controller) startCreate(ctx context.Context, s *serviceSync, t *negTask
 		created.Zone = ref.Zone
 		// Known empty before it is indexed: a sync that finds it in the index must not list it.
 		c.negs.Created(ref, key)
-		c.index.put(*created)
+		c.index.Put(*created)
 		if custom {
-			c.index.markClaimed(ref)
+			c.index.MarkClaimed(ref)
 		}
 		c.warnings.Clear(key, ReasonCreateNEGFailed+":"+ref.String())
 		logger.Info("Created NEG")

@@ -8,10 +8,21 @@
 //
 // Its one job is deciding, per Service, which NEGs must exist and which endpoints each must hold.
 // The work around it lives in small packages: pkg/annotation parses what the user wrote,
-// pkg/zones and pkg/endpoints turn nodes and EndpointSlices into zones and endpoints, pkg/negsync
-// owns each NEG's endpoints and the calls that change them (pkg/plan decides what and when),
-// pkg/keyqueue runs the workers, pkg/svcneg writes the ServiceNetworkEndpointGroups and
-// pkg/backends the backend services (both built in pkg/app and handed in as interfaces).
+// pkg/zones and pkg/endpoints turn nodes and EndpointSlices into zones and endpoints,
+// pkg/negindex knows which NEGs exist in GCE and which of them are ours (negindex.Rule),
+// pkg/negsync owns each NEG's endpoints and the calls that change them (pkg/plan decides what
+// and when), pkg/keyqueue runs the workers, pkg/svcneg writes the ServiceNetworkEndpointGroups
+// and pkg/backends the backend services. Both writers are built in pkg/app and handed in as
+// interfaces: Config.SvcNEG as a value, Config.NewBackends as a factory New calls with its
+// BackendHooks (events, requeue), since the backend service reconciler calls back into the
+// controller.
+//
+// What stays here of ownership is what depends on the Service: whether the Service claims a
+// custom-named NEG of its own (sync.go claimed: its annotation, this process's use, its
+// neg-status or hybrid-neg-status, its ServiceNetworkEndpointGroup), whether a NEG serves a
+// Service port (hybrid.go serves), and why a NEG whose description fits is refused (negtask.go
+// mismatch). The index records what these need: the verdict, the owning Service, the claimed
+// mark.
 //
 // The path of one EndpointSlice change to the attach call:
 //
@@ -24,8 +35,8 @@
 //     and NEG zones (pkg/zones; for hybrid NEGs zones.Mapping), adds the zones the annotation's
 //     "zones" field pre-provisions (preprovision.go), and makes one negTask per NEG (wanted
 //     zone × port, plus NEGs of ours no longer wanted).
-//  4. negtask.go prepare, per NEG in parallel: the NEG must exist and be ours (index.go knows
-//     every NEG of the project; ownership.go decides; a missing one is inserted in the
+//  4. negtask.go prepare, per NEG in parallel: the NEG must exist and be ours (pkg/negindex knows
+//     every NEG of the project and its Rule decides; a missing one is inserted in the
 //     background, create.go) and its endpoints known (negsync.Syncer.Refresh lists it only when
 //     unknown or its verify is due).
 //  5. status.go writes neg-status when it changed; svcneg.go, at the end of the sync, the
@@ -52,7 +63,7 @@
 //     up to date by our own successful calls is used, so a steady state makes no mutating calls
 //     and few reads.
 //   - The index of NEGs in GCE is loaded before the first sync, so a restart creates nothing
-//     that already exists. A NEG is changed or deleted only when it is ours (ownership.go):
+//     that already exists. A NEG is changed or deleted only when it is ours (negindex.Rule):
 //     type GCE_VM_IP_PORT or NON_GCP_PRIVATE_IP_PORT, description naming this cluster, the
 //     configured network, and a name this cluster generates for the description's Service port
 //     or a custom name that Service claims. An existing custom-named NEG belongs to the Service

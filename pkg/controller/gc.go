@@ -10,6 +10,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/metrics"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/negindex"
 )
 
 // runGC is the garbage collector: GCInitialDelay after the start, then every GCPeriod, it
@@ -44,7 +45,7 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 	c.reportUnowned(ctx)
 	n, unclaimed := 0, 0
 	var nodes []*corev1.Node // listed when a pre-provisioned NEG is met (retiredOutsideSync)
-	for _, key := range c.index.owners() {
+	for _, key := range c.index.Owners() {
 		svc, err := c.services.Services(key.Namespace).Get(key.Name)
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
@@ -56,7 +57,7 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 		if werr != nil {
 			continue // a rejected configuration keeps its NEGs as they are
 		}
-		for ref, e := range c.index.ownedBy(key) {
+		for ref, e := range c.index.OwnedBy(key) {
 			if !c.claimed(svc, want, ref, e) {
 				unclaimed++
 				c.logUnownedOnce(ctx, ref, e, metrics.UnownedClaim)
@@ -65,7 +66,7 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 			port, ok := entryPort(svc, want, ref, e)
 			p, wanted := want[port]
 			gone := !ok || !wanted || p.name != ref.Name
-			if !gone && preprovisioned(e.neg) {
+			if !gone && preprovisioned(e.NEG) {
 				if nodes == nil {
 					if nodes, err = c.nodes.List(labels.Everything()); err != nil {
 						return err
@@ -89,14 +90,14 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 // reportUnowned logs, once per NEG, the NEGs whose description names this cluster but that fail
 // another ownership check (type, network, name): they are never touched.
 func (c *Controller) reportUnowned(ctx context.Context) {
-	_, list := c.index.unowned()
+	_, list := c.index.Unowned()
 	for _, e := range list {
-		c.logUnownedOnce(ctx, e.neg.Ref(), e, e.verdict.unownedReason())
+		c.logUnownedOnce(ctx, e.NEG.Ref(), e, e.Verdict.UnownedReason())
 	}
 }
 
 // logUnownedOnce logs that a NEG naming this cluster is left alone, the first time it is seen.
-func (c *Controller) logUnownedOnce(ctx context.Context, ref neg.Ref, e indexEntry, reason string) {
+func (c *Controller) logUnownedOnce(ctx context.Context, ref neg.Ref, e negindex.Entry, reason string) {
 	c.unownedMu.Lock()
 	seen := c.unownedLogged[ref]
 	c.unownedLogged[ref] = true
@@ -105,13 +106,13 @@ func (c *Controller) logUnownedOnce(ctx context.Context, ref neg.Ref, e indexEnt
 		return
 	}
 	klog.FromContext(ctx).Info("NEG names this cluster but is not ours; it is never modified or deleted",
-		"neg", ref.Name, "zone", ref.Zone, "reason", reason, "type", e.neg.Type, "network", e.neg.Network,
-		"description", e.neg.Description)
+		"neg", ref.Name, "zone", ref.Zone, "reason", reason, "type", e.NEG.Type, "network", e.NEG.Network,
+		"description", e.NEG.Description)
 }
 
 // unownedCounts is the unowned_negs metric source.
 func (c *Controller) unownedCounts() map[string]int {
-	counts, _ := c.index.unowned()
+	counts, _ := c.index.Unowned()
 	if n := c.unclaimed.Load(); n > 0 {
 		counts[metrics.UnownedClaim] = int(n)
 	}

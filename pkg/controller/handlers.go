@@ -141,7 +141,7 @@ func (c *Controller) caresAbout(key cache.ObjectName) bool {
 	if svc, err := c.services.Services(key.Namespace).Get(key.Name); err == nil && hasNEGAnnotation(svc) {
 		return true
 	}
-	return len(c.index.ownedBy(key)) > 0
+	return len(c.index.OwnedBy(key)) > 0
 }
 
 // hasNEGAnnotation reports whether svc has cloud.google.com/neg or

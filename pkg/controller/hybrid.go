@@ -17,6 +17,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/negindex"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
 
@@ -95,8 +96,8 @@ func (c *Controller) hybridPlacement(s *serviceSync) bool {
 	if s.src.ConfigKey != "" {
 		return s.src.Hybrid
 	}
-	for _, e := range c.index.ownedBy(s.key) {
-		if negType(e.neg) == gce.TypeNonGCPPrivateIPPort {
+	for _, e := range c.index.OwnedBy(s.key) {
+		if negindex.TypeOf(e.NEG) == gce.TypeNonGCPPrivateIPPort {
 			return true
 		}
 	}
@@ -173,9 +174,9 @@ func (c *Controller) hybridControllerNEG(s *serviceSync) (neg.Ref, bool) {
 		return neg.Ref{}, false
 	}
 	for _, name := range st.NetworkEndpointGroups {
-		for _, e := range c.index.named(name) {
-			if e.verdict == hybridController && e.desc.Namespace == s.key.Namespace && e.desc.ServiceName == s.key.Name {
-				return neg.Ref{Zone: e.neg.Zone, Name: e.neg.Name}, true
+		for _, e := range c.index.Named(name) {
+			if e.Verdict == negindex.HybridController && e.Service() == s.key {
+				return neg.Ref{Zone: e.NEG.Zone, Name: e.NEG.Name}, true
 			}
 		}
 	}
@@ -199,11 +200,11 @@ func listsHybridStatus(svc *corev1.Service, name string) bool {
 
 // adopt uses e, a NEG of k8s-hybrid-neg-controller the Service of s claims (see claimed), as the
 // Service's own; the first time it records a Normal event.
-func (c *Controller) adopt(ctx context.Context, s *serviceSync, t *negTask, e *indexEntry) {
-	if e.claimed {
+func (c *Controller) adopt(ctx context.Context, s *serviceSync, t *negTask, e *negindex.Entry) {
+	if e.Claimed {
 		return
 	}
-	c.index.markClaimed(t.ref)
+	c.index.MarkClaimed(t.ref)
 	klog.FromContext(ctx).Info("Adopted NEG of k8s-hybrid-neg-controller", "neg", t.ref.Name, "zone", t.ref.Zone)
 	c.normal(s.target, ReasonAdopt, fmt.Sprintf("Adopted NEG %q in zone %q from k8s-hybrid-neg-controller for port %d.",
 		t.ref.Name, t.ref.Zone, t.port.port))
@@ -212,9 +213,9 @@ func (c *Controller) adopt(ctx context.Context, s *serviceSync, t *negTask, e *i
 // entryPort returns the Service port of an owned NEG: its description's, or for a NEG of
 // k8s-hybrid-neg-controller (no port in its markers) the wanted port of that name, else the
 // port the Service's hybrid-neg-status lists it for. ok is false when none is known.
-func entryPort(svc *corev1.Service, want map[int32]portNEG, ref neg.Ref, e indexEntry) (int32, bool) {
-	if e.verdict != hybridController {
-		return descPort(e.desc)
+func entryPort(svc *corev1.Service, want map[int32]portNEG, ref neg.Ref, e negindex.Entry) (int32, bool) {
+	if e.Verdict != negindex.HybridController {
+		return e.Port()
 	}
 	for port, p := range want {
 		if p.name == ref.Name {
@@ -237,14 +238,14 @@ func entryPort(svc *corev1.Service, want map[int32]portNEG, ref neg.Ref, e index
 // neg-status, backend services, svcneg): ours, of the Service's NEG type, and made for that
 // port — by this controller (its description), or by k8s-hybrid-neg-controller for the Service
 // and adopted by this sync.
-func (c *Controller) serves(s *serviceSync, t *negTask, e *indexEntry) bool {
-	if e == nil || !e.ours || negType(e.neg) != s.negType() {
+func (c *Controller) serves(s *serviceSync, t *negTask, e *negindex.Entry) bool {
+	if e == nil || !e.Ours || negindex.TypeOf(e.NEG) != s.negType() {
 		return false
 	}
-	if e.verdict == hybridController {
-		return e.claimed && e.desc.Namespace == s.key.Namespace && e.desc.ServiceName == s.key.Name && t.port.name == t.ref.Name
+	if e.Verdict == negindex.HybridController {
+		return e.Claimed && e.Service() == s.key && t.port.name == t.ref.Name
 	}
-	return e.desc == c.description(s.key, t.port.port)
+	return e.Description == c.description(s.key, t.port.port)
 }
 
 // releaseHybridControllerFinalizer removes k8s-hybrid-neg-controller's finalizer from a Service

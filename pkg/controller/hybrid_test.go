@@ -494,52 +494,6 @@ func TestHybridControllerNEGOfAnotherService(t *testing.T) {
 	}
 }
 
-// TestOwnershipRuleHybrid: the verdicts on hybrid NEGs and on k8s-hybrid-neg-controller's NEGs,
-// with and without adopting.
-func TestOwnershipRuleHybrid(t *testing.T) {
-	defaultNet := "https://www.googleapis.com/compute/v1/projects/p/global/networks/default"
-	web80 := naming.NewDescription(clusterUID, "default", "web", 80).String()
-	theirName := naming.HybridControllerName("c0ffee12", "default", "web", 80)
-	marks := map[string]string{naming.HybridControllerCreatedByKey: naming.HybridControllerCreatedBy, naming.HybridControllerServiceKey: "default/web"}
-	theirs := gce.NEG{Name: theirName, Type: gce.TypeNonGCPPrivateIPPort, Network: defaultNet,
-		Description: naming.HybridControllerDescription, Annotations: marks}
-	theirsWith := func(f func(*gce.NEG)) gce.NEG { n := theirs; f(&n); return n }
-	tests := []struct {
-		name string
-		neg  gce.NEG
-		// the verdicts without and with adoptHybrid
-		plain, adopting verdict
-	}{
-		{"their NEG", theirs, hybridController, hybridController},
-		{"their NEG, GCE_VM_IP_PORT", theirsWith(func(n *gce.NEG) { n.Type = gce.TypeGCEVMIPPort }), notOurs, notOurs},
-		{"their NEG, other network", theirsWith(func(n *gce.NEG) { n.Network = "projects/p/global/networks/other" }), notOurs, notOurs},
-		{"their NEG, subnetwork", theirsWith(func(n *gce.NEG) { n.Subnetwork = "projects/p/regions/r/subnetworks/s" }), notOurs, notOurs},
-		{"their NEG, bad Service reference", theirsWith(func(n *gce.NEG) {
-			n.Annotations = map[string]string{naming.HybridControllerCreatedByKey: naming.HybridControllerCreatedBy}
-		}), notOurs, notOurs},
-		{"our hybrid NEG with their generated name", gce.NEG{Name: theirName, Type: gce.TypeNonGCPPrivateIPPort, Network: defaultNet, Description: web80}, wrongName, ownedCustom},
-		{"our NEG with their name of another port", gce.NEG{Name: naming.HybridControllerName("c0ffee12", "default", "web", 81), Type: gce.TypeNonGCPPrivateIPPort,
-			Network: defaultNet, Description: web80}, wrongName, wrongName},
-		{"our hybrid NEG with a subnetwork", gce.NEG{Name: namer.NEGName("default", "web", 80), Type: gce.TypeNonGCPPrivateIPPort, Network: defaultNet,
-			Subnetwork: "projects/p/regions/r/subnetworks/s", Description: web80}, wrongNetwork, wrongNetwork},
-	}
-	for _, tc := range tests {
-		for _, adopt := range []bool{false, true} {
-			rule := ownershipRule{clusterUID: clusterUID, network: "default", namer: namer, adoptHybrid: adopt}
-			want := tc.plain
-			if adopt {
-				want = tc.adopting
-			}
-			if _, got := rule.judge(tc.neg); got != want {
-				t.Errorf("%s (adopt %v): judge = %v, want %v", tc.name, adopt, got, want)
-			}
-			if got := rule.ours(want); got != (want == ownedGenerated || want == ownedCustom || (want == hybridController && adopt)) {
-				t.Errorf("%s (adopt %v): ours(%v) = %v", tc.name, adopt, want, got)
-			}
-		}
-	}
-}
-
 // TestHybridBackendWiring: the NEGs of a hybrid Service become backends of the backend services
 // its controller.autoneg.dev/neg annotation names, with the balancing modes hybrid backends take
 // (RATE on an HTTP service, CONNECTION on a regional TCP proxy), in every mapped zone.

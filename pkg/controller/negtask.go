@@ -13,6 +13,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/negindex"
 	"github.com/neg-controller/neg-controller/pkg/negsync"
 )
 
@@ -49,11 +50,11 @@ func (c *Controller) prepare(ctx context.Context, s *serviceSync, t *negTask) {
 // synced again when the insert finishes.
 func (c *Controller) ensureNEG(ctx context.Context, s *serviceSync, t *negTask) bool {
 	want := c.description(s.key, t.port.port)
-	if e := c.index.get(t.ref); e != nil {
-		if e.verdict == hybridController {
+	if e := c.index.Get(t.ref); e != nil {
+		if e.Verdict == negindex.HybridController {
 			return c.checkAdoption(ctx, s, t, e)
 		}
-		return c.checkOwnership(s, t, e.neg, want)
+		return c.checkOwnership(s, t, e.NEG, want)
 	}
 	if !t.active {
 		return false
@@ -75,11 +76,11 @@ func (c *Controller) checkOwnership(s *serviceSync, t *negTask, n gce.NEG, want 
 	case naming.Owned:
 		c.warnings.Clear(s.key, slot)
 		if !t.port.generated() {
-			c.index.markClaimed(t.ref)
+			c.index.MarkClaimed(t.ref)
 		}
 		return true
 	case naming.Adoptable:
-		c.index.putOwned(n, want)
+		c.index.Adopt(n, want)
 		c.warnings.Clear(s.key, slot)
 		return true
 	}
@@ -114,16 +115,16 @@ func (c *Controller) refuseMisfit(s *serviceSync, t *negTask, n gce.NEG) bool {
 // so we refuse instead. A NEG of the other type we create is what switching --neg-type (or the
 // Service's annotation) leaves behind: it is refused too, never touched.
 func (c *Controller) mismatch(n gce.NEG, want string) string {
-	switch c.index.rule.misfit(n) {
-	case wrongType:
+	switch c.index.Rule().Misfit(n) {
+	case negindex.WrongType:
 		return fmt.Sprintf("is of type %s, not %s", n.Type, want)
-	case wrongNetwork:
-		if negType(n) == gce.TypeNonGCPPrivateIPPort && n.Subnetwork != "" {
+	case negindex.WrongNetwork:
+		if negindex.TypeOf(n) == gce.TypeNonGCPPrivateIPPort && n.Subnetwork != "" {
 			return fmt.Sprintf("is a %s NEG with subnetwork %q (hybrid NEGs take a network only)", n.Type, n.Subnetwork)
 		}
 		return fmt.Sprintf("is on network %q, not the configured %q", n.Network, c.cfg.Network)
 	}
-	if got := negType(n); got != want {
+	if got := negindex.TypeOf(n); got != want {
 		return fmt.Sprintf("is of type %s, not %s, the type of this Service's NEGs (did --neg-type or the "+
 			"Service's annotation change since it was created? Remove it from its backend services and delete it, "+
 			"and a NEG of the right type is created)", got, want)
@@ -135,19 +136,18 @@ func (c *Controller) mismatch(n gce.NEG, want string) string {
 // Service port of t: only when adopting (the entry is ours), made for this Service, claimed by
 // it (its hybrid-neg-status lists the name, see claimed) and fitting (type, network). Otherwise
 // it is refused like any NEG of someone else.
-func (c *Controller) checkAdoption(ctx context.Context, s *serviceSync, t *negTask, e *indexEntry) bool {
+func (c *Controller) checkAdoption(ctx context.Context, s *serviceSync, t *negTask, e *negindex.Entry) bool {
 	slot := ReasonNEGNotOwned + ":" + t.ref.String()
-	if !e.ours || e.desc.Namespace != s.key.Namespace || e.desc.ServiceName != s.key.Name ||
-		!c.claimed(s.svc, s.want, t.ref, *e) {
+	if !e.Ours || e.Service() != s.key || !c.claimed(s.svc, s.want, t.ref, *e) {
 		c.warn(s.key, s.target, slot, ReasonNEGNotOwned, fmt.Sprintf(
 			"NEG %q in zone %q already exists and was created by k8s-hybrid-neg-controller for Service %s/%s; it is "+
 				"not used, modified or deleted (neg-controller adopts such a NEG only with --adopt-hybrid-neg-controller-negs, "+
 				"for the Service it was created for, when the Service's %s lists it).",
-			t.ref.Name, t.ref.Zone, e.desc.Namespace, e.desc.ServiceName, annotation.HybridNEGStatusKey))
+			t.ref.Name, t.ref.Zone, e.Description.Namespace, e.Description.ServiceName, annotation.HybridNEGStatusKey))
 		s.requeueBy(c.clock.Now().Add(c.cfg.Backoff.Max))
 		return false
 	}
-	if c.refuseMisfit(s, t, e.neg) {
+	if c.refuseMisfit(s, t, e.NEG) {
 		return false
 	}
 	c.warnings.Clear(s.key, slot)
@@ -157,8 +157,8 @@ func (c *Controller) checkAdoption(ctx context.Context, s *serviceSync, t *negTa
 
 // sameType reports whether the NEG ref is of the type of the Service's NEGs.
 func (c *Controller) sameType(s *serviceSync, ref neg.Ref) bool {
-	e := c.index.get(ref)
-	return e != nil && negType(e.neg) == s.negType()
+	e := c.index.Get(ref)
+	return e != nil && negindex.TypeOf(e.NEG) == s.negType()
 }
 
 // listFailed handles a failed listing of the NEG of t: a NEG deleted behind our back is
@@ -166,7 +166,7 @@ func (c *Controller) sameType(s *serviceSync, ref neg.Ref) bool {
 func (c *Controller) listFailed(ctx context.Context, s *serviceSync, t *negTask, err error) {
 	if gce.IsNotFound(err) {
 		klog.FromContext(ctx).Info("NEG disappeared from GCE", "neg", t.ref.Name, "zone", t.ref.Zone)
-		c.index.remove(t.ref)
+		c.index.Remove(t.ref)
 		c.negs.Forget(t.ref)
 		if t.active {
 			s.requeueBy(c.clock.Now())
@@ -240,7 +240,7 @@ func (c *Controller) removeNEG(ctx context.Context, s *serviceSync, t *negTask) 
 	inUseSlot := ReasonNEGInUse + ":" + t.ref.String()
 	switch {
 	case err == nil:
-		c.index.remove(t.ref)
+		c.index.Remove(t.ref)
 		c.negs.Forget(t.ref)
 		c.warnings.Clear(s.key, inUseSlot)
 		c.warnings.Clear(s.key, ReasonDeleteNEGFailed+":"+t.ref.String())

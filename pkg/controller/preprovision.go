@@ -14,6 +14,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/backoff"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/negindex"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
 
@@ -215,8 +216,8 @@ func preprovisioned(n gce.NEG) bool { return n.Annotations[PreprovisionedAnnotat
 // the Service's NEG type, and no node of the cluster (candidate or not) is in its zone. Such a
 // NEG is removed like the NEG of a removed port (removeNEG: kept while a backend service uses
 // it). Any other NEG of a zone without candidate nodes is kept, emptied.
-func (c *Controller) retired(s *serviceSync, ref neg.Ref, e indexEntry) bool {
-	if !s.zonesFinal || !preprovisioned(e.neg) || negType(e.neg) != s.negType() {
+func (c *Controller) retired(s *serviceSync, ref neg.Ref, e negindex.Entry) bool {
+	if !s.zonesFinal || !preprovisioned(e.NEG) || negindex.TypeOf(e.NEG) != s.negType() {
 		return false
 	}
 	for _, n := range s.nodes {
@@ -229,9 +230,9 @@ func (c *Controller) retired(s *serviceSync, ref neg.Ref, e indexEntry) bool {
 
 // retiredOutsideSync is retired for the garbage collection, which has no sync state: it places
 // nodes (list) and resolves the field as a sync of svc would.
-func (c *Controller) retiredOutsideSync(svc *corev1.Service, src annotation.Source, ref neg.Ref, e indexEntry,
+func (c *Controller) retiredOutsideSync(svc *corev1.Service, src annotation.Source, ref neg.Ref, e negindex.Entry,
 	list []*corev1.Node) bool {
-	if !preprovisioned(e.neg) {
+	if !preprovisioned(e.NEG) {
 		return false
 	}
 	s := &serviceSync{svc: svc, src: src, hybrid: src.Hybrid}

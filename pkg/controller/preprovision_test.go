@@ -212,7 +212,7 @@ func TestPreprovisionNodeInZoneKeepsNEG(t *testing.T) {
 	svc := e.getService("default", "web")
 	src := annotation.Source{ConfigKey: annotation.NEGKey, StatusKey: annotation.NEGStatusKey}
 	ref := neg.Ref{Zone: zoneB, Name: name}
-	entry := c.index.get(ref)
+	entry := c.index.Get(ref)
 	if entry == nil {
 		t.Fatal("NEG not indexed")
 	}

@@ -77,7 +77,7 @@ func (c *Controller) statusValue(s *serviceSync, tasks []*negTask) string {
 		if t.remove {
 			continue
 		}
-		if c.serves(s, t, c.index.get(t.ref)) && !slices.Contains(st.Zones, t.ref.Zone) {
+		if c.serves(s, t, c.index.Get(t.ref)) && !slices.Contains(st.Zones, t.ref.Zone) {
 			st.Zones = append(st.Zones, t.ref.Zone)
 		}
 	}

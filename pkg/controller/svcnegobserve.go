@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/negindex"
 	"github.com/neg-controller/neg-controller/pkg/svcneg"
 )
 
@@ -25,7 +26,7 @@ func (c *Controller) observeSvcNEG(s *serviceSync, tasks []*negTask, desired map
 		if t.active {
 			active++
 		}
-		e := c.index.get(t.ref)
+		e := c.index.Get(t.ref)
 		if !c.serves(s, t, e) {
 			if t.active {
 				missing = append(missing, c.missingNEGMessage(t, e))
@@ -36,8 +37,8 @@ func (c *Controller) observeSvcNEG(s *serviceSync, tasks []*negTask, desired map
 		if !t.active {
 			state = svcneg.StateInactive
 		}
-		obs.NEGs = append(obs.NEGs, svcneg.NegObjectReference{ID: e.neg.ID, SelfLink: e.neg.SelfLink,
-			NetworkEndpointType: e.neg.Type, State: state})
+		obs.NEGs = append(obs.NEGs, svcneg.NegObjectReference{ID: e.NEG.ID, SelfLink: e.NEG.SelfLink,
+			NetworkEndpointType: e.NEG.Type, State: state})
 
 		var eps neg.EndpointSet
 		if t.active {
@@ -75,7 +76,7 @@ func (c *Controller) observeSvcNEG(s *serviceSync, tasks []*negTask, desired map
 }
 
 // missingNEGMessage says why the NEG of an active task does not exist (or is not usable).
-func (c *Controller) missingNEGMessage(t *negTask, e *indexEntry) string {
+func (c *Controller) missingNEGMessage(t *negTask, e *negindex.Entry) string {
 	if e != nil {
 		return fmt.Sprintf("NEG %q in zone %q exists but was not created for this Service port (see the %s event); it is not used",
 			t.ref.Name, t.ref.Zone, ReasonNEGNotOwned)
@@ -111,7 +112,7 @@ func (c *Controller) forgetNEGFailures(key cache.ObjectName, tasks []*negTask) {
 		return
 	}
 	for _, t := range tasks {
-		if (t.ready && !t.remove) || c.index.get(t.ref) == nil && !t.active {
+		if (t.ready && !t.remove) || c.index.Get(t.ref) == nil && !t.active {
 			c.negs.ClearFailure(t.ref)
 		}
 	}
@@ -121,7 +122,7 @@ func (c *Controller) forgetNEGFailures(key cache.ObjectName, tasks []*negTask) {
 // exists and was not kept because a backend service uses it.
 func (c *Controller) negsRemain(tasks []*negTask, name string) bool {
 	for _, t := range tasks {
-		if t.ref.Name != name || c.index.get(t.ref) == nil {
+		if t.ref.Name != name || c.index.Get(t.ref) == nil {
 			continue
 		}
 		if f, _ := c.negs.Failure(t.ref); f.Reason != ReasonNEGInUse {

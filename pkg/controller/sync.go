@@ -22,6 +22,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/endpoints"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
+	"github.com/neg-controller/neg-controller/pkg/negindex"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
 
@@ -133,7 +134,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		// Hybrid NEGs take IPv4 endpoints only (the Compute API documents no IPv6 for them).
 		s.stack, _ = endpoints.StackOf(svc, c.cfg.DualStackNEG && !s.hybrid, c.cfg.IPv6OnlyNEG && !s.hybrid)
 	}
-	if len(want) == 0 && len(c.index.ownedBy(key)) == 0 {
+	if len(want) == 0 && len(c.index.OwnedBy(key)) == 0 {
 		c.warnings.Keep(key, nil)
 		c.syncBackends(s, nil)
 		return 0, errors.Join(c.writeStatus(ctx, s, nil), c.releaseHybridControllerFinalizer(ctx, s),
@@ -152,6 +153,19 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 	if err != nil {
 		return 0, err
 	}
+	c.reconcileAll(ctx, s, tasks, desired)
+	svcNEGErr := c.syncSvcNEGs(ctx, s, tasks, desired)
+	var after time.Duration
+	if !s.requeueAt.IsZero() {
+		after = max(s.requeueAt.Sub(c.clock.Now()), time.Millisecond)
+	}
+	return after, errors.Join(statusErr, svcNEGErr)
+}
+
+// reconcileAll hands every ready NEG of s its desired endpoints, in parallel (reconcile): those
+// of its port and zone, an empty set when the wanted port has none there, nil when the port is
+// no longer wanted.
+func (c *Controller) reconcileAll(ctx context.Context, s *serviceSync, tasks []*negTask, desired map[int32]map[string]neg.EndpointSet) {
 	c.parallel(tasks, func(t *negTask) {
 		if !t.ready {
 			return
@@ -165,12 +179,6 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		}
 		c.reconcile(ctx, s, t, d)
 	})
-	svcNEGErr := c.syncSvcNEGs(ctx, s, tasks, desired)
-	var after time.Duration
-	if !s.requeueAt.IsZero() {
-		after = max(s.requeueAt.Sub(c.clock.Now()), time.Millisecond)
-	}
-	return after, errors.Join(statusErr, svcNEGErr)
 }
 
 // otherStatusWriter reports whether another field manager writes the Service's neg-status (GKE's
@@ -215,21 +223,21 @@ func (c *Controller) loadNodes(s *serviceSync) error {
 // the same backup, which shares our cluster-uid) is never touched. A NEG of
 // k8s-hybrid-neg-controller (adopted) is claimed the same ways except by the annotation alone:
 // its name must be in the Service's hybrid-neg-status (or used, or recorded, since).
-func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref neg.Ref, e indexEntry) bool {
+func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref neg.Ref, e negindex.Entry) bool {
 	switch {
-	case e.verdict == ownedGenerated || (e.claimed && e.ours):
+	case e.Verdict == negindex.OwnedGenerated || (e.Claimed && e.Ours):
 		return true
-	case e.verdict != ownedCustom && e.verdict != hybridController || !e.ours:
+	case e.Verdict != negindex.OwnedCustom && e.Verdict != negindex.HybridController || !e.Ours:
 		return false
 	}
-	if e.verdict == ownedCustom {
+	if e.Verdict == negindex.OwnedCustom {
 		for _, p := range want {
 			if p.name == ref.Name {
 				return true
 			}
 		}
 	}
-	owner := cache.ObjectName{Namespace: e.desc.Namespace, Name: e.desc.ServiceName}
+	owner := e.Service()
 	if c.cfg.SvcNEG != nil && slices.Contains(c.cfg.SvcNEG.NamesOf(owner), ref.Name) {
 		return true
 	}
@@ -239,7 +247,7 @@ func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref ne
 	if listsHybridStatus(svc, ref.Name) {
 		return true
 	}
-	if e.verdict != ownedCustom {
+	if e.Verdict != negindex.OwnedCustom {
 		return false
 	}
 	st, err := annotation.ParseStatus(svc.Annotations[annotation.NEGStatusKey])
@@ -260,7 +268,7 @@ func (c *Controller) tasks(s *serviceSync) []*negTask {
 			out = append(out, &negTask{ref: ref, port: p, active: true})
 		}
 	}
-	owned := c.index.ownedBy(s.key)
+	owned := c.index.OwnedBy(s.key)
 	refs := make([]neg.Ref, 0, len(owned))
 	for ref := range owned {
 		refs = append(refs, ref)

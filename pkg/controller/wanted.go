@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/naming"
+	"github.com/neg-controller/neg-controller/pkg/negindex"
 )
 
 // portNEG is one NEG a Service wants: for a Service port, in every NEG zone.
@@ -149,9 +149,9 @@ func (c *Controller) checkNameClaims(svc *corev1.Service, want map[int32]portNEG
 // network: such a NEG is still not free to claim). ok is false when no such NEG exists — no
 // NEG of the name, or only NEGs of other clusters or users, which ensureNEG refuses per zone.
 func (c *Controller) existingOwner(name string) (cache.ObjectName, bool) {
-	for _, e := range c.index.named(name) {
-		if e.verdict != notOurs && e.desc.Namespace != "" && e.desc.ServiceName != "" {
-			return cache.ObjectName{Namespace: e.desc.Namespace, Name: e.desc.ServiceName}, true
+	for _, e := range c.index.Named(name) {
+		if e.Verdict != negindex.NotOurs && e.Description.Namespace != "" && e.Description.ServiceName != "" {
+			return e.Service(), true
 		}
 	}
 	return cache.ObjectName{}, false
@@ -232,10 +232,4 @@ func servicePortExists(svc *corev1.Service, port int32) bool {
 // description returns the ownership description of the NEG of a Service port.
 func (c *Controller) description(key cache.ObjectName, port int32) naming.Description {
 	return naming.NewDescription(c.cfg.ClusterUID, key.Namespace, key.Name, port)
-}
-
-// descPort parses the port of a description; ok is false if it is not a port number.
-func descPort(d naming.Description) (int32, bool) {
-	p, err := strconv.ParseInt(strings.TrimSpace(d.Port), 10, 32)
-	return int32(p), err == nil
 }
