@@ -268,7 +268,7 @@ func New(cfg Config) (*Controller, error) {
 		warnings: dedup.NewWarnings(),
 		index: negindex.New(negindex.Rule{ClusterUID: cfg.ClusterUID, Network: cfg.Network, Namer: naming.NewNamer(cfg.NamingUID),
 			AdoptHybrid: cfg.Hybrid.AdoptHybridControllerNEGs}),
-		creates: newCreations(),
+		creates: newCreations(maxCreatesInFlight),
 		changes: newChangeTracker(),
 
 		unownedLogged: map[neg.Ref]bool{},
