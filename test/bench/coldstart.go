@@ -245,13 +245,18 @@ func (e *env) deleteAllNEGs(ctx context.Context, svcs []svcRef) error {
 	if err != nil {
 		return fmt.Errorf("deleting NEGs: %w", err)
 	}
+	// Inserts the stopped controller left in flight in GCE may still complete after the
+	// deletes above (their operations run on); delete what reappears until nothing is left.
 	return poll(ctx, 250*time.Millisecond, 5*time.Minute, func() (bool, string) {
-		left := 0
+		var left []ref
 		for _, r := range refs {
 			if _, ok := e.st.GCE.NEGEndpoints(r.zone, r.name); ok {
-				left++
+				left = append(left, r)
 			}
 		}
-		return left == 0, fmt.Sprintf("%d NEGs not deleted yet", left)
+		for _, r := range left {
+			_, _ = e.st.Compute.NetworkEndpointGroups.Delete(e.st.Project, r.zone, r.name).Context(ctx).Do()
+		}
+		return len(left) == 0, fmt.Sprintf("%d NEGs not deleted yet", len(left))
 	})
 }
