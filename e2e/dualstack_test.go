@@ -14,12 +14,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/test/rollout"
-	"github.com/neg-controller/neg-controller/test/stack"
 )
 
 // TestDualStackSwitchUnderLoad: on dual-stack nodes and a dual-stack subnetwork, a 10-replica
@@ -34,22 +32,8 @@ func TestDualStackSwitchUnderLoad(t *testing.T) {
 	defer cancel()
 	opts := rollout.StackOptions()
 	opts.DualStack = true
-	st, err := stack.Start(klog.NewContext(ctx, klog.Background()), opts)
-	if err != nil {
-		t.Fatalf("starting a dual-stack serving stack: %v", err)
-	}
-	defer st.Stop()
-	ctrl, err := st.StartController("", append(rollout.ControllerFlags(), "--dual-stack-migration-pause=2s")...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := rollout.Config{Namespace: "default", Name: "ds", Replicas: 10, Rate: 200, Logf: t.Logf,
-		Alive: func() error {
-			if ctrl.Exited() {
-				return fmt.Errorf("neg-controller exited:\n%s", ctrl.LogTail(40))
-			}
-			return nil
-		}}
+	st, ctrl, alive := startServingStack(ctx, t, opts, append(rollout.ControllerFlags(), "--dual-stack-migration-pause=2s")...)
+	cfg := rollout.Config{Namespace: "default", Name: "ds", Replicas: 10, Rate: 200, Logf: t.Logf, Alive: alive}
 	fx, err := rollout.Setup(ctx, st, cfg)
 	if err != nil {
 		t.Fatal(err)

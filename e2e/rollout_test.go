@@ -23,27 +23,14 @@ import (
 func TestRolloutZeroDowntime(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	st, err := stack.Start(klog.NewContext(ctx, klog.Background()), rollout.StackOptions())
-	if err != nil {
-		t.Fatalf("starting a serving stack: %v", err)
-	}
-	defer st.Stop()
-	ctrl, err := st.StartController("", rollout.ControllerFlags()...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, ctrl, alive := startServingStack(ctx, t, rollout.StackOptions(), rollout.ControllerFlags()...)
 	cfg := rollout.Config{
 		Namespace: "default", Name: "roll", Replicas: 10, Rate: 200,
 		// GCE's pace, roughly: attaching takes seconds (the emulator's default is instant), and a
 		// new endpoint needs two passing probes (HealthyThreshold 2) to be HEALTHY.
 		AttachLatency: rollout.GCEAttachLatency,
 		Logf:          t.Logf,
-		Alive: func() error {
-			if ctrl.Exited() {
-				return fmt.Errorf("neg-controller exited:\n%s", ctrl.LogTail(40))
-			}
-			return nil
-		},
+		Alive:         alive,
 	}
 	fx, err := rollout.Setup(ctx, st, cfg)
 	if err != nil {
@@ -66,5 +53,27 @@ func TestRolloutZeroDowntime(t *testing.T) {
 		rollout.Table(cfg.Replicas, cfg.Rate, results))
 	if ctrl.Exited() {
 		t.Errorf("controller exited:\n%s", ctrl.LogTail(40))
+	}
+}
+
+// startServingStack starts a stack of its own with opts (stopped when the test ends) and the
+// controller on it with flags after the stack's own, and returns them with the check
+// rollout.Config.Alive wants (an error once the controller has exited).
+func startServingStack(ctx context.Context, t *testing.T, opts stack.Options, flags ...string) (*stack.Stack, *stack.Controller, func() error) {
+	t.Helper()
+	st, err := stack.Start(klog.NewContext(ctx, klog.Background()), opts)
+	if err != nil {
+		t.Fatalf("starting a serving stack: %v", err)
+	}
+	t.Cleanup(st.Stop)
+	ctrl, err := st.StartController("", flags...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, ctrl, func() error {
+		if ctrl.Exited() {
+			return fmt.Errorf("neg-controller exited:\n%s", ctrl.LogTail(40))
+		}
+		return nil
 	}
 }
