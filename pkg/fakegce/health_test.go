@@ -162,7 +162,7 @@ func fakegceGoroutines() (int, string) {
 func TestProbeHealth(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.7:0")
 	if err != nil {
-		t.Skipf("cannot listen on 127.0.0.7 (needs Linux-style loopback /8): %v", err)
+		t.Fatalf("cannot listen on 127.0.0.7 (the emulator's loopback rule needs Linux-style loopback /8): %v", err)
 	}
 	port := int64(ln.Addr().(*net.TCPAddr).Port)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

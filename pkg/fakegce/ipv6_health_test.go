@@ -119,7 +119,7 @@ func TestIPv6HealthByPolicy(t *testing.T) {
 func TestIPv6ProbeAndLoadBalancer(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.64.1.7:0")
 	if err != nil {
-		t.Skipf("cannot listen on 127.64.1.7 (needs Linux-style loopback /8): %v", err)
+		t.Fatalf("cannot listen on 127.64.1.7 (the emulator's loopback rule needs Linux-style loopback /8): %v", err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "pod") })}
 	go func() { _ = srv.Serve(ln) }()

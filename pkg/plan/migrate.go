@@ -101,6 +101,18 @@ func (x addrIndex) sharing(e neg.Endpoint) bool {
 	return false
 }
 
+// anyIPv6 reports whether an endpoint of the sets has an IPv6 address.
+func anyIPv6(sets ...neg.EndpointSet) bool {
+	for _, set := range sets {
+		for e := range set {
+			if e.IPv6 != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func addrKeys(e neg.Endpoint) []addrKey {
 	keys := make([]addrKey, 0, 2)
 	if e.IP != "" {

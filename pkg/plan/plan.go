@@ -59,19 +59,24 @@ func Compute(desired, current neg.EndpointSet, inFlight neg.EndpointSet, batchSi
 	}
 	var p Plan
 	// occupied indexes what GCE holds or may hold by address; wanted what the NEG should hold.
-	occupied, wanted := addrIndex{}, addrIndex{}
-	for e := range current {
-		occupied.add(e)
-	}
-	for e := range inFlight {
-		occupied.add(e)
-	}
-	for e := range desired {
-		wanted.add(e)
-	}
-	waiting := addrIndex{}
-	for e := range mig.Waiting {
-		waiting.add(e)
+	// Endpoints without IPv6 never conflict (the same instance, IPv4 address and port is the
+	// same endpoint), so single-stack NEGs — nearly all — skip building the indexes (nil
+	// indexes find nothing).
+	var occupied, wanted, waiting addrIndex
+	if len(mig.Waiting) > 0 || anyIPv6(desired, current, inFlight) {
+		occupied, wanted, waiting = addrIndex{}, addrIndex{}, addrIndex{}
+		for e := range current {
+			occupied.add(e)
+		}
+		for e := range inFlight {
+			occupied.add(e)
+		}
+		for e := range desired {
+			wanted.add(e)
+		}
+		for e := range mig.Waiting {
+			waiting.add(e)
+		}
 	}
 	var attach, detach, predecessors []neg.Endpoint
 	for e := range desired {
