@@ -74,16 +74,16 @@ func (c *Controller) syncBackends(s *serviceSync, tasks []*negTask) {
 	}
 	w := backends.Want{Key: s.key, Service: s.svc, Target: s.target, NEGs: map[int32]backends.PortNEGs{}}
 	for port, p := range s.want {
-		w.NEGs[port] = backends.PortNEGs{Name: p.name}
+		w.NEGs[port] = backends.PortNEGs{Name: p.Name}
 	}
 	for _, t := range tasks {
 		if t.remove {
 			continue
 		}
-		pn, ok := w.NEGs[t.port.port]
+		pn, ok := w.NEGs[t.port.Port]
 		if ok && c.serves(s, t, c.index.Get(t.ref)) && !slices.Contains(pn.Zones, t.ref.Zone) {
 			pn.Zones = append(pn.Zones, t.ref.Zone)
-			w.NEGs[t.port.port] = pn
+			w.NEGs[t.port.Port] = pn
 		}
 	}
 	for ref := range c.index.OwnedBy(s.key) {

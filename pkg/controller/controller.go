@@ -31,6 +31,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/negindex"
 	"github.com/neg-controller/neg-controller/pkg/negsync"
 	"github.com/neg-controller/neg-controller/pkg/plan"
+	"github.com/neg-controller/neg-controller/pkg/wanted"
 )
 
 // QueueName is the name of the Service work queue (workqueue metrics use it).
@@ -225,6 +226,8 @@ type Controller struct {
 
 	// index knows every NEG of the project and which are ours (pkg/negindex).
 	index *negindex.Index
+	// wants says which NEGs a Service asks for and may have (pkg/wanted).
+	wants *wanted.Resolver
 	// negs owns the endpoints of every NEG (pkg/negsync).
 	negs *negsync.Syncer
 	// creates tracks the NEG inserts in flight (create.go).
@@ -291,6 +294,9 @@ func New(cfg Config) (*Controller, error) {
 	if err := c.registerHandlers(cfg.Informers); err != nil {
 		return nil, err
 	}
+	c.wants = &wanted.Resolver{Namer: c.namer, NonGCPMode: cfg.Hybrid.NonGCPMode,
+		AdoptHybridControllerNEGs: cfg.Hybrid.AdoptHybridControllerNEGs, IPv6Only: cfg.IPv6OnlyNEG,
+		RequireNamespacePrefix: cfg.RequireNamespacePrefix, Ingresses: c.ingresses, Claims: c.svcIndexer, Index: c.index}
 	if err := c.initBackends(); err != nil {
 		return nil, err
 	}

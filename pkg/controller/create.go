@@ -111,7 +111,7 @@ func (c *Controller) startCreate(ctx context.Context, s *serviceSync, t *negTask
 		spec.Subnetwork = c.cfg.Subnetwork
 	}
 	preprovisionSpec(s, t.ref.Zone, &spec)
-	key, target, ref, port, custom := s.key, s.target, t.ref, t.port.port, !t.port.generated()
+	key, target, ref, port, custom := s.key, s.target, t.ref, t.port.Port, !t.port.Generated()
 	c.ops.Add(1)
 	c.busy.Add(1)
 	go func() {

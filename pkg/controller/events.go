@@ -4,6 +4,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/neg-controller/neg-controller/pkg/wanted"
 )
 
 // EventSource is the component name of every event the controller records.
@@ -22,9 +24,9 @@ const (
 	ReasonDelete = "Delete"
 
 	// ReasonInvalidAnnotation is used when the annotation error carries no reason of its own.
-	ReasonInvalidAnnotation = "InvalidNEGAnnotation"
+	ReasonInvalidAnnotation = wanted.ReasonInvalidAnnotation
 	// ReasonNEGNameConflict: another Service claims the same custom NEG name and wins.
-	ReasonNEGNameConflict = "NEGNameConflict"
+	ReasonNEGNameConflict = wanted.ReasonNEGNameConflict
 	// ReasonNEGControllerConflict: another field manager writes the Service's neg-status; the
 	// controller leaves the Service alone.
 	ReasonNEGControllerConflict = "NEGControllerConflict"
@@ -50,10 +52,10 @@ const (
 	ReasonEndpointsOverCapacity = "EndpointsOverCapacity"
 	// ReasonExternalNameService: an ExternalName Service carries the NEG annotation; it has no
 	// endpoints and gets no NEG.
-	ReasonExternalNameService = "ExternalNameService"
+	ReasonExternalNameService = wanted.ReasonExternalNameService
 	// ReasonNoIPv4Endpoints: the Service cannot have IPv4 endpoints (IPv6-only, or only FQDN or
 	// IPv6 EndpointSlices), so its NEGs stay empty.
-	ReasonNoIPv4Endpoints = "NoIPv4Endpoints"
+	ReasonNoIPv4Endpoints = wanted.ReasonNoIPv4Endpoints
 	// ReasonStatusUpdateFailed: the neg-status annotation could not be written.
 	ReasonStatusUpdateFailed = "NEGStatusUpdateFailed"
 )

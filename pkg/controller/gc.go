@@ -53,7 +53,7 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 		if err != nil {
 			svc = nil
 		}
-		want, src, werr := c.wantedNEGs(svc)
+		want, src, werr := c.wants.NEGs(svc)
 		if werr != nil {
 			continue // a rejected configuration keeps its NEGs as they are
 		}
@@ -64,8 +64,8 @@ func (c *Controller) collectGarbage(ctx context.Context) error {
 				continue
 			}
 			port, ok := entryPort(svc, want, ref, e)
-			p, wanted := want[port]
-			gone := !ok || !wanted || p.name != ref.Name
+			p, isWanted := want[port]
+			gone := !ok || !isWanted || p.Name != ref.Name
 			if !gone && preprovisioned(e.NEG) {
 				if nodes == nil {
 					if nodes, err = c.nodes.List(labels.Everything()); err != nil {

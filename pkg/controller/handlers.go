@@ -2,7 +2,6 @@ package controller
 
 import (
 	"fmt"
-	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -12,11 +11,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
+	"github.com/neg-controller/neg-controller/pkg/wanted"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
-
-// customNameIndex indexes Services by the custom NEG names their annotation claims.
-const customNameIndex = "negCustomName"
 
 // sliceServiceIndex indexes EndpointSlices by "namespace/service" (their service-name label), so
 // a sync finds its Service's slices without matching every slice of the namespace.
@@ -34,7 +31,7 @@ func sliceServiceOf(obj any) ([]string, error) {
 // Service keys; all work happens in sync.
 func (c *Controller) registerHandlers(f informers.SharedInformerFactory) error {
 	svcInf := f.Core().V1().Services()
-	if err := svcInf.Informer().AddIndexers(cache.Indexers{customNameIndex: customNamesOf}); err != nil {
+	if err := svcInf.Informer().AddIndexers(cache.Indexers{wanted.CustomNameIndex: wanted.IndexCustomNames}); err != nil {
 		return fmt.Errorf("controller: adding Service indexer: %w", err)
 	}
 	sliceInf := f.Discovery().V1().EndpointSlices()
@@ -101,12 +98,12 @@ func (c *Controller) onService(old, cur any) {
 			continue
 		}
 		c.queue.Add(cache.MetaObjectToName(svc))
-		for _, n := range claimedNames(svc) {
+		for _, n := range wanted.ClaimedNames(svc) {
 			names[n] = true
 		}
 	}
 	for n := range names {
-		peers, err := c.svcIndexer.ByIndex(customNameIndex, n)
+		peers, err := c.svcIndexer.ByIndex(wanted.CustomNameIndex, n)
 		if err != nil {
 			continue
 		}
@@ -183,36 +180,7 @@ func (c *Controller) onIngress(obj any) {
 	if !ok || ing == nil {
 		return
 	}
-	for _, name := range ingressServiceNames(ing) {
+	for _, name := range wanted.IngressServiceNames(ing) {
 		c.queue.Add(cache.ObjectName{Namespace: ing.Namespace, Name: name})
 	}
-}
-
-// customNamesOf is the Service indexer function of customNameIndex.
-func customNamesOf(obj any) ([]string, error) {
-	svc, ok := obj.(*corev1.Service)
-	if !ok {
-		return nil, nil
-	}
-	return claimedNames(svc), nil
-}
-
-// claimedNames returns the custom NEG names of a Service's valid annotation (either one), sorted.
-func claimedNames(svc *corev1.Service) []string {
-	src, ok, err := annotation.SourceOf(svc, false) // the NEG type does not matter here
-	if !ok || err != nil {
-		return nil
-	}
-	cfg, ok, err := annotation.FromSource(svc, src)
-	if !ok || err != nil {
-		return nil
-	}
-	var out []string
-	for _, pc := range cfg.ExposedPorts {
-		if pc.Name != "" {
-			out = append(out, pc.Name)
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }

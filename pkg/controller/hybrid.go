@@ -15,9 +15,9 @@ import (
 
 	"github.com/neg-controller/neg-controller/pkg/annotation"
 	"github.com/neg-controller/neg-controller/pkg/gce"
-	"github.com/neg-controller/neg-controller/pkg/naming"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/negindex"
+	"github.com/neg-controller/neg-controller/pkg/wanted"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
 
@@ -62,14 +62,6 @@ const slotHybridController = "hybridController"
 // hybridStatus is the source whose status k8s-hybrid-neg-controller writes.
 var hybridStatus = annotation.Source{ConfigKey: annotation.HybridNEGKey, StatusKey: annotation.HybridNEGStatusKey, Hybrid: true}
 
-// negTypeOf is the NEG type of a source.
-func negTypeOf(src annotation.Source) string {
-	if src.Hybrid {
-		return gce.TypeNonGCPPrivateIPPort
-	}
-	return gce.TypeGCEVMIPPort
-}
-
 // placeNodes fills the NEG zones and node map of s from the nodes: for hybrid NEGs by the zone
 // mapping (no instance; its NEGZones added), else by providerID and zone labels.
 func (c *Controller) placeNodes(s *serviceSync, list []*corev1.Node) {
@@ -112,23 +104,6 @@ func (c *Controller) unmappedHint(s *serviceSync, msg string) string {
 	return msg + ". Nodes of hybrid NEGs get their GCE zone from their topology.kubernetes.io/zone label " +
 		"through --zone-mapping (a label that is a zone of --region maps to itself), else --default-neg-zone; " +
 		"endpoints on nodes with neither are skipped (NodeWithoutZone)"
-}
-
-// inheritedName returns the name k8s-hybrid-neg-controller gave a Service port without custom
-// name, when the Service is taken over from it (AdoptHybridControllerNEGs, annotation
-// solutions.cloud.google.com/hybrid-neg): the name its hybrid-neg-status lists for the port, if
-// it is exactly what that controller generates for the port (naming.IsHybridControllerName).
-// Users and their load balancers depend on these names, so they are kept.
-func (c *Controller) inheritedName(svc *corev1.Service, src annotation.Source, port int32) (string, bool) {
-	if !c.cfg.Hybrid.AdoptHybridControllerNEGs || src.ConfigKey != annotation.HybridNEGKey {
-		return "", false
-	}
-	st, ok, err := annotation.StatusOf(svc, src)
-	if !ok || err != nil {
-		return "", false
-	}
-	name := st.NetworkEndpointGroups[strconv.Itoa(int(port))]
-	return name, naming.IsHybridControllerName(name, svc.Namespace, svc.Name, port)
 }
 
 // leftToHybridController reports whether the Service of s is k8s-hybrid-neg-controller's and
@@ -207,18 +182,18 @@ func (c *Controller) adopt(ctx context.Context, s *serviceSync, t *negTask, e *n
 	c.index.MarkClaimed(t.ref)
 	klog.FromContext(ctx).Info("Adopted NEG of k8s-hybrid-neg-controller", "neg", t.ref.Name, "zone", t.ref.Zone)
 	c.normal(s.target, ReasonAdopt, fmt.Sprintf("Adopted NEG %q in zone %q from k8s-hybrid-neg-controller for port %d.",
-		t.ref.Name, t.ref.Zone, t.port.port))
+		t.ref.Name, t.ref.Zone, t.port.Port))
 }
 
 // entryPort returns the Service port of an owned NEG: its description's, or for a NEG of
 // k8s-hybrid-neg-controller (no port in its markers) the wanted port of that name, else the
 // port the Service's hybrid-neg-status lists it for. ok is false when none is known.
-func entryPort(svc *corev1.Service, want map[int32]portNEG, ref neg.Ref, e negindex.Entry) (int32, bool) {
+func entryPort(svc *corev1.Service, want map[int32]wanted.Port, ref neg.Ref, e negindex.Entry) (int32, bool) {
 	if e.Verdict != negindex.HybridController {
 		return e.Port()
 	}
 	for port, p := range want {
-		if p.name == ref.Name {
+		if p.Name == ref.Name {
 			return port, true
 		}
 	}
@@ -243,9 +218,9 @@ func (c *Controller) serves(s *serviceSync, t *negTask, e *negindex.Entry) bool 
 		return false
 	}
 	if e.Verdict == negindex.HybridController {
-		return e.Claimed && e.Service() == s.key && t.port.name == t.ref.Name
+		return e.Claimed && e.Service() == s.key && t.port.Name == t.ref.Name
 	}
-	return e.Description == c.description(s.key, t.port.port)
+	return e.Description == c.description(s.key, t.port.Port)
 }
 
 // releaseHybridControllerFinalizer removes k8s-hybrid-neg-controller's finalizer from a Service

@@ -15,6 +15,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/negindex"
 	"github.com/neg-controller/neg-controller/pkg/negsync"
+	"github.com/neg-controller/neg-controller/pkg/wanted"
 )
 
 // prepare is the first phase of a NEG task: make sure the NEG exists and is ours (creating it
@@ -49,7 +50,7 @@ func (c *Controller) prepare(ctx context.Context, s *serviceSync, t *negTask) {
 // created in the background (startCreate): ensureNEG then returns false, and the Service is
 // synced again when the insert finishes.
 func (c *Controller) ensureNEG(ctx context.Context, s *serviceSync, t *negTask) bool {
-	want := c.description(s.key, t.port.port)
+	want := c.description(s.key, t.port.Port)
 	if e := c.index.Get(t.ref); e != nil {
 		if e.Verdict == negindex.HybridController {
 			return c.checkAdoption(ctx, s, t, e)
@@ -68,14 +69,14 @@ func (c *Controller) ensureNEG(ctx context.Context, s *serviceSync, t *negTask) 
 // Service is re-checked slowly (and promptly when the NEG's owner deletes it).
 func (c *Controller) checkOwnership(s *serviceSync, t *negTask, n gce.NEG, want naming.Description) bool {
 	slot := ReasonNEGNotOwned + ":" + t.ref.String()
-	own := naming.Classify(n.Description, want, t.port.generated())
+	own := naming.Classify(n.Description, want, t.port.Generated())
 	if (own == naming.Owned || own == naming.Adoptable) && c.refuseMisfit(s, t, n) {
 		return false
 	}
 	switch own {
 	case naming.Owned:
 		c.warnings.Clear(s.key, slot)
-		if !t.port.generated() {
+		if !t.port.Generated() {
 			c.index.MarkClaimed(t.ref)
 		}
 		return true
@@ -90,7 +91,7 @@ func (c *Controller) checkOwnership(s *serviceSync, t *negTask, n gce.NEG, want 
 	}
 	c.warn(s.key, s.target, slot, ReasonNEGNotOwned, fmt.Sprintf(
 		"NEG %q in zone %q already exists and belongs to %s; it is not used, modified or deleted. "+
-			"Delete it or choose another NEG name for port %d.", t.ref.Name, t.ref.Zone, owner, t.port.port))
+			"Delete it or choose another NEG name for port %d.", t.ref.Name, t.ref.Zone, owner, t.port.Port))
 	s.requeueBy(c.clock.Now().Add(c.cfg.Backoff.Max))
 	return false
 }
@@ -104,7 +105,7 @@ func (c *Controller) refuseMisfit(s *serviceSync, t *negTask, n gce.NEG) bool {
 	}
 	c.warn(s.key, s.target, ReasonNEGNotOwned+":"+t.ref.String(), ReasonNEGNotOwned, fmt.Sprintf(
 		"NEG %q in zone %q already exists but %s; it is not used, modified or deleted. "+
-			"Delete it or choose another NEG name for port %d.", t.ref.Name, t.ref.Zone, reason, t.port.port))
+			"Delete it or choose another NEG name for port %d.", t.ref.Name, t.ref.Zone, reason, t.port.Port))
 	s.requeueBy(c.clock.Now().Add(c.cfg.Backoff.Max))
 	return true
 }
@@ -191,7 +192,7 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 	}
 	var waiting neg.EndpointSet
 	if desired != nil {
-		waiting = s.waiting[t.port.port][t.ref.Zone]
+		waiting = s.waiting[t.port.Port][t.ref.Zone]
 	}
 	out := c.negs.Apply(ctx, negsync.Request{Ref: t.ref, Owner: s.key, Desired: desired, Waiting: waiting,
 		ChangedAt: c.changes.activeChange(s.key)})
@@ -269,7 +270,7 @@ func (c *Controller) removeNEG(ctx context.Context, s *serviceSync, t *negTask) 
 
 // enqueueClaimants enqueues the Services whose annotation claims the custom NEG name.
 func (c *Controller) enqueueClaimants(name string) {
-	objs, _ := c.svcIndexer.ByIndex(customNameIndex, name)
+	objs, _ := c.svcIndexer.ByIndex(wanted.CustomNameIndex, name)
 	for _, o := range objs {
 		if k, err := cache.ObjectToName(o); err == nil {
 			c.queue.Add(k)
@@ -292,4 +293,9 @@ func (c *Controller) recordNEGFailure(ctx context.Context, key cache.ObjectName,
 		"reason", reason, "class", gce.Classify(err).String(), "retryIn", at.Sub(c.clock.Now()))
 	c.warn(key, target, reason+":"+ref.String(), reason, msg)
 	return at
+}
+
+// description returns the ownership description of the NEG of a Service port.
+func (c *Controller) description(key cache.ObjectName, port int32) naming.Description {
+	return naming.NewDescription(c.cfg.ClusterUID, key.Namespace, key.Name, port)
 }

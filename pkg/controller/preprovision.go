@@ -146,7 +146,7 @@ type zonePlan struct {
 	problem string
 }
 
-// zonePlan resolves the "zones" field of svc's annotation src (whose JSON wantedNEGs accepted).
+// zonePlan resolves the "zones" field of svc's annotation src (whose JSON wanted.Resolver.NEGs accepted).
 func (c *Controller) zonePlan(svc *corev1.Service, src annotation.Source) zonePlan {
 	if svc == nil || src.ConfigKey == "" {
 		return zonePlan{final: true}

@@ -71,7 +71,7 @@ func (c *Controller) statusValue(s *serviceSync, tasks []*negTask) string {
 	}
 	st := annotation.Status{NetworkEndpointGroups: map[string]string{}}
 	for port, p := range s.want {
-		st.NetworkEndpointGroups[strconv.Itoa(int(port))] = p.name
+		st.NetworkEndpointGroups[strconv.Itoa(int(port))] = p.Name
 	}
 	for _, t := range tasks {
 		if t.remove {

@@ -62,18 +62,18 @@ func (c *Controller) syncSvcNEGs(ctx context.Context, s *serviceSync, tasks []*n
 	}
 	now := c.clock.Now()
 	var errs []error
-	wanted := map[string]bool{}
+	keep := map[string]bool{}
 	if s.svc != nil {
 		for _, port := range slices.Sorted(maps.Keys(s.want)) {
 			p := s.want[port]
-			wanted[p.name] = true
+			keep[p.Name] = true
 			obs := c.observeSvcNEG(s, tasks, desired, p, now)
-			owner := svcneg.Owner{Namespace: s.key.Namespace, Name: s.key.Name, UID: s.svc.UID, Port: p.port}
-			res, err := w.Write(ctx, owner, p.name, obs, c.cfg.Backoff.Max)
+			owner := svcneg.Owner{Namespace: s.key.Namespace, Name: s.key.Name, UID: s.svc.UID, Port: p.Port}
+			res, err := w.Write(ctx, owner, p.Name, obs, c.cfg.Backoff.Max)
 			if err != nil {
 				errs = append(errs, err)
 			}
-			slot := ReasonSvcNEGConflict + ":" + p.name
+			slot := ReasonSvcNEGConflict + ":" + p.Name
 			if res.Conflict != "" {
 				c.warn(s.key, s.target, slot, ReasonSvcNEGConflict, res.Conflict)
 			} else if err == nil {
@@ -85,7 +85,7 @@ func (c *Controller) syncSvcNEGs(ctx context.Context, s *serviceSync, tasks []*n
 		}
 	}
 	for _, name := range w.NamesOf(s.key) {
-		if wanted[name] || c.negsRemain(tasks, name) {
+		if keep[name] || c.negsRemain(tasks, name) {
 			continue
 		}
 		if err := w.Delete(ctx, s.key, name); err != nil {

@@ -11,16 +11,17 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/negindex"
 	"github.com/neg-controller/neg-controller/pkg/svcneg"
+	"github.com/neg-controller/neg-controller/pkg/wanted"
 )
 
 // observeSvcNEG gathers what the sync knows about the NEGs of one wanted port.
 func (c *Controller) observeSvcNEG(s *serviceSync, tasks []*negTask, desired map[int32]map[string]neg.EndpointSet,
-	p portNEG, now time.Time) svcneg.Observed {
+	p wanted.Port, now time.Time) svcneg.Observed {
 	var obs svcneg.Observed
 	var missing, failing []string
 	pending, active := false, 0
 	for _, t := range tasks {
-		if t.remove || t.port.port != p.port || t.ref.Name != p.name {
+		if t.remove || t.port.Port != p.Port || t.ref.Name != p.Name {
 			continue
 		}
 		if t.active {
@@ -42,7 +43,7 @@ func (c *Controller) observeSvcNEG(s *serviceSync, tasks []*negTask, desired map
 
 		var eps neg.EndpointSet
 		if t.active {
-			eps = desired[p.port][t.ref.Zone]
+			eps = desired[p.Port][t.ref.Zone]
 		}
 		pr := c.negs.Progress(t.ref, eps)
 		switch {

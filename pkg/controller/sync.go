@@ -23,6 +23,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/negindex"
+	"github.com/neg-controller/neg-controller/pkg/wanted"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
 
@@ -39,13 +40,13 @@ type serviceSync struct {
 	key    cache.ObjectName
 	svc    *corev1.Service // nil when the Service is gone
 	target *corev1.Service // what events are recorded on
-	want   map[int32]portNEG
+	want   map[int32]wanted.Port
 	// src is the Service's NEG annotation (zero when it has none or is gone); hybrid says
 	// whether its NEGs are NON_GCP_PRIVATE_IP_PORT NEGs (see Controller.hybridPlacement).
 	src    annotation.Source
 	hybrid bool
 	// stack is the address families of the NEGs' endpoints (endpoints.StackOf; IPv6-only
-	// Services without IPv6-only NEGs are refused before, by checkServiceShape); waiting holds,
+	// Services without IPv6-only NEGs are refused before, by wanted.CheckServiceShape); waiting holds,
 	// per port and zone, the endpoints of dual-stack pods waiting for their other address
 	// (endpoints.Result.Waiting), written by desiredEndpoints.
 	stack   endpoints.Stack
@@ -83,7 +84,7 @@ func (s *serviceSync) requeueBy(t time.Time) {
 // negTask is one NEG a sync works on.
 type negTask struct {
 	ref  neg.Ref
-	port portNEG
+	port wanted.Port
 	// remove is true for a NEG the Service no longer wants: detach everything, then delete.
 	remove bool
 	// active is true when the zone has candidate nodes; an inactive NEG is kept but emptied.
@@ -110,7 +111,7 @@ func (c *Controller) sync(ctx context.Context, key cache.ObjectName) (time.Durat
 		return 0, err
 	}
 	s := &serviceSync{key: key, svc: svc, target: eventTarget(key, svc)}
-	want, src, err := c.wantedNEGs(svc)
+	want, src, err := c.wants.NEGs(svc)
 	var aerr *annotation.Error
 	if errors.As(err, &aerr) {
 		klog.FromContext(ctx).Info("Service NEG configuration rejected; leaving its NEGs as they are",
@@ -171,7 +172,7 @@ func (c *Controller) reconcileAll(ctx context.Context, s *serviceSync, tasks []*
 			return
 		}
 		var d neg.EndpointSet
-		if byZone, ok := desired[t.port.port]; ok {
+		if byZone, ok := desired[t.port.Port]; ok {
 			d = byZone[t.ref.Zone]
 			if d == nil {
 				d = neg.NewEndpointSet()
@@ -223,7 +224,7 @@ func (c *Controller) loadNodes(s *serviceSync) error {
 // the same backup, which shares our cluster-uid) is never touched. A NEG of
 // k8s-hybrid-neg-controller (adopted) is claimed the same ways except by the annotation alone:
 // its name must be in the Service's hybrid-neg-status (or used, or recorded, since).
-func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref neg.Ref, e negindex.Entry) bool {
+func (c *Controller) claimed(svc *corev1.Service, want map[int32]wanted.Port, ref neg.Ref, e negindex.Entry) bool {
 	switch {
 	case e.Verdict == negindex.OwnedGenerated || (e.Claimed && e.Ours):
 		return true
@@ -232,7 +233,7 @@ func (c *Controller) claimed(svc *corev1.Service, want map[int32]portNEG, ref ne
 	}
 	if e.Verdict == negindex.OwnedCustom {
 		for _, p := range want {
-			if p.name == ref.Name {
+			if p.Name == ref.Name {
 				return true
 			}
 		}
@@ -263,7 +264,7 @@ func (c *Controller) tasks(s *serviceSync) []*negTask {
 	for _, port := range slices.Sorted(maps.Keys(s.want)) {
 		p := s.want[port]
 		for _, z := range s.negZones {
-			ref := neg.Ref{Zone: z, Name: p.name}
+			ref := neg.Ref{Zone: z, Name: p.Name}
 			seen[ref] = true
 			out = append(out, &negTask{ref: ref, port: p, active: true})
 		}
@@ -279,13 +280,13 @@ func (c *Controller) tasks(s *serviceSync) []*negTask {
 			continue
 		}
 		port, ok := entryPort(s.svc, s.want, ref, owned[ref])
-		p, wanted := s.want[port]
-		if ok && wanted && p.name == ref.Name {
+		p, isWanted := s.want[port]
+		if ok && isWanted && p.Name == ref.Name {
 			// Kept, emptied — unless only zone pre-provisioning wanted it (preprovision.go).
 			out = append(out, &negTask{ref: ref, port: p, remove: c.retired(s, ref, owned[ref])})
 			continue
 		}
-		out = append(out, &negTask{ref: ref, port: portNEG{port: port, name: ref.Name}, remove: true})
+		out = append(out, &negTask{ref: ref, port: wanted.Port{Port: port, Name: ref.Name}, remove: true})
 	}
 	return out
 }
@@ -307,8 +308,8 @@ func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int
 	out := map[int32]map[string]neg.EndpointSet{}
 	kept := map[int32]string{}
 	for _, t := range tasks {
-		if _, wanted := s.want[t.port.port]; t.remove && t.ready && !wanted && s.svc != nil && servicePortExists(s.svc, t.port.port) {
-			kept[t.port.port] = servicePortName(s.svc, t.port.port)
+		if _, isWanted := s.want[t.port.Port]; t.remove && t.ready && !isWanted && s.svc != nil && wanted.ServicePortExists(s.svc, t.port.Port) {
+			kept[t.port.Port] = wanted.ServicePortName(s.svc, t.port.Port)
 		}
 	}
 	if len(s.want) == 0 && len(kept) == 0 {
@@ -328,7 +329,7 @@ func (c *Controller) desiredEndpoints(s *serviceSync, tasks []*negTask) (map[int
 	c.warnNoIPv4(s, sl)
 	var skipped []string
 	for _, port := range slices.Sorted(maps.Keys(s.want)) {
-		r := endpoints.Desired(s.want[port].portName, sl, s.nodes, s.negZones, s.stack)
+		r := endpoints.Desired(s.want[port].PortName, sl, s.nodes, s.negZones, s.stack)
 		out[port] = r.ByZone
 		s.waiting[port] = r.Waiting
 		c.observeSkipped(r.Skipped)

@@ -8,12 +8,14 @@
 // The pods never run a container: test/podsim stands in for the kubelet and, with its Serve
 // option, serves HTTP on every declared container port itself, so the image is never pulled.
 //
-// Like the rest of test/, this package must not be imported by pkg/ or cmd/.
+// Like the rest of test/, this package must not be imported by production code of pkg/ or
+// cmd/; their tests may use it.
 package objects
 
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -78,4 +80,37 @@ func Service(ns, name, app string, port int32) *corev1.Service {
 			Ports:    []corev1.ServicePort{{Name: PortName, Port: port, TargetPort: intstr.FromString(PortName)}},
 		},
 	}
+}
+
+// Ingress returns an Ingress in ns with the legacy class annotation kubernetes.io/ingress.class
+// set to class (unless ""), spec.ingressClassName set to className, def as its default backend
+// (unless nil) and one rule with a "/" Prefix path per backend of paths.
+func Ingress(ns, name, class string, className *string, def *networkingv1.IngressServiceBackend,
+	paths ...networkingv1.IngressServiceBackend) *networkingv1.Ingress {
+	ing := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{}}}
+	if class != "" {
+		ing.Annotations["kubernetes.io/ingress.class"] = class
+	}
+	ing.Spec.IngressClassName = className
+	if def != nil {
+		ing.Spec.DefaultBackend = &networkingv1.IngressBackend{Service: def}
+	}
+	rule := networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{}}
+	prefix := networkingv1.PathTypePrefix
+	for _, p := range paths {
+		rule.HTTP.Paths = append(rule.HTTP.Paths, networkingv1.HTTPIngressPath{Path: "/",
+			PathType: &prefix, Backend: networkingv1.IngressBackend{Service: &p}})
+	}
+	ing.Spec.Rules = []networkingv1.IngressRule{{IngressRuleValue: rule}}
+	return ing
+}
+
+// BackendPort is an Ingress backend naming port number p of Service svc.
+func BackendPort(svc string, p int32) networkingv1.IngressServiceBackend {
+	return networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Number: p}}
+}
+
+// BackendPortName is an Ingress backend naming the port called port of Service svc.
+func BackendPortName(svc, port string) networkingv1.IngressServiceBackend {
+	return networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Name: port}}
 }

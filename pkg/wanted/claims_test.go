@@ -1,4 +1,4 @@
-package controller
+package wanted
 
 import (
 	"testing"
@@ -32,8 +32,8 @@ func TestNameWinner(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := nameWinner(c.svc, c.claimants); got != c.want {
-				t.Errorf("nameWinner = %v, want %v", got, c.want)
+			if got := NameWinner(c.svc, c.claimants); got != c.want {
+				t.Errorf("NameWinner = %v, want %v", got, c.want)
 			}
 		})
 	}

@@ -1,4 +1,4 @@
-package controller
+package wanted
 
 import (
 	"slices"
@@ -43,9 +43,9 @@ func ingressBackends(ing *networkingv1.Ingress) []*networkingv1.IngressServiceBa
 	return out
 }
 
-// ingressServiceNames returns the names of the Services ing references, sorted, without
+// IngressServiceNames returns the names of the Services ing references, sorted, without
 // duplicates.
-func ingressServiceNames(ing *networkingv1.Ingress) []string {
+func IngressServiceNames(ing *networkingv1.Ingress) []string {
 	var out []string
 	for _, b := range ingressBackends(ing) {
 		if b.Name != "" {
@@ -56,10 +56,10 @@ func ingressServiceNames(ing *networkingv1.Ingress) []string {
 	return slices.Compact(out)
 }
 
-// ingressPorts returns the Service ports of svc referenced by the GCE-class Ingresses among
+// IngressPorts returns the Service ports of svc referenced by the GCE-class Ingresses among
 // ings (any namespace; others are ignored), sorted. A backend names the Service port by number
 // or by name; references to ports the Service does not have are ignored.
-func ingressPorts(svc *corev1.Service, ings []*networkingv1.Ingress) []int32 {
+func IngressPorts(svc *corev1.Service, ings []*networkingv1.Ingress) []int32 {
 	var out []int32
 	for _, ing := range ings {
 		if ing.Namespace != svc.Namespace || !isGCEIngress(ing) {
