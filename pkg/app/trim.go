@@ -8,7 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/neg-controller/neg-controller/pkg/controller"
+	"github.com/neg-controller/neg-controller/pkg/negstatus"
 )
 
 // trimForCache is the informer factory's transform: it drops what no part of the controller
@@ -38,15 +38,15 @@ func trimForCache(obj any) (any, error) {
 
 // statusManagers keeps the managedFields entries that own the neg-status or hybrid-neg-status
 // annotation, with only the manager's name and those fields: the controller checks that no other controller writes it
-// (controller.statusWriters).
+// (negstatus.Writers).
 func statusManagers(mfs []metav1.ManagedFieldsEntry) []metav1.ManagedFieldsEntry {
 	var out []metav1.ManagedFieldsEntry
 	for _, mf := range mfs {
-		if !controller.OwnsNEGStatus(mf) {
+		if len(negstatus.OwnedKeys(mf)) == 0 {
 			continue
 		}
 		out = append(out, metav1.ManagedFieldsEntry{Manager: mf.Manager, Operation: mf.Operation,
-			FieldsType: mf.FieldsType, FieldsV1: metav1.NewFieldsV1(statusFieldsV1(controller.OwnedStatusKeys(mf)))})
+			FieldsType: mf.FieldsType, FieldsV1: metav1.NewFieldsV1(statusFieldsV1(negstatus.OwnedKeys(mf)))})
 	}
 	return out
 }

@@ -218,7 +218,7 @@ type Controller struct {
 	cacheSynced []cache.InformerSynced
 
 	queue      *keyqueue.Queue
-	keyBackoff *keyBackoff
+	keyBackoff *backoff.Keyed
 
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
@@ -233,7 +233,7 @@ type Controller struct {
 	// creates tracks the NEG inserts in flight (create.go).
 	creates *creations
 	// changes times EndpointSlice changes until the calls they cause complete (metrics).
-	changes *changeTracker
+	changes *metrics.Changes
 	// backends keeps backend services in step with the NEGs (backends.go); nil when disabled.
 	backends BackendServices
 	// regionZones are the zones of the region, for zone pre-provisioning (preprovision.go).
@@ -272,7 +272,7 @@ func New(cfg Config) (*Controller, error) {
 		index: negindex.New(negindex.Rule{ClusterUID: cfg.ClusterUID, Network: cfg.Network, Namer: naming.NewNamer(cfg.NamingUID),
 			AdoptHybrid: cfg.Hybrid.AdoptHybridControllerNEGs}),
 		creates: newCreations(maxCreatesInFlight),
-		changes: newChangeTracker(),
+		changes: metrics.NewChanges(),
 
 		unownedLogged: map[neg.Ref]bool{},
 	}
@@ -284,7 +284,7 @@ func New(cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	c.negs = negs
-	c.keyBackoff = newKeyBackoff(cfg.Backoff)
+	c.keyBackoff = backoff.NewKeyed(cfg.Backoff)
 	c.queue = keyqueue.New(keyqueue.Config{Name: QueueName, Workers: cfg.ConcurrentSyncs, Sync: c.syncKey,
 		LogKey: "service", RateLimiter: c.keyBackoff, Clock: cfg.Clock, MetricsProvider: cfg.Metrics.QueueProvider()})
 	cfg.Metrics.SetAttachedEndpointsSource(c.attachedCounts)
@@ -317,7 +317,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if !cache.WaitForNamedCacheSyncWithContext(ctx, c.cacheSynced...) {
 		return fmt.Errorf("controller: caches did not sync: %w", ctx.Err())
 	}
-	c.changes.arm()
+	c.changes.Arm()
 	if err := c.loadIndex(ctx); err != nil {
 		return err
 	}
@@ -382,9 +382,9 @@ func (c *Controller) refreshIndex(ctx context.Context) error {
 // backoff (never given up: the delay is capped at Backoff.Max).
 func (c *Controller) syncKey(ctx context.Context, key cache.ObjectName) keyqueue.Result {
 	start := c.clock.Now()
-	c.changes.begin(key)
+	c.changes.Begin(key)
 	requeueAfter, err := c.sync(ctx, key)
-	c.changes.end(key, err != nil)
+	c.changes.End(key, err != nil)
 	c.observeSync(err, c.clock.Since(start))
 	logger := klog.FromContext(ctx)
 	logger.V(4).Info("Synced", "duration", c.clock.Since(start), "requeueAfter", requeueAfter, "err", err)

@@ -128,7 +128,7 @@ func (c *Controller) onSlice(obj any) {
 	}
 	key := cache.ObjectName{Namespace: s.Namespace, Name: name}
 	if c.caresAbout(key) {
-		c.changes.observe(key, c.clock.Now())
+		c.changes.Observe(key, c.clock.Now())
 		c.queue.AddAfter(key, c.cfg.SyncDelay)
 	}
 }

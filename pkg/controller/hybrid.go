@@ -17,6 +17,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/negindex"
+	"github.com/neg-controller/neg-controller/pkg/negstatus"
 	"github.com/neg-controller/neg-controller/pkg/wanted"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
@@ -243,7 +244,7 @@ func (c *Controller) releaseHybridControllerFinalizer(ctx context.Context, s *se
 		return err
 	}
 	_, err = c.cfg.KubeClient.CoreV1().Services(s.key.Namespace).Patch(ctx, s.key.Name, types.MergePatchType, patch,
-		metav1.PatchOptions{FieldManager: FieldManager})
+		metav1.PatchOptions{FieldManager: negstatus.FieldManager})
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil

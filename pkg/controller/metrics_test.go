@@ -130,34 +130,3 @@ func TestMetrics(t *testing.T) {
 		return nil
 	})
 }
-
-func TestChangeTracker(t *testing.T) {
-	k := keyOf("ns", "svc")
-	t0 := time.Unix(1000, 0)
-	tr := newChangeTracker()
-	tr.observe(k, t0)
-	tr.begin(k)
-	if got := tr.activeChange(k); !got.IsZero() {
-		t.Errorf("recorded before arm: %v", got)
-	}
-	tr.end(k, false)
-
-	tr.arm()
-	tr.observe(k, t0)
-	tr.observe(k, t0.Add(time.Second)) // the earliest pending change is kept
-	tr.begin(k)
-	if got := tr.activeChange(k); !got.Equal(t0) {
-		t.Errorf("active = %v, want %v", got, t0)
-	}
-	tr.observe(k, t0.Add(2*time.Second)) // during the sync: a new pending change
-	tr.end(k, true)                      // failed: the older change comes back
-	tr.begin(k)
-	if got := tr.activeChange(k); !got.Equal(t0) {
-		t.Errorf("after failed sync active = %v, want %v", got, t0)
-	}
-	tr.end(k, false)
-	tr.begin(k)
-	if got := tr.activeChange(k); !got.IsZero() {
-		t.Errorf("after successful sync active = %v, want none", got)
-	}
-}

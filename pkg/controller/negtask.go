@@ -195,7 +195,7 @@ func (c *Controller) reconcile(ctx context.Context, s *serviceSync, t *negTask, 
 		waiting = s.waiting[t.port.Port][t.ref.Zone]
 	}
 	out := c.negs.Apply(ctx, negsync.Request{Ref: t.ref, Owner: s.key, Desired: desired, Waiting: waiting,
-		ChangedAt: c.changes.activeChange(s.key)})
+		ChangedAt: c.changes.Active(s.key)})
 	if !out.Known {
 		return
 	}

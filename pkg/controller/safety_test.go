@@ -13,6 +13,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/fakegce"
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/naming"
+	"github.com/neg-controller/neg-controller/pkg/negstatus"
 )
 
 // The safety rules of issue 12: the controller never empties, freezes or deletes a NEG it does
@@ -305,7 +306,7 @@ func TestOtherStatusWriterStopsMutations(t *testing.T) {
 	}
 	ours := service("default", "ours", `{"exposed_ports":{"80":{}}}`, 80)
 	ours.Annotations[annotation.NEGStatusKey] = `{}`
-	if _, err := e.kube.CoreV1().Services("default").Create(e.ctx, ours, metav1.CreateOptions{FieldManager: FieldManager}); err != nil {
+	if _, err := e.kube.CoreV1().Services("default").Create(e.ctx, ours, metav1.CreateOptions{FieldManager: negstatus.FieldManager}); err != nil {
 		t.Fatal(err)
 	}
 	e.start(nil, 0)

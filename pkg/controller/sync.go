@@ -23,6 +23,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/gce"
 	"github.com/neg-controller/neg-controller/pkg/neg"
 	"github.com/neg-controller/neg-controller/pkg/negindex"
+	"github.com/neg-controller/neg-controller/pkg/negstatus"
 	"github.com/neg-controller/neg-controller/pkg/wanted"
 	"github.com/neg-controller/neg-controller/pkg/zones"
 )
@@ -192,7 +193,7 @@ func (c *Controller) otherStatusWriter(ctx context.Context, s *serviceSync) bool
 	if c.cfg.Hybrid.AdoptHybridControllerNEGs && s.src.StatusKey == annotation.HybridNEGStatusKey {
 		return false
 	}
-	others := statusWriters(s.svc, s.src.StatusKey)
+	others := negstatus.Writers(s.svc, s.src.StatusKey)
 	if len(others) == 0 {
 		return false
 	}

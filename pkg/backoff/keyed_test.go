@@ -1,4 +1,4 @@
-package controller
+package backoff
 
 import (
 	"testing"
@@ -6,12 +6,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/neg-controller/neg-controller/pkg/backoff"
+	"k8s.io/client-go/tools/cache"
 )
 
-func TestKeyBackoff(t *testing.T) {
-	k := newKeyBackoff(backoff.Policy{Base: time.Second, Max: 4 * time.Second})
-	key := keyOf("ns", "svc")
+func TestKeyed(t *testing.T) {
+	k := NewKeyed(Policy{Base: time.Second, Max: 4 * time.Second})
+	key := cache.ObjectName{Namespace: "ns", Name: "svc"}
 	var got []time.Duration
 	for i := 0; i < 4; i++ {
 		got = append(got, k.When(key).Truncate(time.Second))
