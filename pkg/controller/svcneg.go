@@ -24,11 +24,7 @@ const (
 	ReasonSvcNEGUpdateFailed = "SvcNEGUpdateFailed"
 )
 
-const (
-	slotSvcNEG = "svcneg"
-	// maxProblems is how many per-zone problems a condition message lists.
-	maxProblems = 5
-)
+const slotSvcNEG = "svcneg"
 
 // SvcNEGWriter writes the ServiceNetworkEndpointGroups (svcneg.Writer).
 type SvcNEGWriter interface {
@@ -67,7 +63,7 @@ func (c *Controller) syncSvcNEGs(ctx context.Context, s *serviceSync, tasks []*n
 		for _, port := range slices.Sorted(maps.Keys(s.want)) {
 			p := s.want[port]
 			keep[p.Name] = true
-			obs := c.observeSvcNEG(s, tasks, desired, p, now)
+			obs := c.observeSvcNEG(s, tasks, desired, p)
 			owner := svcneg.Owner{Namespace: s.key.Namespace, Name: s.key.Name, UID: s.svc.UID, Port: p.Port}
 			res, err := w.Write(ctx, owner, p.Name, obs, c.cfg.Backoff.Max)
 			if err != nil {

@@ -2,9 +2,6 @@ package controller
 
 import (
 	"fmt"
-	"slices"
-	"strings"
-	"time"
 
 	"k8s.io/client-go/tools/cache"
 
@@ -14,66 +11,42 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/wanted"
 )
 
-// observeSvcNEG gathers what the sync knows about the NEGs of one wanted port.
+// observeSvcNEG gathers what the sync knows about the NEGs of one wanted port, per zone, and sums
+// it up (svcneg.Observe).
 func (c *Controller) observeSvcNEG(s *serviceSync, tasks []*negTask, desired map[int32]map[string]neg.EndpointSet,
-	p wanted.Port, now time.Time) svcneg.Observed {
-	var obs svcneg.Observed
-	var missing, failing []string
-	pending, active := false, 0
+	p wanted.Port) svcneg.Observed {
+	var zs []svcneg.ZoneNEG
 	for _, t := range tasks {
 		if t.remove || t.port.Port != p.Port || t.ref.Name != p.Name {
 			continue
 		}
-		if t.active {
-			active++
-		}
+		z := svcneg.ZoneNEG{Active: t.active}
 		e := c.index.Get(t.ref)
 		if !c.serves(s, t, e) {
 			if t.active {
-				missing = append(missing, c.missingNEGMessage(t, e))
+				z.Problem = c.missingNEGMessage(t, e)
 			}
+			zs = append(zs, z)
 			continue
 		}
-		state := svcneg.StateActive
-		if !t.active {
-			state = svcneg.StateInactive
-		}
-		obs.NEGs = append(obs.NEGs, svcneg.NegObjectReference{ID: e.NEG.ID, SelfLink: e.NEG.SelfLink,
-			NetworkEndpointType: e.NEG.Type, State: state})
-
+		z.NEG = &svcneg.NegObjectReference{ID: e.NEG.ID, SelfLink: e.NEG.SelfLink, NetworkEndpointType: e.NEG.Type}
 		var eps neg.EndpointSet
 		if t.active {
 			eps = desired[p.Port][t.ref.Zone]
 		}
 		pr := c.negs.Progress(t.ref, eps)
+		z.Settled = pr.Settled()
 		switch {
 		case pr.Excess > 0:
-			failing = append(failing, fmt.Sprintf("NEG %q in zone %q is full (%d endpoints): %d endpoint(s) are not attached",
-				t.ref.Name, t.ref.Zone, c.cfg.MaxEndpointsPerNEG, pr.Excess))
+			z.Problem = fmt.Sprintf("NEG %q in zone %q is full (%d endpoints): %d endpoint(s) are not attached",
+				t.ref.Name, t.ref.Zone, c.cfg.MaxEndpointsPerNEG, pr.Excess)
 		case pr.Failures > 0 && !pr.Settled():
-			failing = append(failing, c.failingNEGMessage(t.ref, pr.Failures))
-		case !pr.Settled():
-			pending = true
+			z.Problem = c.failingNEGMessage(t.ref, pr.Failures)
 		}
+		zs = append(zs, z)
 	}
-	switch {
-	case active == 0:
-		obs.Initialized = svcneg.Check{Message: c.unmappedHint(s, "No zone has a node that can receive load-balanced traffic "+
-			"(Ready and not excluded from load balancers); NEGs are created in the zones of such nodes")}
-	case len(missing) > 0:
-		obs.Initialized = svcneg.Check{Message: joinProblems(missing)}
-	default:
-		obs.Initialized = svcneg.Check{OK: true}
-	}
-	switch {
-	case !obs.Initialized.OK:
-		obs.Synced = &svcneg.Check{Message: obs.Initialized.Message}
-	case len(failing) > 0:
-		obs.Synced = &svcneg.Check{Message: joinProblems(failing)}
-	case !pending:
-		obs.Synced = &svcneg.Check{OK: true}
-	}
-	return obs
+	return svcneg.Observe(zs, c.unmappedHint(s, "No zone has a node that can receive load-balanced traffic "+
+		"(Ready and not excluded from load balancers); NEGs are created in the zones of such nodes"))
 }
 
 // missingNEGMessage says why the NEG of an active task does not exist (or is not usable).
@@ -95,14 +68,6 @@ func (c *Controller) failingNEGMessage(ref neg.Ref, failures int) string {
 	}
 	return fmt.Sprintf("NEG %q in zone %q: %d call(s) in a row failed, retrying with backoff "+
 		"(the Service's %s and %s events give the errors)", ref.Name, ref.Zone, failures, ReasonAttachFailed, ReasonDetachFailed)
-}
-
-func joinProblems(ps []string) string {
-	slices.Sort(ps)
-	if len(ps) > maxProblems {
-		ps = append(ps[:maxProblems:maxProblems], fmt.Sprintf("and %d more", len(ps)-maxProblems))
-	}
-	return strings.Join(ps, "; ")
 }
 
 // forgetNEGFailures drops the failure messages the sync made stale: those of NEGs that are

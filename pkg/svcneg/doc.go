@@ -15,7 +15,8 @@
 // state) and the conditions Initialized and Synced.
 //
 // Invariants:
-//   - NextStatus, SetOwner, New, BelongsTo and StatusEqual are pure: no API calls, no clocks
+//   - Observe (what one sync saw of a Service port's NEGs → the conditions), NextStatus,
+//     SetOwner, New, BelongsTo and StatusEqual are pure: no API calls, no clocks
 //     (the caller passes now), no globals; NextStatus and StatusEqual never modify inputs.
 //   - A condition's lastTransitionTime changes only when its status flips; lastSyncTime changes
 //     only when something else in the status changed. A sync that changes nothing yields no
