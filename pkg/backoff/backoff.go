@@ -1,6 +1,7 @@
 // Package backoff is the retry policy of neg-controller: how long to wait after the n-th
 // consecutive failure of a call, given how GCE's error is classified (pkg/gce). It is used per
-// Service key (sync errors), per NEG (failed calls, pkg/negsync) and by the start-up listing.
+// Service key (sync errors: Keyed, the Service queue's rate limiter), per NEG (failed calls,
+// pkg/negsync) and by the start-up listing.
 package backoff
 
 import (

@@ -8,16 +8,19 @@
 //
 // Its one job is deciding, per Service, which NEGs must exist and which endpoints each must hold.
 // The work around it lives in small packages: pkg/annotation parses what the user wrote,
+// pkg/wanted turns it (and the Ingresses) into the NEGs a Service asks for and may have,
 // pkg/zones and pkg/endpoints turn nodes and EndpointSlices into zones and endpoints,
 // pkg/negindex knows which NEGs exist in GCE and which of them are ours (negindex.Rule),
 // pkg/negsync owns each NEG's endpoints and the calls that change them (pkg/plan decides what
-// and when), pkg/keyqueue runs the workers, pkg/svcneg writes the ServiceNetworkEndpointGroups
-// and pkg/backends the backend services. Both writers are built in pkg/app and handed in as
-// interfaces: Config.SvcNEG as a value, Config.NewBackends as a factory New calls with its
-// BackendHooks (events, requeue), since the backend service reconciler calls back into the
-// controller.
+// and when), pkg/keyqueue runs the workers (pkg/backoff.Keyed paces a failing Service's
+// retries), pkg/negstatus renders and writes neg-status, pkg/svcneg sums a sync up into the
+// ServiceNetworkEndpointGroups' conditions (svcneg.Observe) and writes them, pkg/backends the
+// backend services, and pkg/metrics times each change to its calls (metrics.Changes). Both
+// writers are built in pkg/app and handed in as interfaces: Config.SvcNEG as a value,
+// Config.NewBackends as a factory New calls with its BackendHooks (events, requeue), since the
+// backend service reconciler calls back into the controller.
 //
-// What stays here of ownership is what depends on the Service: whether the Service claims a
+// What stays here of ownership is what depends on the sync: whether the Service claims a
 // custom-named NEG of its own (sync.go claimed: its annotation, this process's use, its
 // neg-status or hybrid-neg-status, its ServiceNetworkEndpointGroup), whether a NEG serves a
 // Service port (hybrid.go serves), and why a NEG whose description fits is refused (negtask.go
@@ -30,17 +33,18 @@
 //     cares about, so the change time is noted (propagation metric) and the Service key queued.
 //  2. pkg/keyqueue: a worker takes the key (one worker per key at a time) and calls syncKey,
 //     which calls sync.
-//  3. sync.go sync: parses the annotation (wanted.go; annotation.SourceOf picks it and the NEG
-//     type; a user error is a Warning event and nothing is touched), loads the candidate nodes
-//     and NEG zones (pkg/zones; for hybrid NEGs zones.Mapping), adds the zones the annotation's
-//     "zones" field pre-provisions (preprovision.go), and makes one negTask per NEG (wanted
-//     zone × port, plus NEGs of ours no longer wanted).
+//  3. sync.go sync: asks pkg/wanted which NEGs the Service wants (wanted.Resolver.NEGs;
+//     annotation.SourceOf picks the annotation and the NEG type; a user error is a Warning
+//     event and nothing is touched), loads the candidate nodes and NEG zones (pkg/zones; for
+//     hybrid NEGs zones.Mapping), adds the zones the annotation's "zones" field pre-provisions
+//     (preprovision.go), and makes one negTask per NEG (wanted zone × port, plus NEGs of ours
+//     no longer wanted).
 //  4. negtask.go prepare, per NEG in parallel: the NEG must exist and be ours (pkg/negindex knows
 //     every NEG of the project and its Rule decides; a missing one is inserted in the
 //     background, create.go) and its endpoints known (negsync.Syncer.Refresh lists it only when
 //     unknown or its verify is due).
-//  5. status.go writes neg-status when it changed; svcneg.go, at the end of the sync, the
-//     ServiceNetworkEndpointGroups.
+//  5. status.go writes neg-status when it changed (pkg/negstatus); svcneg.go, at the end of the
+//     sync, the ServiceNetworkEndpointGroups (svcnegobserve.go → svcneg.Observe → pkg/svcneg).
 //  6. sync.go desiredEndpoints: pkg/endpoints turns the Service's EndpointSlices into the
 //     endpoints per port and zone.
 //  7. negtask.go reconcile → negsync.Syncer.Apply: under the NEG's lock, pkg/plan computes the
@@ -67,7 +71,7 @@
 //     type GCE_VM_IP_PORT or NON_GCP_PRIVATE_IP_PORT, description naming this cluster, the
 //     configured network, and a name this cluster generates for the description's Service port
 //     or a custom name that Service claims. An existing custom-named NEG belongs to the Service
-//     its description names: no other Service's annotation can take it over (wanted.go). A NEG
+//     its description names: no other Service's annotation can take it over (pkg/wanted). A NEG
 //     of ours of the other type than the Service's is never used. NEGs of
 //     k8s-hybrid-neg-controller are used only with HybridConfig.AdoptHybridControllerNEGs, by
 //     the Service they were made for, when its hybrid-neg-status lists them (hybrid.go).

@@ -18,6 +18,9 @@
 // rest_client_requests_total, rest_client_request_duration_seconds, handed to client-go's
 // process-wide hooks once by pkg/app) and neg_controller_build_info (NewBuildInfo).
 //
+// Changes (changes.go) times EndpointSlice changes per Service until the calls they cause
+// complete, for endpoint_propagation_seconds.
+//
 // Every method is safe on a nil *Metrics and does nothing, so library code and tests need no
 // metrics wiring. The controller's own names share the subsystem neg_controller; the README's
 // "Operating" section lists every metric with its labels and meaning, and the GKE NEG

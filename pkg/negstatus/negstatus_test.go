@@ -38,7 +38,7 @@ func managed(manager string, keys ...string) metav1.ManagedFieldsEntry {
 		}
 		raw += `"f:` + k + `":{}`
 	}
-	return metav1.ManagedFieldsEntry{Manager: manager, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: []byte(raw + "}}}")}}
+	return metav1.ManagedFieldsEntry{Manager: manager, FieldsType: "FieldsV1", FieldsV1: metav1.NewFieldsV1(raw + "}}}")}
 }
 
 func TestChanges(t *testing.T) {
