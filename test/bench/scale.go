@@ -25,6 +25,9 @@ type Scale struct {
 	BigPods    int           `json:"bigPods"`
 	BigCompare int           `json:"bigComparePods"`
 	BigTimeout time.Duration `json:"bigTimeout"`
+	// BigTunedQuiet: big-service then runs its last step again with the controller restarted
+	// with --neg-quiet-period=BigTunedQuiet (latency-tuned), and restores it; 0: not.
+	BigTunedQuiet time.Duration `json:"bigTunedQuiet"`
 	// churn and faults: ChurnRate changes/s for ChurnDuration over ChurnServices Services of
 	// ChurnPodsPerSvc pods; Drain bounds the wait for the last changes and convergence.
 	ChurnServices   int           `json:"churnServices"`
@@ -66,7 +69,7 @@ func ScaleFor(name string) (Scale, error) {
 			Name:         "full",
 			ColdServices: 1000, ColdPodsPerSvc: 10, ColdNodesPerZone: 16, ColdTimeout: 120 * time.Second,
 			SharedNodesPerZone: 16,
-			BigPods:            5000, BigCompare: 1000, BigTimeout: 5 * time.Minute,
+			BigPods:            5000, BigCompare: 1000, BigTimeout: 5 * time.Minute, BigTunedQuiet: 50 * time.Millisecond,
 			ChurnServices: 200, ChurnPodsPerSvc: 30, ChurnRate: 100, ChurnDuration: 60 * time.Second, FaultsDuration: 10 * time.Second,
 			ChurnDrain:   150 * time.Second,
 			GateServices: 10, GatePodsPerSvc: 10, GateRate: 1,
@@ -79,7 +82,7 @@ func ScaleFor(name string) (Scale, error) {
 			Name:         "small",
 			ColdServices: 30, ColdPodsPerSvc: 10, ColdNodesPerZone: 2, ColdTimeout: 3 * time.Minute,
 			SharedNodesPerZone: 2,
-			BigPods:            600, BigCompare: 1000, BigTimeout: 2 * time.Minute,
+			BigPods:            600, BigCompare: 1000, BigTimeout: 2 * time.Minute, BigTunedQuiet: 50 * time.Millisecond,
 			ChurnServices: 20, ChurnPodsPerSvc: 10, ChurnRate: 20, ChurnDuration: 15 * time.Second, FaultsDuration: 15 * time.Second,
 			ChurnDrain:   time.Minute,
 			GateServices: 2, GatePodsPerSvc: 4, GateRate: 0.5,
