@@ -116,6 +116,9 @@ func (b *Bench) bigTuned(e *env, res *Result, big svcRef, n int) ([]bigStep, err
 			res.note("Restarting the controller with its previous flags after the %s steps failed: %v.", quiet, err)
 		}
 	}()
+	if err := e.waitFirstSyncs(b.ctx, time.Minute); err != nil {
+		return nil, err
+	}
 	b.settle(e, res)
 	var steps []bigStep
 	for _, to := range []int{n, 0} {
@@ -250,6 +253,23 @@ func bigReport(res *Result, steps []bigStep) {
 	res.note("Calls: the pods (and so the EndpointSlices) arrive over several seconds — creation and podsim's status writes are the " +
 		"bottleneck, see the 'pods created / running' rows — so a controller that acts promptly cannot batch all of them into the " +
 		"minimum of ceil(n/500) calls per NEG; the excess over it reflects arrival spread as well as batching. Counted calls include failed ones.")
+}
+
+// waitFirstSyncs waits until a (re)started controller has synced every Service of the stack at
+// least once (its first syncs list each NEG, which must not fall into a measured phase).
+func (e *env) waitFirstSyncs(ctx context.Context, timeout time.Duration) error {
+	base, err := e.ctrl.MetricsURL(30 * time.Second)
+	if err != nil {
+		return err
+	}
+	return poll(ctx, 200*time.Millisecond, timeout, func() (bool, string) {
+		m, err := scrapeMetrics(ctx, base)
+		if err != nil {
+			return false, err.Error()
+		}
+		syncs := m.histogram("neg_controller_sync_duration_seconds")[math.Inf(1)]
+		return syncs >= float64(len(e.allServices)), fmt.Sprintf("%.0f of %d Services synced", syncs, len(e.allServices))
+	})
 }
 
 // tunedStep reports whether st ran with the latency-tuned quiet period (bigTuned).
