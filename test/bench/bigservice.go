@@ -235,6 +235,8 @@ func bigReport(res *Result, steps []bigStep) {
 		lat.PerEndpoint = append(lat.PerEndpoint, StepLatency{What: st.Name + ": " + what, P: p})
 		res.add(st.Name+": attach / detach calls", "%d / %d (%.1f endpoints per call; the minimum, ceil(n/500) per NEG of %v, is %d)",
 			st.Attach, st.Detach, float64(max(st.To, st.From))/float64(max(st.Attach+st.Detach, 1)), st.PerZone, minCalls(st.PerZone))
+		res.add(st.Name+": EndpointSlice changes / followed by ≥ 100 ms without change", "%d / %d (the second: a lower bound on the "+
+			"calls of any rule that gets every change out within op latency + 100 ms)", st.Clock.Changes, st.Clock.QuietChanges)
 		if st.Clock.NoSlice > 0 || st.Clock.Negative > 0 {
 			res.note("%s: %d endpoints changed in GCE without the bench's EndpointSlice informer seeing them change (not sampled); "+
 				"%d samples were negative (informer skew) and counted as 0.", st.Name, st.Clock.NoSlice, st.Clock.Negative)

@@ -31,7 +31,15 @@ type endpointClock struct {
 	// which the NEGs held exactly listed (zero while they do not).
 	lastChange, exactSince time.Time
 	polls                  int
+	// changes are the times of every change of listed, in order.
+	changes []time.Time
 }
+
+// quietGap is the gap after a change of the slices' IP set that QuietChanges counts: a rule
+// that gets every change into GCE within one operation latency + 100 ms, whatever comes next,
+// must start a call carrying a change within 100 ms of it (less the informer and sync delays)
+// when no other change follows within that time — it cannot know that none will.
+const quietGap = 100 * time.Millisecond
 
 // newEndpointClock starts timing the Service s's NEGs (one per zone in fakegce); attach tells
 // a scale-up from a scale-down. It takes over the slice tracker's listener until close.
@@ -76,6 +84,7 @@ func (c *endpointClock) sliceChanged(svc string, ips map[string]bool, at time.Ti
 		return // a change that moves no endpoint in or out (e.g. readiness)
 	}
 	c.lastChange, c.exactSince = at, time.Time{}
+	c.changes = append(c.changes, at)
 	if c.attach {
 		for ip := range ips {
 			if _, seen := c.tSlice[ip]; !seen && !c.listed[ip] {
@@ -151,13 +160,23 @@ type clockSummary struct {
 	LastChange  time.Time `json:"-"`
 	LastToExact float64   `json:"lastSliceChangeToExactSeconds"`
 	Polls       int       `json:"polls"`
+	// Changes counts the changes of the slices' IP set; QuietChanges those followed by at
+	// least quietGap without another (the last one included): a lower bound on the calls of
+	// any rule that gets every change out within one operation latency + 100 ms.
+	Changes      int `json:"sliceChanges"`
+	QuietChanges int `json:"quietSliceChanges"`
 }
 
 // summary computes the distributions; end is when observation stopped (for censored samples).
 func (c *endpointClock) summary(end time.Time) clockSummary {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := clockSummary{LastChange: c.lastChange, LastToExact: -1, Polls: c.polls}
+	s := clockSummary{LastChange: c.lastChange, LastToExact: -1, Polls: c.polls, Changes: len(c.changes)}
+	for i, at := range c.changes {
+		if i == len(c.changes)-1 || c.changes[i+1].Sub(at) >= quietGap {
+			s.QuietChanges++
+		}
+	}
 	var d []sample
 	for ip, ts := range c.tSlice {
 		tg, ok := c.tGCE[ip]

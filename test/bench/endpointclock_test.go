@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -48,6 +49,25 @@ func TestEndpointClockScaleUp(t *testing.T) {
 	}
 	if s.LastToExact != 2 || !s.LastChange.Equal(g.at(2)) || s.Polls != 3 || s.NoSlice != 0 || s.Negative != 0 {
 		t.Errorf("summary = %+v", s)
+	}
+	if s.Changes != 2 || s.QuietChanges != 2 {
+		t.Errorf("changes / quiet changes = %d / %d, want 2 / 2", s.Changes, s.QuietChanges)
+	}
+}
+
+// TestEndpointClockQuietChanges: a change counts as quiet when no other follows within
+// quietGap; the last one always does.
+func TestEndpointClockQuietChanges(t *testing.T) {
+	g := &fakeNEGs{ips: set()}
+	c := newClock("ns/big", true, set(), g.read, g.now)
+	var ips []string
+	for _, at := range []float64{1, 1.05, 1.1, 1.3, 1.35, 2, 2.099} {
+		ips = append(ips, fmt.Sprint(at))
+		c.sliceChanged("ns/big", set(ips...), g.at(at))
+	}
+	// Quiet: 1.1 (next at 1.3), 1.35 (next at 2), 2.099 (last); 2 → 2.099 is under 100 ms.
+	if s := c.summary(g.at(3)); s.Changes != 7 || s.QuietChanges != 3 {
+		t.Errorf("changes / quiet changes = %d / %d, want 7 / 3", s.Changes, s.QuietChanges)
 	}
 }
 
