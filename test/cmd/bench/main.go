@@ -38,6 +38,7 @@ func main() {
 	curvePoints := flag.String("curve-points", "", "scale-curve: comma-separated pod counts of the points, e.g. 1000,10000,50000 (default: the scale's)")
 	curvePerNode := flag.Int("curve-pods-per-node", 0, "scale-curve: size the stack's nodes for this many pods each at the last point, "+
 		"e.g. 2 to give a small curve the node count of a 100k-pod one (default: the scale's, 240)")
+	tunedQuiet := flag.Duration("big-tuned-quiet", -1, "big-service: --neg-quiet-period of its latency-tuned steps (0: none; default: the scale's, 50ms)")
 	flag.Parse()
 	_ = flag.Set("logtostderr", "true")
 
@@ -61,6 +62,9 @@ func main() {
 	}
 	if *curvePerNode > 0 {
 		sc.CurvePodsPerNode = *curvePerNode
+	}
+	if *tunedQuiet >= 0 {
+		sc.BigTunedQuiet = *tunedQuiet
 	}
 	outDir, err := filepath.Abs(*out)
 	if err != nil {
