@@ -9,15 +9,19 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/neg-controller/neg-controller/pkg/controller"
+	negready "github.com/neg-controller/neg-controller/pkg/readiness"
 )
 
 // trimForCache is the informer factory's transform: it drops what no part of the controller
 // reads before an object enters the caches, which is most of a pod. Every object loses its
-// managedFields (a Service keeps the entries owning neg-status); a pod keeps its metadata (without annotations), node, readiness gates,
-// container names and ports (to resolve named target ports) and the status fields the
-// readiness reflector reads; a node loses its image list. Nothing is ever written back from a
-// cached object (pod conditions are strategic-merge patches of one condition), so trimming
-// cannot erase anything in the apiserver.
+// managedFields (a Service keeps the entries owning neg-status). Only the readiness reflector
+// reads pods: a pod it has work for (readiness.NeedsWork: gated, condition not True, not
+// terminating) keeps its metadata (without annotations), node, readiness gates, container names
+// and ports (to resolve named target ports) and the status fields the reflector reads; any other
+// pod is cached as its namespace, name and resource version only (readiness.PodMetadata), which
+// in a cluster whose pods wait on no gate is most of the pod cache gone. A node loses
+// its image list. Nothing is ever written back from a cached object (pod conditions are
+// strategic-merge patches of one condition), so trimming cannot erase anything in the apiserver.
 func trimForCache(obj any) (any, error) {
 	if _, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		return obj, nil
@@ -29,6 +33,9 @@ func trimForCache(obj any) (any, error) {
 	}
 	switch o := obj.(type) {
 	case *corev1.Pod:
+		if !negready.NeedsWork(o) {
+			return negready.PodMetadata(o), nil
+		}
 		trimPod(o)
 	case *corev1.Node:
 		o.Status.Images = nil

@@ -8,13 +8,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/tools/cache"
+
+	negready "github.com/neg-controller/neg-controller/pkg/readiness"
 )
 
+// TestTrimForCachePod: a pod waiting on the readiness gate keeps the fields the reflector reads.
 func TestTrimForCachePod(t *testing.T) {
 	now := metav1.Now()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: "p", Namespace: "ns", UID: "u1", ResourceVersion: "7", CreationTimestamp: now, DeletionTimestamp: &now,
+			Name: "p", Namespace: "ns", UID: "u1", ResourceVersion: "7", CreationTimestamp: now,
 			Labels: map[string]string{"app": "a"}, Annotations: map[string]string{"big": "x"},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
 		},
@@ -45,7 +48,7 @@ func TestTrimForCachePod(t *testing.T) {
 	got := out.(*corev1.Pod)
 	want := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: "p", Namespace: "ns", UID: "u1", ResourceVersion: "7", CreationTimestamp: now, DeletionTimestamp: &now,
+			Name: "p", Namespace: "ns", UID: "u1", ResourceVersion: "7", CreationTimestamp: now,
 			Labels: map[string]string{"app": "a"},
 		},
 		Spec: corev1.PodSpec{
@@ -62,6 +65,51 @@ func TestTrimForCachePod(t *testing.T) {
 	}
 	if !equality.Semantic.DeepEqual(got, want) {
 		t.Errorf("trimmed pod:\n got %+v\nwant %+v", got, want)
+	}
+	// The reflector's informer transforms what it already transformed (watch-list sync).
+	if again, _ := trimForCache(got); !equality.Semantic.DeepEqual(again, want) {
+		t.Errorf("trimmed twice:\n got %+v\nwant %+v", again, want)
+	}
+}
+
+// TestTrimForCachePodMetadataOnly: a pod the readiness reflector has nothing to do for is cached
+// as its namespace, name and resource version.
+func TestTrimForCachePodMetadataOnly(t *testing.T) {
+	now := metav1.Now()
+	gate := []corev1.PodReadinessGate{{ConditionType: negready.GateType}}
+	for name, mutate := range map[string]func(*corev1.Pod){
+		"no gate": func(p *corev1.Pod) { p.Spec.ReadinessGates = nil },
+		"other gate": func(p *corev1.Pod) {
+			p.Spec.ReadinessGates = []corev1.PodReadinessGate{{ConditionType: "example.com/ready"}}
+		},
+		"terminating": func(p *corev1.Pod) { p.DeletionTimestamp = &now },
+		"gate True": func(p *corev1.Pod) {
+			p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: negready.GateType, Status: corev1.ConditionTrue})
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u1", ResourceVersion: "7", CreationTimestamp: now,
+					Labels: map[string]string{"app": "a"}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}},
+				Spec: corev1.PodSpec{NodeName: "n1", ReadinessGates: gate,
+					Containers: []corev1.Container{{Name: "app", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}}},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.1",
+					Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}},
+			}
+			mutate(pod)
+			want := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+				ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", ResourceVersion: "7"}}
+			got, err := trimForCache(pod)
+			if err != nil || !equality.Semantic.DeepEqual(got, want) {
+				t.Fatalf("got %+v, %v; want %+v", got, err, want)
+			}
+			if again, _ := trimForCache(got); !equality.Semantic.DeepEqual(again, want) {
+				t.Errorf("trimmed twice: got %+v, want %+v", again, want)
+			}
+			if key, err := cache.MetaNamespaceKeyFunc(got); key != "ns/p" || err != nil {
+				t.Errorf("cache key = %q, %v; want ns/p", key, err)
+			}
+		})
 	}
 }
 
