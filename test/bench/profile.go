@@ -73,16 +73,17 @@ func (e *env) dumpProfiles(ctx context.Context, name string) {
 const hwmStep = 4 << 10 // KiB
 
 // watchPeak takes the controller's heap profile (no forced GC: the heap as of the last one)
-// each time its VmHWM has grown by hwmStep, so the last one taken shows the heap when RSS
-// peaked; the returned stop writes it as <profileDir>/<name>-peak.heap.pb.gz. A no-op unless
-// the bench runs with --pprof.
+// and /proc/<pid>/status each time its VmHWM has grown by hwmStep, so the last ones taken show
+// the heap and the RSS split (RssAnon: heap, stacks, runtime; RssFile: the binary's pages) when
+// RSS peaked; the returned stop writes them as <profileDir>/<name>-peak.heap.pb.gz and
+// <name>-peak.status.txt. A no-op unless the bench runs with --pprof.
 func (e *env) watchPeak(ctx context.Context, name string) (stop func()) {
 	if e.profileDir == "" || e.ctrl == nil {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	var peak []byte
+	var peak, status []byte
 	var peakHWM int64
 	wg.Go(func() {
 		base, err := e.ctrl.PprofURL(10 * time.Second)
@@ -93,8 +94,9 @@ func (e *env) watchPeak(ctx context.Context, name string) (stop func()) {
 		pid := e.ctrl.PID()
 		for ctx.Err() == nil {
 			if s, err := readProc(pid); err == nil && s.hwmKiB >= peakHWM+hwmStep {
+				st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 				if b, err := fetchProfile(ctx, base, "/debug/pprof/heap"); err == nil {
-					peak, peakHWM = b, s.hwmKiB
+					peak, status, peakHWM = b, st, s.hwmKiB
 				}
 			}
 			select {
@@ -109,9 +111,11 @@ func (e *env) watchPeak(ctx context.Context, name string) (stop func()) {
 		if peak == nil {
 			return
 		}
-		if err := os.WriteFile(filepath.Join(e.profileDir, name+"-peak.heap.pb.gz"), peak, 0o644); err != nil {
-			say("peak profile %s: %v", name, err)
-			return
+		for suffix, b := range map[string][]byte{"-peak.heap.pb.gz": peak, "-peak.status.txt": status} {
+			if err := os.WriteFile(filepath.Join(e.profileDir, name+suffix), b, 0o644); err != nil {
+				say("peak profile %s: %v", name, err)
+				return
+			}
 		}
 		say("peak profile %s: taken at VmHWM %d MiB", name, peakHWM>>10)
 	}
