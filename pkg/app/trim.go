@@ -4,20 +4,26 @@ import (
 	"encoding/json"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/neg-controller/neg-controller/pkg/negstatus"
+	negready "github.com/neg-controller/neg-controller/pkg/readiness"
 )
 
 // trimForCache is the informer factory's transform: it drops what no part of the controller
 // reads before an object enters the caches, which is most of a pod. Every object loses its
-// managedFields (a Service keeps the entries owning neg-status); a pod keeps its metadata (without annotations), node, readiness gates,
-// container names and ports (to resolve named target ports) and the status fields the
-// readiness reflector reads; a node loses its image list. Nothing is ever written back from a
-// cached object (pod conditions are strategic-merge patches of one condition), so trimming
-// cannot erase anything in the apiserver.
+// managedFields (a Service keeps the entries owning neg-status). Only the readiness reflector
+// reads pods: a pod it has work for (readiness.NeedsWork: gated, condition not True, not
+// terminating) keeps its metadata (without annotations), node, readiness gates, container names
+// and ports (to resolve named target ports) and the status fields the reflector reads; any other
+// pod is cached as its namespace, name and resource version only (readiness.PodMetadata), which
+// in a cluster whose pods wait on no gate is most of the pod cache gone. An EndpointSlice keeps
+// what pkg/endpoints and the handlers read (see trimSlice). A node loses its image list. Nothing
+// is ever written back from a cached object (pod conditions are strategic-merge patches of one
+// condition), so trimming cannot erase anything in the apiserver.
 func trimForCache(obj any) (any, error) {
 	if _, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		return obj, nil
@@ -29,7 +35,12 @@ func trimForCache(obj any) (any, error) {
 	}
 	switch o := obj.(type) {
 	case *corev1.Pod:
+		if !negready.NeedsWork(o) {
+			return negready.PodMetadata(o), nil
+		}
 		trimPod(o)
+	case *discoveryv1.EndpointSlice:
+		trimSlice(o)
 	case *corev1.Node:
 		o.Status.Images = nil
 	}
@@ -59,6 +70,23 @@ func statusFieldsV1(keys []string) string {
 	}
 	b, _ := json.Marshal(fields) // cannot fail: strings and empty structs
 	return string(b)
+}
+
+// trimSlice keeps of an EndpointSlice its metadata but annotations and owner references (the
+// handlers and the sync index read the service-name label), address type and ports, and of
+// each endpoint what endpoints.Desired reads: addresses, conditions, node name and the pod
+// reference's kind, namespace and name. Dropped: hostname, zone (the node's placement gives
+// the zone), hints, deprecated topology, and the reference's UID, API and resource versions and
+// field path.
+func trimSlice(s *discoveryv1.EndpointSlice) {
+	s.Annotations, s.OwnerReferences = nil, nil
+	for i := range s.Endpoints {
+		ep := &s.Endpoints[i]
+		ep.Hostname, ep.Zone, ep.Hints, ep.DeprecatedTopology = nil, nil, nil, nil
+		if r := ep.TargetRef; r != nil {
+			*r = corev1.ObjectReference{Kind: r.Kind, Namespace: r.Namespace, Name: r.Name}
+		}
+	}
 }
 
 func trimPod(p *corev1.Pod) {

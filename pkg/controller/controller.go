@@ -32,6 +32,7 @@ import (
 	"github.com/neg-controller/neg-controller/pkg/negsync"
 	"github.com/neg-controller/neg-controller/pkg/plan"
 	"github.com/neg-controller/neg-controller/pkg/wanted"
+	"github.com/neg-controller/neg-controller/pkg/zones"
 )
 
 // QueueName is the name of the Service work queue (workqueue metrics use it).
@@ -238,6 +239,8 @@ type Controller struct {
 	backends BackendServices
 	// regionZones are the zones of the region, for zone pre-provisioning (preprovision.go).
 	regionZones regionZoneList
+	// placements caches the node placement syncs use until the nodes change (loadNodes, onNode).
+	placements zones.PlacementCache
 
 	// ops tracks the NEG inserts running in the background, and busy counts them (see idle).
 	ops  sync.WaitGroup

@@ -163,6 +163,7 @@ func (c *Controller) onNodeUpdate(old, cur any) {
 // onNode enqueues every NEG Service after a node was added, removed, or changed zone, instance
 // or candidacy. Endpoint mapping depends on every node; NEG zones depend on candidates.
 func (c *Controller) onNode() {
+	c.placements.Invalidate()
 	svcs, err := c.services.List(labels.Everything())
 	if err != nil {
 		return

@@ -207,13 +207,22 @@ func (c *Controller) otherStatusWriter(ctx context.Context, s *serviceSync) bool
 	return true
 }
 
-// loadNodes fills the NEG zones and node map of s from the node cache (placeNodes).
+// loadNodes fills the NEG zones and node map of s from the node cache (placeNodes), placed once
+// per change of the nodes and shared by the syncs (c.placements; onNode invalidates it).
 func (c *Controller) loadNodes(s *serviceSync) error {
-	list, err := c.nodes.List(labels.Everything())
+	p, err := c.placements.Get(s.hybrid, func() (zones.Placement, error) {
+		list, err := c.nodes.List(labels.Everything())
+		if err != nil {
+			return zones.Placement{}, fmt.Errorf("listing nodes: %w", err)
+		}
+		placed := &serviceSync{hybrid: s.hybrid}
+		c.placeNodes(placed, list)
+		return zones.Placement{Zones: placed.negZones, Nodes: placed.nodes}, nil
+	})
 	if err != nil {
-		return fmt.Errorf("listing nodes: %w", err)
+		return err
 	}
-	c.placeNodes(s, list)
+	s.negZones, s.nodes = p.Zones, p.Nodes
 	return nil
 }
 

@@ -262,7 +262,10 @@ func endpointsToAPI(eps []neg.Endpoint) []*compute.NetworkEndpoint {
 
 func endpointFromAPI(item *compute.NetworkEndpointWithHealthStatus) EndpointHealth {
 	ne := item.NetworkEndpoint
-	eh := EndpointHealth{Endpoint: neg.Endpoint{Instance: LastSegment(ne.Instance), IP: ne.IpAddress, IPv6: canonicalIPv6(ne.Ipv6Address), Port: ne.Port}}
+	// The instance name is interned: a slice of the listed URL would keep all of it alive, in
+	// every endpoint set that holds the endpoint.
+	eh := EndpointHealth{Endpoint: neg.Endpoint{Instance: intern(LastSegment(ne.Instance)), IP: ne.IpAddress,
+		IPv6: canonicalIPv6(ne.Ipv6Address), Port: ne.Port}}
 	for _, h := range item.Healths {
 		if h == nil {
 			continue
@@ -294,12 +297,12 @@ func fromAPI(n *compute.NetworkEndpointGroup) NEG {
 	return NEG{
 		ID:          fmt.Sprint(n.Id),
 		Name:        n.Name,
-		Zone:        LastSegment(n.Zone),
+		Zone:        intern(LastSegment(n.Zone)),
 		SelfLink:    n.SelfLink,
 		Description: n.Description,
-		Type:        n.NetworkEndpointType,
-		Network:     n.Network,
-		Subnetwork:  n.Subnetwork,
+		Type:        intern(n.NetworkEndpointType),
+		Network:     intern(n.Network),
+		Subnetwork:  intern(n.Subnetwork),
 		Size:        n.Size,
 		Annotations: n.Annotations,
 	}

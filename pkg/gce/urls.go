@@ -2,6 +2,7 @@ package gce
 
 import (
 	"strings"
+	"unique"
 )
 
 // linkPrefix is the prefix of the links GCE returns (selfLink, zone, network, ...).
@@ -31,6 +32,16 @@ func LastSegment(url string) string {
 		return url[i+1:]
 	}
 	return url
+}
+
+// intern returns s as a canonical copy shared by every equal string interned (unique.Make),
+// for the names and URLs repeated in GCE responses: every NEG's zone, network and subnetwork,
+// every listed endpoint's instance. The copy holds only s, never the string s was sliced from.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 // isBareName reports whether v is a plain resource name rather than a (partial) URL.

@@ -1,6 +1,12 @@
 package gce
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"unsafe"
+
+	compute "google.golang.org/api/compute/v1"
+)
 
 func TestResourcePath(t *testing.T) {
 	tests := []struct{ in, want string }{
@@ -81,5 +87,29 @@ func TestComputeEndpoint(t *testing.T) {
 		if got := computeEndpoint(in); got != want {
 			t.Errorf("computeEndpoint(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestInternedNames: names taken from GCE links are shared copies, not slices of the link.
+func TestInternedNames(t *testing.T) {
+	within := func(s, of string) bool {
+		p, b := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(of)))
+		return p >= b && p < b+uintptr(len(of))
+	}
+	url := func() string { return strings.Clone(linkPrefix + "projects/p/zones/us-central1-a/instances/node-1") }
+	a, b := url(), url()
+	ea := endpointFromAPI(&compute.NetworkEndpointWithHealthStatus{NetworkEndpoint: &compute.NetworkEndpoint{Instance: a, IpAddress: "10.0.0.1", Port: 80}})
+	eb := endpointFromAPI(&compute.NetworkEndpointWithHealthStatus{NetworkEndpoint: &compute.NetworkEndpoint{Instance: b, IpAddress: "10.0.0.2", Port: 80}})
+	if ea.Endpoint.Instance != "node-1" || eb.Endpoint.Instance != "node-1" {
+		t.Fatalf("instances %q, %q; want node-1", ea.Endpoint.Instance, eb.Endpoint.Instance)
+	}
+	if within(ea.Endpoint.Instance, a) || unsafe.StringData(ea.Endpoint.Instance) != unsafe.StringData(eb.Endpoint.Instance) {
+		t.Error("the listed instance name holds on to its URL, or is not shared")
+	}
+	zone := strings.Clone(linkPrefix + "projects/p/zones/us-central1-a")
+	n := fromAPI(&compute.NetworkEndpointGroup{Name: "neg", Zone: zone, Network: strings.Clone(linkPrefix + "projects/p/global/networks/default")})
+	m := fromAPI(&compute.NetworkEndpointGroup{Name: "neg2", Zone: strings.Clone(zone), Network: strings.Clone(n.Network)})
+	if n.Zone != "us-central1-a" || within(n.Zone, zone) || unsafe.StringData(n.Network) != unsafe.StringData(m.Network) {
+		t.Errorf("NEG zone %q holds on to its URL or the network is not shared", n.Zone)
 	}
 }

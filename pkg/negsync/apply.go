@@ -111,6 +111,9 @@ func (s *Syncer) Apply(ctx context.Context, req Request) Outcome {
 		}
 		g := &group{s: s, req: req, op: batches[0].Op, prio: prio, batches: batches, pending: len(batches)}
 		g.migrationStep = g.op == plan.Detach && p.MigrationStep > 0
+		if st.inFlight == nil {
+			st.inFlight = map[neg.Endpoint]plan.Op{}
+		}
 		for _, b := range batches {
 			for _, e := range b.Endpoints {
 				st.inFlight[e] = g.op
@@ -215,10 +218,16 @@ func (s *Syncer) finish(st *negState, op plan.Op, eps []neg.Endpoint, r callResu
 	for _, e := range eps {
 		delete(st.inFlight, e)
 	}
+	if len(st.inFlight) == 0 {
+		st.inFlight = nil // drops the map's storage (see negState.inFlight)
+	}
 	if op == plan.Attach {
 		st.attaching--
 	} else {
 		st.detaching--
+	}
+	if len(r.invalid) > 0 && st.invalid == nil {
+		st.invalid = map[neg.Endpoint]time.Time{}
 	}
 	for _, e := range r.invalid {
 		st.invalid[e] = now.Add(s.cfg.InvalidEndpointRetry)

@@ -37,7 +37,8 @@ type negState struct {
 	// predate the call's partial effect, so its result is not trusted.
 	uncertainDuringList bool
 	// inFlight holds every endpoint with an attach or detach in flight. Apply never plans an
-	// endpoint found here, so no duplicate call ever leaves the controller.
+	// endpoint found here, so no duplicate call ever leaves the controller. nil while empty: a
+	// map keeps its storage after deletes, and most NEGs are idle most of the time.
 	inFlight map[neg.Endpoint]plan.Op
 	// attaching and detaching count the calls in flight per direction.
 	attaching, detaching int
@@ -49,7 +50,7 @@ type negState struct {
 	// until ClearFailure.
 	failure *Failure
 	// invalid holds endpoints GCE rejected as invalid, with the time until which they are not
-	// retried.
+	// retried; nil while empty, like inFlight.
 	invalid map[neg.Endpoint]time.Time
 	// attach and detach are the pacing state of each direction (plan.Hold).
 	attach, detach flow
@@ -64,7 +65,7 @@ type negState struct {
 }
 
 func newNEGState() *negState {
-	return &negState{inFlight: map[neg.Endpoint]plan.Op{}, invalid: map[neg.Endpoint]time.Time{}}
+	return &negState{}
 }
 
 // flow is the pacing state of one direction of a NEG.
@@ -118,6 +119,9 @@ func (st *negState) excluded(now time.Time) neg.EndpointSet {
 		} else {
 			delete(st.invalid, e)
 		}
+	}
+	if len(st.invalid) == 0 {
+		st.invalid = nil
 	}
 	return out
 }

@@ -272,6 +272,37 @@ func TestInvalidEndpointsAreIsolated(t *testing.T) {
 	h.s.Wait()
 }
 
+// TestIdleNEGHoldsNoCallMaps: the in-flight and invalid sets of a NEG are dropped once empty (a
+// Go map keeps its storage after deletes), and made again when needed.
+func TestIdleNEGHoldsNoCallMaps(t *testing.T) {
+	h := newHarness(t, nil)
+	h.known()
+	h.cloud.invalid.Insert(ep(5))
+	maps := func() (inFlight, invalid bool) {
+		st := h.s.lookup(ref)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.inFlight != nil, st.invalid != nil
+	}
+	h.apply(eps(0, 8))
+	h.s.Wait()
+	if inFlight, invalid := maps(); inFlight || !invalid {
+		t.Errorf("after the calls: in-flight map %v (want none), invalid map %v (want one)", inFlight, invalid)
+	}
+	h.clk.Step(10 * time.Minute)
+	h.cloud.invalid = neg.NewEndpointSet()
+	if out := h.apply(eps(0, 8)); out.Started != 1 {
+		t.Fatalf("after InvalidEndpointRetry: %d calls, want 1", out.Started)
+	}
+	h.s.Wait()
+	if inFlight, invalid := maps(); inFlight || invalid {
+		t.Errorf("idle NEG: in-flight map %v, invalid map %v; want neither", inFlight, invalid)
+	}
+	if !h.cloud.set(ref).Equal(eps(0, 8)) {
+		t.Errorf("NEG holds %v, want every endpoint", h.cloud.set(ref).Sorted())
+	}
+}
+
 // TestSplittingIsBounded: a batch of many endpoints all rejected stops splitting after
 // maxSplitCalls calls; the rest is treated as invalid.
 func TestSplittingIsBounded(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -113,8 +114,7 @@ func (c *Config) defaults() {
 // Reflector sets the readiness gate condition of pods (see the package documentation).
 type Reflector struct {
 	cfg      Config
-	pods     corelisters.PodLister
-	podIndex cache.Indexer // with waitingByNamespace
+	podIndex cache.Indexer // with waitingByNamespace; pods needing no work may be metadata only (NeedsWork)
 	services corelisters.ServiceLister
 	nodes    corelisters.NodeLister
 	synced   []cache.InformerSynced
@@ -147,7 +147,6 @@ func New(cfg Config) (*Reflector, error) {
 	nodeInf := cfg.Informers.Core().V1().Nodes()
 	r := &Reflector{
 		cfg:      cfg,
-		pods:     podInf.Lister(),
 		services: svcInf.Lister(),
 		nodes:    nodeInf.Lister(),
 		synced:   []cache.InformerSynced{podInf.Informer().HasSynced, svcInf.Informer().HasSynced, nodeInf.Informer().HasSynced},
@@ -202,27 +201,30 @@ func (r *Reflector) HasSynced() bool {
 	return true
 }
 
+// onPod queues a pod that needs work or was waiting. The cache may hold only the metadata of
+// pods that need no work (see NeedsWork).
 func (r *Reflector) onPod(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
+	m, err := meta.Accessor(obj)
+	if err != nil {
 		return
 	}
-	key := cache.MetaObjectToName(pod)
-	if needsWork(pod) || r.isWaiting(key) {
+	pod, _ := obj.(*corev1.Pod)
+	key := cache.MetaObjectToName(m)
+	if NeedsWork(pod) || r.isWaiting(key) {
 		r.queue.Add(key)
 	}
 }
 
-// waitingByNamespace indexes the pods in need of work (see needsWork) by namespace, so that a
+// waitingByNamespace indexes the pods in need of work (see NeedsWork) by namespace, so that a
 // Service event looks only at those, not at every pod of its namespace: the controller's own
 // neg-status writes and resyncs make Service events frequent, and gated pods are few.
 const waitingByNamespace = "readiness/waiting-by-namespace"
 
 func indexWaitingPods(obj any) ([]string, error) {
-	if pod, ok := obj.(*corev1.Pod); ok && needsWork(pod) {
+	if pod, ok := obj.(*corev1.Pod); ok && NeedsWork(pod) {
 		return []string{pod.Namespace}, nil
 	}
 	return nil, nil
@@ -280,15 +282,13 @@ func (r *Reflector) Run(ctx context.Context) error {
 // sync decides and writes the condition of one pod, registers it with the pollers of the NEGs
 // it waits on, and queues it again at its timeout.
 func (r *Reflector) sync(ctx context.Context, key cache.ObjectName) error {
-	pod, err := r.pods.Pods(key.Namespace).Get(key.Name)
-	if apierrors.IsNotFound(err) {
-		r.setWaiting(key, nil)
-		return nil
-	}
+	obj, _, err := r.podIndex.GetByKey(key.String())
 	if err != nil {
 		return err
 	}
-	if !needsWork(pod) {
+	// Gone, or cached as metadata only: nothing to do either way.
+	pod, _ := obj.(*corev1.Pod)
+	if !NeedsWork(pod) {
 		r.setWaiting(key, nil)
 		return nil
 	}

@@ -99,11 +99,21 @@ func testNode() *corev1.Node {
 }
 
 type harness struct {
-	t     *testing.T
-	reg   *prometheus.Registry
-	kube  *fake.Clientset
-	cloud *fakeHealth
-	clock *clocktesting.FakeClock
+	t       *testing.T
+	reg     *prometheus.Registry
+	kube    *fake.Clientset
+	cloud   *fakeHealth
+	clock   *clocktesting.FakeClock
+	factory informers.SharedInformerFactory
+}
+
+// metadataUnlessWork is the part of pkg/app's informer transform the reflector depends on: pods
+// it has no work for are cached as PodMetadata.
+func metadataUnlessWork(obj any) (any, error) {
+	if p, ok := obj.(*corev1.Pod); ok && !NeedsWork(p) {
+		return PodMetadata(p), nil
+	}
+	return obj, nil
 }
 
 // start runs a reflector over objs until the test ends.
@@ -112,7 +122,8 @@ func start(t *testing.T, mode WithoutHealthCheck, objs ...runtime.Object) *harne
 	kube := fake.NewClientset(objs...)
 	h := &harness{t: t, kube: kube, cloud: &fakeHealth{eps: map[negRef][]gce.EndpointHealth{}, calls: map[negRef]int{}},
 		clock: clocktesting.NewFakeClock(t0.Add(time.Second))}
-	factory := informers.NewSharedInformerFactory(kube, 0)
+	factory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(metadataUnlessWork))
+	h.factory = factory
 	h.reg = prometheus.NewRegistry()
 	r, err := New(Config{KubeClient: kube, Informers: factory, Cloud: h.cloud, WithoutHealthCheck: mode,
 		Metrics: NewMetrics(h.reg), Registerer: h.reg,
@@ -244,6 +255,54 @@ func waitEvents(t *testing.T, h *harness, want ...string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Errorf("events %v, want %v", h.events(), want)
+}
+
+// TestReflectorReleasesTerminatingPod: a waiting pod that starts terminating is cached as
+// metadata only, and still stops waiting (its poller stops).
+func TestReflectorReleasesTerminatingPod(t *testing.T) {
+	h := start(t, WithoutHealthCheckWait, testService(true), testPod(), testNode())
+	h.waitReason(ReasonNotReady, 0)
+	waiting := func() float64 { return testutil.ToFloat64(gauge(t, h.reg, "neg_controller_readiness_pods_waiting")) }
+	if v := waiting(); v != 1 {
+		t.Fatalf("pods waiting = %v, want 1", v)
+	}
+	// The poller listed once and waits for the (fake) clock: from here only the pod's own event
+	// can queue it.
+	for i := 0; h.cloud.count(negA) == 0; i++ {
+		if i == 400 {
+			t.Fatal("the NEG was never polled")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	p, err := h.kube.CoreV1().Pods("default").Get(context.Background(), "web-1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.NewTime(h.clock.Now())
+	p.DeletionTimestamp = &now
+	if _, err := h.kube.CoreV1().Pods("default").Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; waiting() != 0; i++ {
+		if i == 400 {
+			t.Fatalf("pods waiting = %v after the pod started terminating, want 0", waiting())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	obj, ok, _ := h.factory.Core().V1().Pods().Informer().GetIndexer().GetByKey("default/web-1")
+	if _, meta := obj.(*metav1.PartialObjectMetadata); !ok || !meta {
+		t.Errorf("cached terminating pod = %T, want metadata only", obj)
+	}
+	time.Sleep(20 * time.Millisecond)
+	n := h.cloud.count(negA)
+	for range 5 {
+		h.clock.Step(time.Second)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := h.cloud.count(negA); got != n {
+		t.Errorf("the NEG was listed %d more times after its only pod stopped waiting", got-n)
+	}
 }
 
 func TestReflectorTimeout(t *testing.T) {

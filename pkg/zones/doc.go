@@ -18,5 +18,7 @@
 //   - Preprovision resolves the "zones" field of cloud.google.com/neg (NEG zone
 //     pre-provisioning) against the region's zones as GCE lists them: "*" alone is every zone,
 //     names must be zones of the region; any bad entry makes the whole field an error.
-//   - Pure functions, no globals; inputs are not modified.
+//   - Pure functions, no globals; inputs are not modified. The one stateful type,
+//     PlacementCache, keeps the placement computed from the node cache until the nodes change,
+//     for Service syncs to share.
 package zones

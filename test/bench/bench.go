@@ -22,6 +22,10 @@ type Options struct {
 	Keep bool
 	// CurveMaxPods caps ScaleCurve's points (0: none).
 	CurveMaxPods int
+	// Profiles runs the controller with its profiling server and writes its heap and goroutine
+	// profiles to OutDir/profiles: at the end of each cold-start phase and scale-curve step, and
+	// the heap when its RSS peaked (see env.dumpProfiles, env.watchPeak).
+	Profiles bool
 }
 
 // scenarios are every scenario in the order Run runs them. shared ones run on the shared stack.
@@ -58,6 +62,8 @@ type Bench struct {
 	keep   bool
 	// curveMaxPods caps scale-curve's points (0: none).
 	curveMaxPods int
+	// profileDir receives the controller's profiles (Options.Profiles; empty: none).
+	profileDir string
 	// want are the selected scenarios: the shared stack is set up for those among them.
 	want map[string]bool
 	// sh is the running shared stack (nil: none); sharedErr, once set, fails every later
@@ -85,7 +91,14 @@ func New(ctx context.Context, opts Options) (*Bench, error) {
 	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
 		return nil, err
 	}
-	return &Bench{ctx: ctx, sc: opts.Scale, outDir: opts.OutDir, keep: opts.Keep, curveMaxPods: opts.CurveMaxPods, want: want}, nil
+	b := &Bench{ctx: ctx, sc: opts.Scale, outDir: opts.OutDir, keep: opts.Keep, curveMaxPods: opts.CurveMaxPods, want: want}
+	if opts.Profiles {
+		b.profileDir = filepath.Join(opts.OutDir, "profiles")
+		if err := os.MkdirAll(b.profileDir, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // Close stops the shared stack, if one runs.

@@ -166,7 +166,11 @@ func (b *Bench) coldPhase(e *env, res *Result, svcs []svcRef, label string, muta
 		res.Controller = e.controllerArgs()
 	}
 	say("cold-start (%s): controller started; waiting for %d NEGs to be exact (timeout %s)", label, len(svcs)*len(e.zones), sc.ColdTimeout)
+	profile := "cold-start-" + strings.ReplaceAll(label, " ", "-")
+	stopPeak := e.watchPeak(b.ctx, profile)
 	conv, err := e.waitConverged(b.ctx, svcs, start, 250*time.Millisecond, sc.ColdTimeout, nil)
+	stopPeak()
+	e.dumpProfiles(b.ctx, profile)
 	c := e.calls()
 	res.Calls["start→converged, "+label] = c
 	res.Procs = e.smp.end()

@@ -48,6 +48,9 @@ type env struct {
 	ctrl  *stack.Controller
 	flags []string
 	logs  []string // controller log paths, in start order
+	// profileDir receives the controller's Go profiles (bench --pprof; empty: not profiled,
+	// and the controller runs without its profiling server).
+	profileDir string
 }
 
 // serviceIndex indexes pods by the Service that may select them: namespace/app-label.
@@ -226,6 +229,9 @@ func (e *env) startController(extra ...string) error {
 	flags := append(append([]string(nil), baseFlags...), extra...)
 	if err := e.st.GCE.SetQuota(quotaFor(flags)); err != nil {
 		return err
+	}
+	if e.profileDir != "" {
+		flags = append(flags, pprofFlags...)
 	}
 	c, err := e.st.StartController("", flags...)
 	if err != nil {

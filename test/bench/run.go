@@ -67,6 +67,7 @@ func (b *Bench) openStack(name string, nodesPerZone int, start func(workDir stri
 		return nil, fmt.Errorf("starting stack: %w", err)
 	}
 	say("%s: stack ready in %s", name, time.Since(t0).Round(time.Millisecond))
+	e.profileDir = b.profileDir
 	return &stackRun{name: name, dir: dir, e: e}, nil
 }
 

@@ -189,6 +189,8 @@ func (b *Bench) curveStep(e *env, base string, prev curvePoint, want int, k *int
 		return curvePoint{}, err
 	}
 	e.smp.begin()
+	profile := fmt.Sprintf("scale-curve-%dpods", want)
+	stopPeak := e.watchPeak(b.ctx, profile)
 	t0 := time.Now()
 	deadline := t0.Add(sc.CurveStepTimeout)
 	say("scale-curve: %d → %d pods (%d new Services)", prev.Pods, want, len(svcs))
@@ -221,10 +223,13 @@ func (b *Bench) curveStep(e *env, base string, prev curvePoint, want int, k *int
 		say("scale-curve: step to %d pods capped: %v", want, werr)
 	}
 	capped = werr != nil || !conv.Converged
+	stopPeak()
 	pt, err := e.curveSample(b.ctx, base)
 	if err != nil {
 		return curvePoint{}, err
 	}
+	// After the sample: the dump forces a GC.
+	e.dumpProfiles(b.ctx, profile)
 	pt.Procs = e.smp.end()
 	pt.Pods, pt.Services, pt.NEGs = want, len(e.allServices), len(e.allServices)*len(e.zones)
 	pt.Converged = !capped

@@ -206,6 +206,28 @@ func (c *Controller) MetricsURL(timeout time.Duration) (string, error) {
 	}
 }
 
+// pprofAddress matches the log line of the profiling server's address (--enable-pprof).
+var pprofAddress = regexp.MustCompile(`Serving Go profiles.*?"?address"?[=:]"?([^"\s]+:[0-9]+)`)
+
+// PprofURL returns the base URL (http://host:port) of the controller's profiling server (run
+// with --enable-pprof), read from its log; it waits up to timeout for the server to start.
+func (c *Controller) PprofURL(timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(c.LogPath)
+		if m := pprofAddress.FindSubmatch(b); m != nil {
+			return "http://" + string(m[1]), nil
+		}
+		if c.Exited() {
+			return "", fmt.Errorf("neg-controller exited before serving profiles:\n%s", c.LogTail(20))
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no profiling server address in %s after %s", c.LogPath, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // LogTail returns the last n lines of the controller's log.
 func (c *Controller) LogTail(n int) string {
 	b, _ := os.ReadFile(c.LogPath)

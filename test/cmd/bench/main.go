@@ -3,7 +3,7 @@
 // only when the harness itself failed (1) or could not run (2), never for a missed target.
 //
 //	go run ./test/cmd/bench [--scale=small|full] [--scenarios=churn,steady] [--out=_out/bench]
-//	    [--curve-points=1000,10000] [--curve-pods-per-node=240] [--curve-max-pods=10000]
+//	    [--curve-points=1000,10000] [--curve-pods-per-node=240] [--curve-max-pods=10000] [--pprof]
 package main
 
 import (
@@ -39,6 +39,8 @@ func main() {
 	curvePerNode := flag.Int("curve-pods-per-node", 0, "scale-curve: size the stack's nodes for this many pods each at the last point, "+
 		"e.g. 2 to give a small curve the node count of a 100k-pod one (default: the scale's, 240)")
 	tunedQuiet := flag.Duration("big-tuned-quiet", -1, "big-service: --neg-quiet-period of its latency-tuned steps (0: none; default: the scale's, 50ms)")
+	profiles := flag.Bool("pprof", false, "run the controller with its profiling server and write its heap and goroutine profiles to <out>/profiles "+
+		"(end of each cold-start phase and scale-curve step, and the heap at the RSS peak)")
 	flag.Parse()
 	_ = flag.Set("logtostderr", "true")
 
@@ -80,7 +82,8 @@ func main() {
 	defer stop()
 	ctx = klog.NewContext(ctx, klog.Background())
 
-	rep, err := bench.Run(ctx, bench.Options{Scenarios: names, Scale: sc, OutDir: outDir, Keep: *keep, CurveMaxPods: *curveMaxPods})
+	rep, err := bench.Run(ctx, bench.Options{Scenarios: names, Scale: sc, OutDir: outDir, Keep: *keep, CurveMaxPods: *curveMaxPods,
+		Profiles: *profiles})
 	if err != nil {
 		fatal(err)
 	}
