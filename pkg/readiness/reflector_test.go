@@ -105,6 +105,26 @@ type harness struct {
 	cloud   *fakeHealth
 	clock   *clocktesting.FakeClock
 	factory informers.SharedInformerFactory
+	r       *Reflector
+}
+
+// waitPollersStopped is the quiescence barrier before asserting that no NEG is listed any more:
+// it steps the fake clock one poll interval at a time (waking the pollers, which stop when no
+// pod waits on their NEG) until no poller runs and the queue is idle. A poller that keeps
+// running with no pod waiting fails the test here.
+func (h *harness) waitPollersStopped() {
+	h.t.Helper()
+	for range 200 {
+		h.r.mu.Lock()
+		n := len(h.r.polling)
+		h.r.mu.Unlock()
+		if n == 0 && h.r.queue.Idle(0) {
+			return
+		}
+		h.clock.Step(h.r.cfg.PollInterval)
+		time.Sleep(5 * time.Millisecond) // let the woken goroutines run; not an assertion
+	}
+	h.t.Fatal("a NEG poller kept running although no pod waits on its NEG")
 }
 
 // metadataUnlessWork is the part of pkg/app's informer transform the reflector depends on: pods
@@ -131,6 +151,7 @@ func start(t *testing.T, mode WithoutHealthCheck, objs ...runtime.Object) *harne
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.r = r
 	ctx, cancel := context.WithCancel(context.Background())
 	factory.Start(ctx.Done())
 	done := make(chan struct{})
@@ -204,12 +225,10 @@ func TestReflectorHealthy(t *testing.T) {
 		t.Errorf("conditions = %+v, want ContainersReady kept", p.Status.Conditions)
 	}
 	// Polling stops once nothing waits.
-	time.Sleep(50 * time.Millisecond)
+	h.waitPollersStopped()
 	n := h.cloud.count(negA)
-	for range 5 {
-		h.clock.Step(time.Second)
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.clock.Step(5 * time.Second)
+	h.waitPollersStopped()
 	if got := h.cloud.count(negA); got != n {
 		t.Errorf("the NEG was listed %d more times after every pod was ready", got-n)
 	}
@@ -294,12 +313,10 @@ func TestReflectorReleasesTerminatingPod(t *testing.T) {
 	if _, meta := obj.(*metav1.PartialObjectMetadata); !ok || !meta {
 		t.Errorf("cached terminating pod = %T, want metadata only", obj)
 	}
-	time.Sleep(20 * time.Millisecond)
+	h.waitPollersStopped()
 	n := h.cloud.count(negA)
-	for range 5 {
-		h.clock.Step(time.Second)
-		time.Sleep(10 * time.Millisecond)
-	}
+	h.clock.Step(5 * time.Second)
+	h.waitPollersStopped()
 	if got := h.cloud.count(negA); got != n {
 		t.Errorf("the NEG was listed %d more times after its only pod stopped waiting", got-n)
 	}
