@@ -67,7 +67,7 @@ func ScaleFor(name string) (Scale, error) {
 	case "full":
 		return Scale{
 			Name:         "full",
-			ColdServices: 1000, ColdPodsPerSvc: 10, ColdNodesPerZone: 16, ColdTimeout: 120 * time.Second,
+			ColdServices: 1000, ColdPodsPerSvc: 10, ColdNodesPerZone: 16, ColdTimeout: 300 * time.Second,
 			SharedNodesPerZone: 16,
 			BigPods:            5000, BigCompare: 1000, BigTimeout: 5 * time.Minute, BigTunedQuiet: 50 * time.Millisecond,
 			ChurnServices: 200, ChurnPodsPerSvc: 30, ChurnRate: 100, ChurnDuration: 60 * time.Second, FaultsDuration: 10 * time.Second,
