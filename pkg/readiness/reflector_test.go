@@ -108,21 +108,54 @@ type harness struct {
 	r       *Reflector
 }
 
+// until polls cond (real time, so the reflector's goroutines run) until it holds or 2 s pass,
+// and reports whether it held.
+func until(cond func() bool) bool {
+	for range 400 {
+		if cond() {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval of a condition, not an assertion
+	}
+	return cond()
+}
+
+// stopped reports whether no NEG poller runs and the queue is idle: nothing can list a NEG
+// until a pod waits again.
+func (h *harness) stopped() bool {
+	h.r.mu.Lock()
+	n := len(h.r.polling)
+	h.r.mu.Unlock()
+	return n == 0 && h.r.queue.Idle(0)
+}
+
+// checkPollingStopped checks that negA is listed no more (when: after what): the pollers stop
+// (the barrier), and five seconds of fake time later nothing listed it.
+func (h *harness) checkPollingStopped(when string) {
+	h.t.Helper()
+	h.waitPollersStopped()
+	n := h.cloud.count(negA)
+	h.clock.Step(5 * time.Second)
+	h.waitPollersStopped()
+	if got := h.cloud.count(negA); got != n {
+		h.t.Errorf("the NEG was listed %d more times %s", got-n, when)
+	}
+}
+
 // waitPollersStopped is the quiescence barrier before asserting that no NEG is listed any more:
 // it steps the fake clock one poll interval at a time (waking the pollers, which stop when no
-// pod waits on their NEG) until no poller runs and the queue is idle. A poller that keeps
-// running with no pod waiting fails the test here.
+// pod waits on their NEG) until stopped holds. A poller that keeps running with no pod waiting
+// fails the test here.
 func (h *harness) waitPollersStopped() {
 	h.t.Helper()
-	for range 200 {
-		h.r.mu.Lock()
-		n := len(h.r.polling)
-		h.r.mu.Unlock()
-		if n == 0 && h.r.queue.Idle(0) {
+	for range 20 {
+		if h.stopped() {
 			return
 		}
 		h.clock.Step(h.r.cfg.PollInterval)
-		time.Sleep(5 * time.Millisecond) // let the woken goroutines run; not an assertion
+		if until(h.stopped) {
+			return
+		}
 	}
 	h.t.Fatal("a NEG poller kept running although no pod waits on its NEG")
 }
@@ -225,13 +258,7 @@ func TestReflectorHealthy(t *testing.T) {
 		t.Errorf("conditions = %+v, want ContainersReady kept", p.Status.Conditions)
 	}
 	// Polling stops once nothing waits.
-	h.waitPollersStopped()
-	n := h.cloud.count(negA)
-	h.clock.Step(5 * time.Second)
-	h.waitPollersStopped()
-	if got := h.cloud.count(negA); got != n {
-		t.Errorf("the NEG was listed %d more times after every pod was ready", got-n)
-	}
+	h.checkPollingStopped("after every pod was ready")
 	waitEvents(t, h, ReasonNotReady, ReasonReady)
 	if n := testutil.CollectAndCount(h.reg, "neg_controller_readiness_gate_seconds"); n != 1 {
 		t.Errorf("gate latency series = %d, want 1 (reason %s)", n, ReasonReady)
@@ -287,13 +314,9 @@ func TestReflectorReleasesTerminatingPod(t *testing.T) {
 	}
 	// The poller listed once and waits for the (fake) clock: from here only the pod's own event
 	// can queue it.
-	for i := 0; h.cloud.count(negA) == 0; i++ {
-		if i == 400 {
-			t.Fatal("the NEG was never polled")
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !until(func() bool { return h.cloud.count(negA) > 0 && h.r.queue.Idle(0) }) {
+		t.Fatal("the NEG was never polled, or the pods it queued were never synced")
 	}
-	time.Sleep(20 * time.Millisecond)
 	p, err := h.kube.CoreV1().Pods("default").Get(context.Background(), "web-1", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -303,23 +326,14 @@ func TestReflectorReleasesTerminatingPod(t *testing.T) {
 	if _, err := h.kube.CoreV1().Pods("default").Update(context.Background(), p, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; waiting() != 0; i++ {
-		if i == 400 {
-			t.Fatalf("pods waiting = %v after the pod started terminating, want 0", waiting())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !until(func() bool { return waiting() == 0 }) {
+		t.Fatalf("pods waiting = %v after the pod started terminating, want 0", waiting())
 	}
 	obj, ok, _ := h.factory.Core().V1().Pods().Informer().GetIndexer().GetByKey("default/web-1")
 	if _, meta := obj.(*metav1.PartialObjectMetadata); !ok || !meta {
 		t.Errorf("cached terminating pod = %T, want metadata only", obj)
 	}
-	h.waitPollersStopped()
-	n := h.cloud.count(negA)
-	h.clock.Step(5 * time.Second)
-	h.waitPollersStopped()
-	if got := h.cloud.count(negA); got != n {
-		t.Errorf("the NEG was listed %d more times after its only pod stopped waiting", got-n)
-	}
+	h.checkPollingStopped("after its only pod stopped waiting")
 }
 
 func TestReflectorTimeout(t *testing.T) {
