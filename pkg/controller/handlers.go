@@ -103,15 +103,7 @@ func (c *Controller) onService(old, cur any) {
 		}
 	}
 	for n := range names {
-		peers, err := c.svcIndexer.ByIndex(wanted.CustomNameIndex, n)
-		if err != nil {
-			continue
-		}
-		for _, p := range peers {
-			if svc, ok := p.(*corev1.Service); ok {
-				c.queue.Add(cache.MetaObjectToName(svc))
-			}
-		}
+		c.enqueueClaimants(n)
 	}
 }
 

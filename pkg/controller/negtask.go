@@ -270,11 +270,9 @@ func (c *Controller) removeNEG(ctx context.Context, s *serviceSync, t *negTask) 
 
 // enqueueClaimants enqueues the Services whose annotation claims the custom NEG name.
 func (c *Controller) enqueueClaimants(name string) {
-	objs, _ := c.svcIndexer.ByIndex(wanted.CustomNameIndex, name)
-	for _, o := range objs {
-		if k, err := cache.ObjectToName(o); err == nil {
-			c.queue.Add(k)
-		}
+	claimants, _ := wanted.Claimants(c.svcIndexer, name)
+	for _, svc := range claimants {
+		c.queue.Add(cache.MetaObjectToName(svc))
 	}
 }
 
